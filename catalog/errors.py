@@ -1,0 +1,139 @@
+"""Every error the registry raises, and every message it says.
+
+Two families, mapped to exit codes by the CLI's one error funnel:
+
+* :class:`Refused` (exit 1): the input is well formed but the registry says no
+  (not found, illegal transition, gate failed, conflict).
+* :class:`InvalidInput` (exit 2): the input itself is malformed.
+
+Each class carries its fields (``model``, ``version``, ``target``...) so tests
+assert on fields rather than wording; the wording lives here and nowhere else.
+"""
+
+from __future__ import annotations
+
+
+class CatalogError(Exception):
+    """Base of every error the catalog raises on purpose."""
+
+    exit_code = 1
+    template = "{detail}"
+
+    def __init__(self, detail: str = "", **fields: object) -> None:
+        self.detail = detail
+        self.fields = fields
+        for key, value in fields.items():
+            setattr(self, key, value)
+        super().__init__(self.template.format(detail=detail, **fields))
+
+    @property
+    def message(self) -> str:
+        return str(self)
+
+
+# --- refusals (exit 1) -------------------------------------------------------
+
+
+class Refused(CatalogError):
+    """The registry refuses a well-formed request."""
+
+
+class LakeNotFound(Refused):
+    template = (
+        "no lake at {lake}: register a model there first "
+        "(catalog --lake {lake} register ...) or pass --lake / set CATALOG_LAKE"
+    )
+
+
+class ModelNotFound(Refused):
+    template = "model '{model}' is not registered: see `catalog list` for the models in this lake"
+
+
+class VersionNotFound(Refused):
+    template = "version {version} of '{model}' is not registered: see `catalog history {model}`"
+
+
+class TargetNotDeployed(Refused):
+    template = (
+        "'{model}' is not deployed to '{target}'{detail}: "
+        "see `catalog show {model}` for where it runs"
+    )
+
+
+class NoApprovedVersion(Refused):
+    template = "'{model}' has no approved version: approve one first (catalog approve {model} VERSION)"
+
+
+class IllegalTransition(Refused):
+    template = "{detail}"
+
+
+class NoRollbackCandidate(Refused):
+    template = (
+        "'{model}' has no rollback candidate on '{target}'{detail}: a candidate is an approved "
+        "version that ran there before; see `catalog candidates {model} --target {target}`"
+    )
+
+
+class LakeBusy(Refused):
+    template = "{detail}"
+
+
+class LakeDamaged(Refused):
+    template = "the lake has a damaged file {path}: {detail}; run `catalog doctor` to find and quarantine it"
+
+
+class QueryRefused(Refused):
+    template = "{detail}"
+
+
+class QueryFailed(Refused):
+    template = "query failed: {detail}"
+
+
+# --- malformed input (exit 2) -------------------------------------------------
+
+
+class InvalidInput(CatalogError):
+    """The request is malformed; nothing was attempted."""
+
+    exit_code = 2
+
+
+class InvalidName(InvalidInput):
+    template = (
+        "invalid {kind} name {value!r}: use lowercase letters, digits, '-', '_' and '.', "
+        "starting with a letter or digit, at most 100 characters{detail}"
+    )
+
+
+class InvalidValue(InvalidInput):
+    template = "{detail}"
+
+
+class InvalidReference(InvalidInput):
+    template = (
+        "invalid reference {value!r}: use MODEL@TARGET, MODEL@latest or MODEL:VERSION "
+        "(e.g. churn@prod-eu)"
+    )
+
+
+class UnsafeURI(InvalidInput):
+    template = (
+        "refusing {field} {value!r}: it carries a credential ({detail}); register the URI "
+        "without it and let the reader authenticate through its own environment"
+    )
+
+
+class ArtifactNotFound(InvalidInput):
+    template = (
+        "artifact {path} does not exist: give an existing local path or a remote URI "
+        "(s3://, gs://, https://...)"
+    )
+
+
+class DataRefNotFound(InvalidInput):
+    template = (
+        "data ref {path} is a local path that does not exist: give a URI with a version or "
+        "snapshot (e.g. s3://bucket/table@2026-11-01) or pass --allow-missing-data"
+    )

@@ -1,0 +1,6 @@
+"""The metadata lake: two append-only Parquet tables under one root."""
+
+from .lake import Lake, open_storage
+from .storage import LocalStorage, Storage
+
+__all__ = ["Lake", "LocalStorage", "Storage", "open_storage"]

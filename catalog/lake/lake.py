@@ -1,0 +1,161 @@
+"""Where lake files go and how they are written, claimed and compacted.
+
+Layout under the lake root::
+
+    versions/part-<utc>-<id>.parquet     one file per append (usually one row)
+    versions/compacted-<utc>-<id>.parquet  merged by `catalog compact`
+    versions/schema-v<N>.parquet         zero-row anchor with the current schema
+    events/...                           the same for lifecycle events
+    _claims/<model>/<version>            version numbers, claimed with O_EXCL
+    _locks/<name>.lock                   advisory locks (decisions, compaction)
+
+Every table file is written to a temporary name and renamed in, so a reader
+sees a whole file or none. Compaction renames the merged file in *before*
+deleting its inputs; in between, a record can sit in two files, which is why
+the ``versions`` and ``events`` views keep one row per key. A compaction killed
+at any instant therefore loses nothing and shows nothing twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..schema import SCHEMA_VERSION, TABLES
+from .storage import LocalStorage, Storage
+
+TABLE_KEYS = {"versions": ("model", "version"), "events": ("event_id",)}
+TABLE_ORDER = {"versions": ("model", "version"), "events": ("at", "event_id")}
+
+_PART = re.compile(r"^(part|compacted)-[0-9TZ]+-[0-9a-f]+\.parquet$")
+_ANCHOR = re.compile(r"^schema-v(\d+)\.parquet$")
+
+
+def open_storage(location: str | os.PathLike[str], *, durable: bool = True) -> Storage:
+    """The storage for a lake location (a folder; object stores plug in here)."""
+    text = os.fspath(location)
+    if "://" in text and not text.startswith("file://"):
+        from ..errors import InvalidValue
+
+        raise InvalidValue(
+            f"lake {text!r}: only local folders are supported by this version; "
+            "object-store lakes (s3://) are planned"
+        )
+    return LocalStorage(text.removeprefix("file://"), durable=durable)
+
+
+def _file_id(now: datetime, rand: str) -> str:
+    return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{rand}"
+
+
+class Lake:
+    """The two tables of one lake, and the primitives that keep them whole."""
+
+    def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None) -> None:
+        self.storage = storage
+        self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
+
+    # -- locations ---------------------------------------------------------
+
+    @property
+    def root(self) -> str:
+        return self.storage.root
+
+    def exists(self) -> bool:
+        return self.storage.exists("versions") or self.storage.exists("events")
+
+    def glob(self, table: str) -> str:
+        """The path pattern any engine reads a table with."""
+        return os.path.join(self.storage.local_path(table), "**", "*.parquet")
+
+    def data_files(self, table: str) -> list[str]:
+        """Relative paths of the table's record files (anchors excluded)."""
+        return [f"{table}/{n}" for n in self.storage.listdir(table) if _PART.match(n)]
+
+    def stamp(self) -> tuple[int, int]:
+        """Changes whenever a file enters or leaves either table."""
+        return (self.storage.stamp("versions"), self.storage.stamp("events"))
+
+    # -- writing -------------------------------------------------------------
+
+    def _ensure_anchor(self, table: str) -> None:
+        name = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
+        if not self.storage.exists(name):
+            self.storage.write_atomic(name, _to_parquet(TABLES[table].empty_table()))
+
+    def append(self, table: str, rows: Sequence[dict[str, Any]], *, now: datetime | None = None) -> str:
+        """Append rows as one new Parquet file; returns its relative path."""
+        for name in TABLES:  # both, so that either table reads before its first record
+            self._ensure_anchor(name)
+        data = pa.Table.from_pylist(list(rows), schema=TABLES[table])
+        stamp = now or datetime.now(timezone.utc)
+        path = f"{table}/part-{_file_id(stamp, self._new_id())}.parquet"
+        self.storage.write_atomic(path, _to_parquet(data))
+        return path
+
+    # -- version numbers -------------------------------------------------------
+
+    def claimed_versions(self, model: str) -> list[int]:
+        return sorted(int(n) for n in self.storage.listdir(f"_claims/{model}") if n.isdigit())
+
+    def claim_version(self, model: str, actor: str, floor: Callable[[], int]) -> int:
+        """Claim the next free version number of ``model``.
+
+        Claims are files created with O_EXCL: of two processes racing for the
+        same number exactly one wins, the other moves to the next. ``floor``
+        gives the highest recorded version and is only asked when the model
+        has no claims yet (a lake copied without its ``_claims`` folder).
+        """
+        claimed = self.claimed_versions(model)
+        candidate = (claimed[-1] if claimed else floor()) + 1
+        body = json.dumps({"by": actor, "pid": os.getpid(), "at": time.time()}).encode()
+        while not self.storage.create_exclusive(f"_claims/{model}/{candidate}", body):
+            candidate += 1
+        return candidate
+
+    @contextlib.contextmanager
+    def model_lock(self, model: str) -> Iterator[None]:
+        """Serialise read-decide-write on one model's lifecycle."""
+        with self.storage.lock(f"model-{model}"):
+            yield
+
+    # -- compaction --------------------------------------------------------------
+
+    def compact(self, table: str, merge: Callable[[list[str]], pa.Table]) -> tuple[int, int]:
+        """Merge the table's record files into one; returns (files merged, rows kept).
+
+        ``merge`` reads the given files and returns one row per key, in order.
+        The merged file is renamed in before its inputs are removed, so a kill at
+        any instant leaves every record readable (possibly twice on disk, never
+        twice in the views); running it again finishes the job.
+        """
+        with self.storage.lock(f"compact-{table}", wait=False):
+            files = self.data_files(table)
+            if len(files) <= 1 and all(f.split("/")[-1].startswith("compacted-") for f in files):
+                return (0, 0)
+            self._ensure_anchor(table)
+            anchor = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
+            merged = merge([self.storage.local_path(f) for f in [anchor, *files]])
+            merged = merged.select(TABLES[table].names).cast(TABLES[table])
+            now = datetime.now(timezone.utc)
+            out = f"{table}/compacted-{_file_id(now, self._new_id())}.parquet"
+            self.storage.write_atomic(out, _to_parquet(merged, row_group_size=64_000))
+            for f in files:
+                self.storage.remove(f)
+            return (len(files), merged.num_rows)
+
+
+def _to_parquet(table: pa.Table, *, row_group_size: int | None = None) -> bytes:
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd", row_group_size=row_group_size)
+    return sink.getvalue().to_pybytes()

@@ -1,0 +1,160 @@
+"""The one filesystem layer every lake write and listing goes through.
+
+The lake needs four primitives beyond plain reads: an atomic write (a reader
+never sees half a file), an exclusive create (claiming a version number), an
+exclusive lock (serialising decisions on one model) and a listing. ``Storage``
+names them; :class:`LocalStorage` implements them with POSIX calls (fsync of
+file and folder, ``O_EXCL``, ``rename``, ``flock``) because pyarrow's and
+fsspec's filesystems offer none of the three durability primitives. An
+object-store backend implements the same methods with conditional puts.
+
+Paths given to a storage are relative, ``/``-separated and checked: nothing can
+name a file outside the lake root.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Protocol
+
+from ..errors import InvalidValue, LakeBusy
+
+
+def check_relative(path: str) -> str:
+    """Return ``path`` if it is a safe relative lake path, else raise."""
+    parts = path.split("/")
+    if (
+        not path
+        or path.startswith("/")
+        or "\x00" in path
+        or "\\" in path
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise InvalidValue(f"unsafe lake path {path!r}: paths stay inside the lake")
+    return path
+
+
+class Storage(Protocol):
+    """What the lake asks of a place to keep files."""
+
+    root: str
+
+    def exists(self, path: str) -> bool: ...
+    def listdir(self, path: str) -> list[str]: ...
+    def read_bytes(self, path: str) -> bytes: ...
+    def write_atomic(self, path: str, data: bytes) -> None: ...
+    def create_exclusive(self, path: str, data: bytes) -> bool: ...
+    def remove(self, path: str) -> None: ...
+    def lock(self, name: str, *, wait: bool = True) -> contextlib.AbstractContextManager[None]: ...
+    def stamp(self, path: str) -> int: ...
+    def local_path(self, path: str) -> str: ...
+
+
+class LocalStorage:
+    """A lake in a local folder."""
+
+    def __init__(self, root: str | os.PathLike[str], *, durable: bool = True) -> None:
+        self.root = os.path.abspath(os.fspath(root))
+        self.durable = durable
+
+    def local_path(self, path: str) -> str:
+        return os.path.join(self.root, *check_relative(path).split("/"))
+
+    def exists(self, path: str) -> bool:
+        return os.path.exists(self.local_path(path))
+
+    def listdir(self, path: str) -> list[str]:
+        try:
+            return sorted(os.listdir(self.local_path(path)))
+        except FileNotFoundError:
+            return []
+
+    def read_bytes(self, path: str) -> bytes:
+        with open(self.local_path(path), "rb") as fh:
+            return fh.read()
+
+    def stamp(self, path: str) -> int:
+        """Modification time (ns) of a folder: changes when a file enters or leaves it."""
+        try:
+            return os.stat(self.local_path(path)).st_mtime_ns
+        except FileNotFoundError:
+            return 0
+
+    def _ensure_dir(self, folder: str) -> None:
+        if not os.path.isdir(folder):
+            os.makedirs(folder, exist_ok=True)
+            if self.durable:
+                self._fsync_dir(os.path.dirname(folder))
+
+    def _fsync_dir(self, folder: str) -> None:
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def write_atomic(self, path: str, data: bytes) -> None:
+        """Write ``data`` to a temporary file beside the target, fsync it, rename it in."""
+        final = self.local_path(path)
+        folder = os.path.dirname(final)
+        self._ensure_dir(folder)
+        # The temporary name ends in .tmp so no reader's *.parquet glob matches it.
+        tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex[:8]}.tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                if self.durable:
+                    os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if self.durable:
+            self._fsync_dir(folder)
+
+    def create_exclusive(self, path: str, data: bytes) -> bool:
+        """Create ``path`` only if it does not exist; False when someone else has it."""
+        final = self.local_path(path)
+        folder = os.path.dirname(final)
+        self._ensure_dir(folder)
+        try:
+            fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            if self.durable:
+                fh.flush()
+                os.fsync(fh.fileno())
+        if self.durable:
+            self._fsync_dir(folder)
+        return True
+
+    def remove(self, path: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.local_path(path))
+
+    @contextlib.contextmanager
+    def lock(self, name: str, *, wait: bool = True) -> Iterator[None]:
+        """An exclusive advisory lock, released when the block ends or the process dies."""
+        path = self.local_path(f"_locks/{name}.lock")
+        self._ensure_dir(os.path.dirname(path))
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except OSError as exc:
+                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                    raise LakeBusy(f"another process holds the lake's '{name}' lock; try again when it is done") from None
+                raise
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock

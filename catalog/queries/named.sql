@@ -1,0 +1,91 @@
+-- Named queries used by the API, the CLI and the site. Each section starts with
+-- `-- name: <name>`; parameters are bound by name ($model, $version, $target).
+
+-- name: model_exists
+SELECT count(*) AS n FROM versions WHERE model = $model;
+
+-- name: max_version
+SELECT coalesce(max(version), 0) AS n FROM versions WHERE model = $model;
+
+-- name: version
+SELECT * FROM model_versions WHERE model = $model AND version = $version;
+
+-- name: model_versions
+SELECT * FROM model_versions WHERE model = $model ORDER BY version;
+
+-- name: models
+SELECT
+    mv.model,
+    arg_max(mv.owner, mv.version) AS owner,
+    arg_max(mv.description, mv.version) AS description,
+    count(*) AS versions,
+    max(mv.version) AS latest_version,
+    max(mv.version) FILTER (WHERE mv.state = 'approved') AS latest_approved,
+    max(mv.created_at) AS updated_at
+FROM model_versions AS mv
+GROUP BY mv.model
+ORDER BY mv.model;
+
+-- name: deployments
+SELECT d.model, d.target, d.version, d.since, d.by, d.how, d.note, v.artifact_uri
+FROM deployments AS d JOIN versions AS v USING (model, version)
+ORDER BY d.model, d.target;
+
+-- name: model_deployments
+SELECT d.model, d.target, d.version, d.since, d.by, d.how, d.note, v.artifact_uri
+FROM deployments AS d JOIN versions AS v USING (model, version)
+WHERE d.model = $model
+ORDER BY d.target;
+
+-- name: deployment
+SELECT version FROM deployments WHERE model = $model AND target = $target;
+
+-- name: candidates
+SELECT model, target, version, rank, last_deployed_at, artifact_uri
+FROM rollback_candidates
+WHERE model = $model AND target = $target
+ORDER BY rank;
+
+-- name: history
+SELECT event_id, "at", actor, kind, model, version, state, target, note, evidence
+FROM audit_log
+WHERE model = $model
+ORDER BY "at", event_id;
+
+-- name: resolve_index
+SELECT 'target' AS kind, d.model, d.target AS key, d.version, v.artifact_uri
+FROM deployments AS d JOIN versions AS v USING (model, version)
+UNION ALL
+SELECT 'latest', model, 'latest', version, artifact_uri FROM latest_approved
+UNION ALL
+SELECT 'pin', model, CAST(version AS VARCHAR), version, artifact_uri FROM versions;
+
+-- name: ancestors
+WITH RECURSIVE up(model, version, depth) AS (
+    SELECT $model::VARCHAR, $version::BIGINT, 0
+    UNION
+    SELECT l.parent_model, l.parent_version, up.depth + 1
+    FROM lineage AS l JOIN up ON l.child_model = up.model AND l.child_version = up.version
+    WHERE l.parent_kind = 'model'
+)
+SELECT l.child_model, l.child_version, l.parent_kind, l.parent, l.parent_model,
+       l.parent_version, l.relation, min(up.depth) + 1 AS depth
+FROM lineage AS l JOIN up ON l.child_model = up.model AND l.child_version = up.version
+GROUP BY ALL
+ORDER BY depth, l.child_model, l.child_version, l.parent_kind, l.parent;
+
+-- name: descendants
+WITH RECURSIVE down(model, version, depth) AS (
+    SELECT $model::VARCHAR, $version::BIGINT, 0
+    UNION
+    SELECT l.child_model, l.child_version, down.depth + 1
+    FROM lineage AS l JOIN down ON l.parent_model = down.model AND l.parent_version = down.version
+    WHERE l.parent_kind = 'model'
+)
+SELECT l.child_model, l.child_version, l.parent_kind, l.parent, l.parent_model,
+       l.parent_version, l.relation, min(down.depth) + 1 AS depth
+FROM lineage AS l
+JOIN down ON l.parent_model = down.model AND l.parent_version = down.version
+    AND l.parent_kind = 'model'
+GROUP BY ALL
+ORDER BY depth, l.child_model, l.child_version;

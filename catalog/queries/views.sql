@@ -1,0 +1,136 @@
+-- The stable views of the metadata lake (DESIGN.md, "Stable DuckDB views").
+-- `catalog sql --print-views` prints this file with the lake's paths filled in,
+-- so that any DuckDB client can run it and query the same views.
+--
+-- Time travel: every view reads the registry as of `getvariable('catalog_as_of')`
+-- (a TIMESTAMPTZ; unset means now). `SET VARIABLE catalog_as_of = TIMESTAMPTZ '...'`
+-- turns every view into the answer the registry would have given at that moment.
+
+-- Raw table files. The zero-row schema anchor in each folder makes union_by_name
+-- yield every current column, null where an older file lacks it.
+CREATE OR REPLACE VIEW _versions_files AS
+SELECT * FROM read_parquet({versions_glob}, hive_partitioning = false, union_by_name = true);
+
+CREATE OR REPLACE VIEW _events_files AS
+SELECT * FROM read_parquet({events_glob}, hive_partitioning = false, union_by_name = true);
+
+-- One row per registered version. A record can sit in two files for a moment
+-- during compaction; DISTINCT ON keeps one.
+CREATE OR REPLACE VIEW versions AS
+SELECT DISTINCT ON (model, version)
+    schema_version, model, version, artifact_uri, artifact_sha256, artifact_bytes,
+    owner, description, tags, code_repo, code_version, code_dirty, runtime_image,
+    data_refs, parents, metrics, params, dashboards, created_at, created_by
+FROM _versions_files
+WHERE created_at <= coalesce(getvariable('catalog_as_of')::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
+
+-- One row per lifecycle event.
+CREATE OR REPLACE VIEW events AS
+SELECT DISTINCT ON (event_id)
+    schema_version, event_id, "at", actor, model, version, kind, state, target, note, evidence
+FROM _events_files
+WHERE "at" <= coalesce(getvariable('catalog_as_of')::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
+
+-- Per (model, target): the version the latest deploy or rollback put there.
+CREATE OR REPLACE VIEW deployments AS
+SELECT
+    model,
+    target,
+    arg_max(version, {'at': "at", 'id': event_id}) AS version,
+    max("at") AS since,
+    arg_max(actor, {'at': "at", 'id': event_id}) AS by,
+    arg_max(kind, {'at': "at", 'id': event_id}) AS how,
+    arg_max(note, {'at': "at", 'id': event_id}) AS note
+FROM events
+WHERE kind IN ('deploy', 'rollback')
+GROUP BY model, target;
+
+-- Every version with its current approval state and the targets running it.
+CREATE OR REPLACE VIEW model_versions AS
+WITH decided AS (
+    SELECT
+        model,
+        version,
+        arg_max(state, {'at': "at", 'id': event_id}) AS state,
+        arg_max("at", {'at': "at", 'id': event_id}) AS state_at,
+        arg_max(actor, {'at': "at", 'id': event_id}) AS state_by
+    FROM events
+    WHERE state IS NOT NULL AND version IS NOT NULL
+    GROUP BY model, version
+),
+running AS (
+    SELECT model, version, list(target ORDER BY target) AS deployed_to
+    FROM deployments
+    GROUP BY model, version
+)
+SELECT
+    v.*,
+    coalesce(d.state, 'candidate') AS state,
+    coalesce(d.state_at, v.created_at) AS state_at,
+    coalesce(d.state_by, v.created_by) AS state_by,
+    coalesce(r.deployed_to, []::VARCHAR[]) AS deployed_to
+FROM versions AS v
+LEFT JOIN decided AS d USING (model, version)
+LEFT JOIN running AS r USING (model, version);
+
+-- Per model: the highest approved version (never a candidate, rejected or deprecated one).
+CREATE OR REPLACE VIEW latest_approved AS
+SELECT model, version, artifact_uri, artifact_sha256, state_at AS approved_at, state_by AS approved_by
+FROM model_versions
+WHERE state = 'approved'
+QUALIFY row_number() OVER (PARTITION BY model ORDER BY version DESC) = 1;
+
+-- Per (model, target): the versions that ran there before and are still approved,
+-- excluding the one running now; rank 1 (the most recently run) is the default.
+CREATE OR REPLACE VIEW rollback_candidates AS
+WITH ran AS (
+    SELECT model, target, version, max("at") AS last_deployed_at
+    FROM events
+    WHERE kind IN ('deploy', 'rollback')
+    GROUP BY model, target, version
+)
+SELECT
+    r.model,
+    r.target,
+    r.version,
+    row_number() OVER (
+        PARTITION BY r.model, r.target ORDER BY r.last_deployed_at DESC, r.version DESC
+    ) AS rank,
+    r.last_deployed_at,
+    mv.artifact_uri
+FROM ran AS r
+JOIN deployments AS d ON d.model = r.model AND d.target = r.target
+JOIN model_versions AS mv ON mv.model = r.model AND mv.version = r.version
+WHERE r.version <> d.version AND mv.state = 'approved';
+
+-- One row per lineage edge: parent models, data refs, code and image.
+CREATE OR REPLACE VIEW lineage AS
+SELECT model AS child_model, version AS child_version, 'model' AS parent_kind,
+       p.model || ':' || p.version AS parent, p.model AS parent_model,
+       p.version AS parent_version, p.relation AS relation
+FROM (SELECT model, version, unnest(parents) AS p FROM versions)
+UNION ALL
+SELECT model, version, 'data', d, NULL, NULL, NULL
+FROM (SELECT model, version, unnest(data_refs) AS d FROM versions)
+UNION ALL
+SELECT model, version, 'code',
+       CASE WHEN code_repo IS NULL THEN code_version ELSE code_repo || '@' || code_version END,
+       NULL, NULL, NULL
+FROM versions WHERE code_version IS NOT NULL
+UNION ALL
+SELECT model, version, 'image', runtime_image, NULL, NULL, NULL
+FROM versions WHERE runtime_image IS NOT NULL;
+
+-- Every event, registrations included, joined to its version:
+-- who did what, when, why, and on what evidence.
+CREATE OR REPLACE VIEW audit_log AS
+WITH everything AS (
+    SELECT event_id, "at", actor, model, version, kind, state, target, note, evidence FROM events
+    UNION ALL
+    SELECT 'register-' || model || '-' || version, created_at, created_by, model, version,
+           'register', 'candidate', NULL, NULL, NULL
+    FROM versions
+)
+SELECT e.*, v.artifact_uri, v.artifact_sha256, v.owner, v.created_by AS registered_by
+FROM everything AS e
+LEFT JOIN versions AS v USING (model, version);

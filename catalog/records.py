@@ -1,0 +1,189 @@
+"""Typed records the API returns. ``to_dict()`` gives the stable JSON keys."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _map(value: Any) -> dict[str, Any]:
+    """Arrow maps arrive as lists of (key, value) pairs."""
+    if value is None:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    return dict(value)
+
+
+class Record:
+    def to_dict(self) -> dict[str, Any]:
+        return _plain(asdict(self))  # type: ignore[call-overload]
+
+    @classmethod
+    def from_row(cls: type[T], row: dict[str, Any]) -> T:
+        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        return cls(**{k: v for k, v in row.items() if k in names})
+
+
+@dataclass(frozen=True)
+class Parent(Record):
+    model: str
+    version: int
+    relation: str = "derived"
+
+    def __str__(self) -> str:
+        return f"{self.model}:{self.version}"
+
+
+@dataclass(frozen=True)
+class Version(Record):
+    """One registered model version, with its current state when read back."""
+
+    model: str
+    version: int
+    artifact_uri: str
+    created_at: datetime
+    created_by: str
+    artifact_sha256: str | None = None
+    artifact_bytes: int | None = None
+    owner: str | None = None
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    code_repo: str | None = None
+    code_version: str | None = None
+    code_dirty: bool | None = None
+    runtime_image: str | None = None
+    data_refs: list[str] = field(default_factory=list)
+    parents: list[Parent] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    params: dict[str, str] = field(default_factory=dict)
+    dashboards: dict[str, str] = field(default_factory=dict)
+    state: str = "candidate"
+    state_at: datetime | None = None
+    state_by: str | None = None
+    deployed_to: list[str] = field(default_factory=list)
+    schema_version: int = 1
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Version:
+        row = dict(row)
+        for key in ("tags", "metrics", "params", "dashboards"):
+            row[key] = _map(row.get(key))
+        row["data_refs"] = list(row.get("data_refs") or [])
+        row["parents"] = [Parent(**p) for p in row.get("parents") or []]
+        row["deployed_to"] = list(row.get("deployed_to") or [])
+        return super().from_row.__func__(cls, row)  # type: ignore[attr-defined]
+
+    @property
+    def ref(self) -> str:
+        return f"{self.model}:{self.version}"
+
+
+@dataclass(frozen=True)
+class Event(Record):
+    """One lifecycle decision (or, in history, a registration)."""
+
+    event_id: str
+    at: datetime
+    actor: str
+    model: str
+    kind: str
+    version: int | None = None
+    state: str | None = None
+    target: str | None = None
+    note: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Event:
+        row = dict(row)
+        raw = row.get("evidence")
+        row["evidence"] = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+        return super().from_row.__func__(cls, row)  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Deployment(Record):
+    model: str
+    target: str
+    version: int
+    since: datetime
+    by: str
+    artifact_uri: str
+    how: str = "deploy"
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Candidate(Record):
+    model: str
+    target: str
+    version: int
+    rank: int
+    last_deployed_at: datetime
+    artifact_uri: str
+
+
+@dataclass(frozen=True)
+class LineageEdge(Record):
+    child_model: str
+    child_version: int
+    parent_kind: str
+    parent: str
+    depth: int
+    parent_model: str | None = None
+    parent_version: int | None = None
+    relation: str | None = None
+
+
+@dataclass(frozen=True)
+class Lineage(Record):
+    model: str
+    version: int
+    ancestors: list[LineageEdge]
+    descendants: list[LineageEdge]
+
+
+@dataclass(frozen=True)
+class ModelSummary(Record):
+    model: str
+    versions: int
+    latest_version: int
+    updated_at: datetime
+    owner: str | None = None
+    description: str | None = None
+    latest_approved: int | None = None
+    deployed_to: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelInfo(Record):
+    """A model as ``catalog show MODEL`` presents it."""
+
+    model: str
+    owner: str | None
+    description: str | None
+    tags: dict[str, str]
+    versions: list[Version]
+    deployments: list[Deployment]
+    latest_approved: int | None
+
+
+@dataclass(frozen=True)
+class QueryResult(Record):
+    columns: list[str]
+    rows: list[dict[str, Any]]

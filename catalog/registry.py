@@ -1,0 +1,524 @@
+"""The Registry: every command of the catalog as a method returning typed records.
+
+The CLI, the site generator and serving code all go through this class. It
+never prints and never exits: it returns records and raises CatalogErrors.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+from . import validate as check
+from .errors import (
+    IllegalTransition,
+    InvalidInput,
+    InvalidReference,
+    InvalidValue,
+    LakeNotFound,
+    ModelNotFound,
+    NoApprovedVersion,
+    NoRollbackCandidate,
+    TargetNotDeployed,
+    VersionNotFound,
+)
+from .lake import Lake, open_storage
+from .provenance import check_data_ref, git_info, inspect_artifact
+from .queries import Reader, views_sql
+from .records import (
+    Candidate,
+    Deployment,
+    Event,
+    Lineage,
+    LineageEdge,
+    ModelInfo,
+    ModelSummary,
+    Parent,
+    QueryResult,
+    Version,
+)
+from .schema import SCHEMA_VERSION
+
+DEFAULT_LAKE = os.path.join("data", "lake")
+
+# Directory mtimes come from the kernel's coarse clock (a few ms per tick), so a
+# write landing in the same tick as an earlier one may leave the folder's mtime
+# unchanged. The resolve cache trusts a folder stamp only once it is this old.
+_SETTLE_SECONDS = 0.05
+
+ParentLike = Parent | tuple[str, int] | tuple[str, int, str] | str
+
+
+def default_lake() -> str:
+    return os.environ.get("CATALOG_LAKE") or DEFAULT_LAKE
+
+
+def default_actor() -> str:
+    env = os.environ.get("CATALOG_ACTOR")
+    if env:
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def parse_ref(ref: str) -> tuple[str, str, str]:
+    """Split MODEL@TARGET / MODEL@latest / MODEL:VERSION into (model, kind, key)."""
+    if not isinstance(ref, str):
+        raise InvalidReference(value=ref)
+    if "@" in ref:
+        model, _, key = ref.partition("@")
+        kind = "latest" if key == "latest" else "target"
+    elif ":" in ref:
+        model, _, key = ref.partition(":")
+        kind = "pin"
+        if not key.isdigit() or int(key) < 1:
+            raise InvalidReference(value=ref)
+        key = str(int(key))
+    else:
+        raise InvalidReference(value=ref)
+    try:
+        check.name(model)
+        if kind == "target":
+            check.target(key)
+    except InvalidInput:
+        raise InvalidReference(value=ref) from None
+    return model, kind, key
+
+
+def parse_parent(value: ParentLike) -> Parent:
+    """A parent from ``Parent``, ``(model, version[, relation])`` or ``"model:version[:relation]"``."""
+    if isinstance(value, Parent):
+        model, version, relation = value.model, value.version, value.relation
+    elif isinstance(value, str):
+        bits = value.split(":")
+        if len(bits) not in (2, 3) or not bits[1].isdigit():
+            raise InvalidValue(
+                f"invalid parent {value!r}: write MODEL:VERSION or MODEL:VERSION:RELATION "
+                "(e.g. bert-base:3:fine-tuned)"
+            )
+        model, version, relation = bits[0], int(bits[1]), (bits[2] if len(bits) == 3 else "derived")
+    else:
+        seq = tuple(value)
+        if len(seq) not in (2, 3):
+            raise InvalidValue(f"invalid parent {value!r}: give (model, version) or (model, version, relation)")
+        model, version = seq[0], seq[1]
+        relation = seq[2] if len(seq) == 3 else "derived"
+    check.name(model)
+    check.version(version)
+    check.key(relation, "parent relation")
+    return Parent(model, version, relation)
+
+
+class _ResolveIndex:
+    __slots__ = ("uris", "models", "stamp", "built_at")
+
+    def __init__(self, rows: list[dict[str, Any]], stamp: tuple[int, int], built_at: float) -> None:
+        self.uris = {(r["model"], r["kind"], r["key"]): r["artifact_uri"] for r in rows}
+        self.models = {r["model"] for r in rows}
+        self.stamp = stamp
+        self.built_at = built_at
+
+
+class Registry:
+    """A model registry over one metadata lake.
+
+    >>> reg = Registry("data/lake")                         # doctest: +SKIP
+    >>> reg.resolve("churn@prod-eu")                        # doctest: +SKIP
+    's3://models/churn/7.pkl'
+    """
+
+    def __init__(
+        self,
+        lake: str | os.PathLike[str] | None = None,
+        *,
+        actor: str | None = None,
+        durable: bool = True,
+        clock: Callable[[], datetime] | None = None,
+        new_id: Callable[[], str] | None = None,
+    ) -> None:
+        location = os.fspath(lake) if lake is not None else default_lake()
+        self.location = location
+        self.actor = check.actor(actor if actor is not None else default_actor())
+        self._lake = Lake(open_storage(location, durable=durable), new_id=new_id)
+        self._clock = clock or (lambda: datetime.now(timezone.utc))
+        self._reader_obj: Reader | None = None
+        self._index: _ResolveIndex | None = None
+        self._index_lock = threading.Lock()
+
+    @classmethod
+    def open(cls, lake: str | os.PathLike[str] | None = None, **options: Any) -> Registry:
+        """Same as ``Registry(lake, ...)``."""
+        return cls(lake, **options)
+
+    def __repr__(self) -> str:
+        return f"Registry({self.location!r})"
+
+    def close(self) -> None:
+        if self._reader_obj is not None:
+            self._reader_obj.close()
+            self._reader_obj = None
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def root(self) -> str:
+        """The lake's absolute location."""
+        return self._lake.root
+
+    # -- reading ---------------------------------------------------------------
+
+    def _reader(self) -> Reader:
+        if not self._lake.exists():
+            raise LakeNotFound(lake=self.location)
+        if self._reader_obj is None:
+            self._reader_obj = Reader(self._lake.root, self._lake.glob("versions"), self._lake.glob("events"))
+        return self._reader_obj
+
+    def _q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
+        return self._reader().query(name, as_of, **params)
+
+    def _require_model(self, model: str, as_of: datetime | None = None) -> None:
+        if not self._q("model_exists", as_of, model=model)[0]["n"]:
+            raise ModelNotFound(model=model)
+
+    def _version(self, model: str, version: int, as_of: datetime | None = None) -> Version:
+        rows = self._q("version", as_of, model=model, version=version)
+        if not rows:
+            self._require_model(model, as_of)
+            raise VersionNotFound(model=model, version=version)
+        return Version.from_row(rows[0])
+
+    def views_sql(self) -> str:
+        """The stable views' definitions, with this lake's paths, for any DuckDB client."""
+        return views_sql(self._lake.glob("versions"), self._lake.glob("events"))
+
+    def show(self, model: str, version: int | None = None, *, as_of: str | datetime | None = None) -> ModelInfo | Version:
+        """A model (every version, where it runs) or one version, optionally as of a past time."""
+        check.name(model)
+        when = _as_of(as_of)
+        if version is not None:
+            return self._version(model, check.version(version), when)
+        rows = self._q("model_versions", when, model=model)
+        if not rows:
+            raise ModelNotFound(model=model)
+        versions = [Version.from_row(r) for r in rows]
+        latest = versions[-1]
+        approved = [v.version for v in versions if v.state == "approved"]
+        return ModelInfo(
+            model=model,
+            owner=latest.owner,
+            description=latest.description,
+            tags=latest.tags,
+            versions=versions,
+            deployments=[Deployment.from_row(r) for r in self._q("model_deployments", when, model=model)],
+            latest_approved=max(approved) if approved else None,
+        )
+
+    def list(self, *, as_of: str | datetime | None = None) -> list[ModelSummary]:
+        """Every model with its version counts and where it runs."""
+        when = _as_of(as_of)
+        running: dict[str, dict[str, int]] = {}
+        for d in self._q("deployments", when):
+            running.setdefault(d["model"], {})[d["target"]] = d["version"]
+        return [ModelSummary.from_row({**r, "deployed_to": running.get(r["model"], {})}) for r in self._q("models", when)]
+
+    def deployments(self, *, as_of: str | datetime | None = None) -> list[Deployment]:
+        """What every target runs, for every model."""
+        return [Deployment.from_row(r) for r in self._q("deployments", _as_of(as_of))]
+
+    def history(self, model: str, *, as_of: str | datetime | None = None) -> list[Event]:
+        """Every registration and decision on a model, oldest first."""
+        check.name(model)
+        when = _as_of(as_of)
+        rows = self._q("history", when, model=model)
+        if not rows:
+            raise ModelNotFound(model=model)
+        return [Event.from_row(r) for r in rows]
+
+    def candidates(self, model: str, *, target: str, as_of: str | datetime | None = None) -> list[Candidate]:
+        """The versions ``target`` can roll back to, first choice first."""
+        check.name(model)
+        check.target(target)
+        when = _as_of(as_of)
+        self._require_model(model, when)
+        return [Candidate.from_row(r) for r in self._q("candidates", when, model=model, target=target)]
+
+    def lineage(self, model: str, version: int, *, as_of: str | datetime | None = None) -> Lineage:
+        """Ancestors (models, data, code, image) and descendants of a version, recursively."""
+        check.name(model)
+        check.version(version)
+        when = _as_of(as_of)
+        self._version(model, version, when)
+        up = [LineageEdge.from_row(r) for r in self._q("ancestors", when, model=model, version=version)]
+        down = [LineageEdge.from_row(r) for r in self._q("descendants", when, model=model, version=version)]
+        return Lineage(model=model, version=version, ancestors=up, descendants=down)
+
+    def sql(self, query: str, *, as_of: str | datetime | None = None) -> QueryResult:
+        """Run one read-only SELECT over the stable views."""
+        check.text(query, "query", required=True)
+        columns, rows = self._reader().user_query(query, _as_of(as_of))
+        return QueryResult(columns=columns, rows=rows)
+
+    # -- resolve: what serving code calls -------------------------------------
+
+    def resolve(self, ref: str) -> str:
+        """The artifact URI for ``MODEL@TARGET``, ``MODEL@latest`` or ``MODEL:VERSION``.
+
+        Cheap to call repeatedly: answers come from an in-memory index that is
+        rebuilt only when a file enters or leaves the lake.
+        """
+        model, kind, key = parse_ref(ref)
+        index = self._resolve_index()
+        uri = index.uris.get((model, kind, key))
+        if uri is not None:
+            return uri
+        if model not in index.models:
+            raise ModelNotFound(model=model)
+        if kind == "latest":
+            raise NoApprovedVersion(model=model)
+        if kind == "pin":
+            raise VersionNotFound(model=model, version=int(key))
+        raise TargetNotDeployed(model=model, target=key, detail="")
+
+    def _resolve_index(self) -> _ResolveIndex:
+        stamp = self._lake.stamp()
+        index = self._index
+        if index is not None and index.stamp == stamp:
+            newest = max(stamp) / 1e9
+            if index.built_at - newest > _SETTLE_SECONDS:
+                return index
+        with self._index_lock:
+            built_at = time.time()
+            stamp = self._lake.stamp()
+            rows = self._q("resolve_index")
+            self._index = _ResolveIndex(rows, stamp, built_at)
+            return self._index
+
+    # -- writing -----------------------------------------------------------------
+
+    def register(
+        self,
+        model: str,
+        artifact_uri: str,
+        *,
+        owner: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        code_repo: str | None = None,
+        code_version: str | None = None,
+        runtime_image: str | None = None,
+        data_refs: Sequence[str] | None = None,
+        parents: Iterable[ParentLike] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, object] | None = None,
+        dashboards: Mapping[str, str] | None = None,
+        artifact_sha256: str | None = None,
+        capture_git: bool = True,
+        allow_missing_data: bool = False,
+    ) -> Version:
+        """Append a new version of ``model``; returns it with its number."""
+        check.name(model)
+        check.uri(artifact_uri)
+        record: dict[str, Any] = {
+            "owner": check.text(owner, "owner", limit=200),
+            "description": check.text(description, "description"),
+            "tags": check.mapping(tags, "tag"),
+            "runtime_image": check.text(runtime_image, "runtime image", limit=1_000),
+            "metrics": check.metrics(metrics),
+            "params": check.mapping(params, "param"),
+            "dashboards": {k: check.uri(u, f"dashboard {k!r}") for k, u in check.mapping(dashboards, "dashboard").items()},
+        }
+        refs = [check.uri(check.text(r, "data ref", required=True) or "", "data ref") for r in data_refs or []]
+        if len(set(refs)) != len(refs):
+            raise InvalidValue("a data ref is given twice: give each once")
+        record["data_refs"] = [check_data_ref(r, allow_missing_data) for r in refs]
+        parent_list = [parse_parent(p) for p in parents or []]
+        if len({(p.model, p.version) for p in parent_list}) != len(parent_list):
+            raise InvalidValue("a parent is given twice: give each once")
+        if artifact_sha256 is not None and not _is_sha256(artifact_sha256):
+            raise InvalidValue(f"invalid sha256 {artifact_sha256!r}: give 64 hexadecimal digits")
+        repo = check.text(code_repo, "code repo", limit=1_000)
+        commit = check.text(code_version, "code version", limit=200)
+        dirty: bool | None = None
+        if commit is None and capture_git:
+            found = git_info()
+            commit, dirty = found.commit, found.dirty
+            repo = repo or found.repo
+        if repo:
+            check.uri(repo, "code repo")
+        artifact = inspect_artifact(artifact_uri)
+        if artifact.sha256 and artifact_sha256 and artifact.sha256 != artifact_sha256.lower():
+            raise InvalidValue(
+                f"artifact {artifact.uri} has sha256 {artifact.sha256}, not the {artifact_sha256} given"
+            )
+        if parent_list and self._lake.exists():
+            for parent in parent_list:
+                self._version(parent.model, parent.version)
+        elif parent_list:
+            raise ModelNotFound(model=parent_list[0].model)
+
+        number = self._lake.claim_version(model, self.actor, floor=lambda: self._floor(model))
+        row = {
+            **record,
+            "schema_version": SCHEMA_VERSION,
+            "model": model,
+            "version": number,
+            "artifact_uri": artifact.uri,
+            "artifact_sha256": artifact.sha256 or (artifact_sha256.lower() if artifact_sha256 else None),
+            "artifact_bytes": artifact.bytes,
+            "code_repo": repo,
+            "code_version": commit,
+            "code_dirty": dirty,
+            "parents": [{"model": p.model, "version": p.version, "relation": p.relation} for p in parent_list],
+            "created_at": self._clock(),
+            "created_by": self.actor,
+        }
+        self._lake.append("versions", [row], now=row["created_at"])
+        return Version.from_row({**row, "state": "candidate", "state_at": row["created_at"], "state_by": self.actor})
+
+    def _floor(self, model: str) -> int:
+        if not self._lake.exists():
+            return 0
+        return int(self._q("max_version", model=model)[0]["n"])
+
+    def approve(self, model: str, version: int, *, note: str | None = None) -> Event:
+        """candidate → approved."""
+        return self._transition(model, version, "approve", "approved", note, allowed=("candidate",))
+
+    def reject(self, model: str, version: int, *, note: str | None = None) -> Event:
+        """candidate → rejected."""
+        return self._transition(model, version, "reject", "rejected", note, allowed=("candidate",))
+
+    def deprecate(self, model: str, version: int, *, note: str | None = None) -> Event:
+        """approved → deprecated: no longer offered for deployment or rollback."""
+        return self._transition(model, version, "deprecate", "deprecated", note, allowed=("approved",))
+
+    def _transition(self, model: str, version: int, kind: str, state: str, note: str | None, *, allowed: tuple[str, ...]) -> Event:
+        check.name(model)
+        check.version(version)
+        note = check.text(note, "note")
+        with self._lake.model_lock(model):
+            current = self._version(model, version)
+            if current.state not in allowed:
+                raise IllegalTransition(
+                    _why_not(kind, current), model=model, version=version, state=current.state, action=kind
+                )
+            return self._record(model, version, kind, state=state, note=note, evidence={"from_state": current.state})
+
+    def deploy(self, model: str, version: int, *, target: str, note: str | None = None) -> Event:
+        """Record that ``target`` now runs this (approved) version."""
+        check.name(model)
+        check.version(version)
+        check.target(target)
+        note = check.text(note, "note")
+        with self._lake.model_lock(model):
+            current = self._version(model, version)
+            if current.state != "approved":
+                raise IllegalTransition(
+                    _why_not("deploy", current), model=model, version=version, state=current.state, action="deploy"
+                )
+            running = self._q("deployment", model=model, target=target)
+            previous = running[0]["version"] if running else None
+            if previous == version:
+                raise IllegalTransition(
+                    f"'{target}' already runs {model} v{version}", model=model, version=version,
+                    state=current.state, action="deploy",
+                )
+            return self._record(model, version, "deploy", target=target, note=note, evidence={"from_version": previous})
+
+    def rollback(self, model: str, *, target: str, note: str, to: int | None = None) -> Event:
+        """Move ``target`` back to a rollback candidate (by default the one it ran before)."""
+        check.name(model)
+        check.target(target)
+        note = check.text(note, "rollback note", required=True)
+        if to is not None:
+            check.version(to)
+        with self._lake.model_lock(model):
+            self._require_model(model)
+            running = self._q("deployment", model=model, target=target)
+            if not running:
+                raise TargetNotDeployed(model=model, target=target, detail=", so there is nothing to roll back")
+            options = [Candidate.from_row(r) for r in self._q("candidates", model=model, target=target)]
+            if not options:
+                raise NoRollbackCandidate(model=model, target=target, detail="")
+            chosen = options[0] if to is None else next((c for c in options if c.version == to), None)
+            if chosen is None:
+                listed = ", ".join(f"v{c.version}" for c in options)
+                raise NoRollbackCandidate(model=model, target=target, detail=f" at version {to} (candidates: {listed})")
+            return self._record(
+                model, chosen.version, "rollback", target=target, note=note,
+                evidence={"from_version": running[0]["version"], "rank": chosen.rank},
+            )
+
+    def _record(self, model: str, version: int | None, kind: str, *, state: str | None = None,
+                target: str | None = None, note: str | None = None, evidence: dict[str, Any] | None = None) -> Event:
+        at = self._clock()
+        row = {
+            "schema_version": SCHEMA_VERSION,
+            "event_id": f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{self._lake._new_id()}",
+            "at": at,
+            "actor": self.actor,
+            "model": model,
+            "version": version,
+            "kind": kind,
+            "state": state,
+            "target": target,
+            "note": note,
+            "evidence": json.dumps(evidence or {}, sort_keys=True),
+        }
+        self._lake.append("events", [row], now=at)
+        return Event.from_row(row)
+
+    # -- maintenance ---------------------------------------------------------------
+
+    def compact(self) -> dict[str, dict[str, int]]:
+        """Merge each table's small files into one; safe to interrupt, safe beside writers."""
+        if not self._lake.exists():
+            raise LakeNotFound(lake=self.location)
+        from .queries import merge_files
+
+        out = {}
+        for table in ("versions", "events"):
+            files, rows = self._lake.compact(table, lambda paths, t=table: merge_files(t, paths))
+            out[table] = {"files_merged": files, "rows": rows}
+        return out
+
+
+def _as_of(value: str | datetime | None) -> datetime | None:
+    return None if value is None else check.moment(value)
+
+
+def _is_sha256(value: str) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)
+
+
+def _why_not(action: str, v: Version) -> str:
+    """Why ``action`` is refused on a version in its current state, and what to do."""
+    ref = f"version {v.version} of '{v.model}'"
+    if action == "deploy":
+        if v.state == "candidate":
+            return f"{ref} is a candidate; approve it before deploying: catalog approve {v.model} {v.version}"
+        return f"{ref} is {v.state}; only approved versions deploy (see `catalog history {v.model}`)"
+    if v.state == {"approve": "approved", "reject": "rejected", "deprecate": "deprecated"}[action]:
+        return f"{ref} is already {v.state}"
+    if action == "approve":
+        return f"{ref} is {v.state}; a {v.state} version cannot be approved again: register a new version"
+    if action == "reject":
+        if v.state == "approved":
+            return f"{ref} is approved; retire it instead: catalog deprecate {v.model} {v.version} --note WHY"
+        return f"{ref} is {v.state}; only candidates can be rejected"
+    if v.state == "candidate":
+        return f"{ref} is a candidate, not approved; reject it instead: catalog reject {v.model} {v.version} --note WHY"
+    return f"{ref} is {v.state}; only approved versions can be deprecated"

@@ -1,0 +1,154 @@
+"""Pure checks on what users type. Each raises an InvalidInput subclass (exit 2)."""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from urllib.parse import parse_qsl, urlsplit
+
+from .errors import InvalidName, InvalidValue, UnsafeURI
+
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+# Names that are devices on Windows: a model page or folder named so breaks there.
+_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,99}$")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_SECRET_PARAMS = re.compile(
+    r"^(x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
+    r"sig|signature|token|access_token|auth|api_key|apikey|key|password|secret|sv|se)$",
+    re.I,
+)
+MAX_TEXT = 100_000
+
+
+def name(value: str, kind: str = "model") -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidName(kind=kind, value=value, detail="")
+    if value.split(".")[0] in _RESERVED:
+        raise InvalidName(kind=kind, value=value, detail=f" ({value.split('.')[0]!r} is a reserved device name)")
+    return value
+
+
+def target(value: str) -> str:
+    name(value, "target")
+    if value == "latest":
+        raise InvalidName(
+            kind="target", value=value, detail="; 'latest' is reserved for MODEL@latest (the latest approved version)"
+        )
+    return value
+
+
+def version(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidValue(f"invalid version {value!r}: versions are whole numbers from 1")
+    return value
+
+
+def text(value: str | None, what: str, *, required: bool = False, limit: int = MAX_TEXT) -> str | None:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidValue(f"{what} is required and cannot be blank")
+        return None
+    if not isinstance(value, str):
+        raise InvalidValue(f"{what} must be text, not {type(value).__name__}")
+    if "\x00" in value:
+        raise InvalidValue(f"{what} contains a NUL character")
+    if len(value) > limit:
+        raise InvalidValue(f"{what} is {len(value)} characters long; the limit is {limit}")
+    return value
+
+
+def actor(value: str) -> str:
+    value = value.strip() if isinstance(value, str) else value
+    if not value or not isinstance(value, str) or _CONTROL.search(value) or len(value) > 200:
+        raise InvalidValue(f"invalid actor {value!r}: give a user name with --actor or CATALOG_ACTOR")
+    return value
+
+
+def key(value: str, what: str) -> str:
+    if not isinstance(value, str) or not _KEY.match(value):
+        raise InvalidValue(
+            f"invalid {what} name {value!r}: use letters, digits, '_', '.', ':', '/' or '-', at most 100 characters"
+        )
+    return value
+
+
+def pairs(items: Iterable[str], what: str) -> dict[str, str]:
+    """Parse K=V items (as typed on the command line); duplicate keys are refused."""
+    out: dict[str, str] = {}
+    for item in items:
+        k, sep, v = item.partition("=")
+        if not sep:
+            raise InvalidValue(f"invalid --{what} {item!r}: write it as KEY=VALUE")
+        if k in out:
+            raise InvalidValue(f"--{what} {k!r} is given twice: give each key once")
+        out[k] = v
+    return out
+
+
+def mapping(values: Mapping[str, object] | None, what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for k, v in (values or {}).items():
+        key(k, what)
+        out[k] = text(str(v), f"{what} {k!r}", limit=10_000) or ""
+    return out
+
+
+def metrics(values: Mapping[str, object] | None) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in (values or {}).items():
+        key(k, "metric")
+        try:
+            number = float(v)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            raise InvalidValue(f"metric {k!r} = {v!r} is not a number") from None
+        if isinstance(v, bool) or not math.isfinite(number):
+            raise InvalidValue(f"metric {k!r} = {v!r} is not a finite number")
+        out[k] = number
+    return out
+
+
+def uri(value: str, what: str = "artifact URI") -> str:
+    """Refuse URIs that carry a credential: they would end up in the lake and on the site."""
+    text(value, what, required=True, limit=4_096)
+    if _CONTROL.search(value):
+        raise InvalidValue(f"{what} {value!r} contains a control character")
+    parts = urlsplit(value)
+    if parts.scheme and parts.netloc and "@" in parts.netloc and parts.scheme not in ("git", "ssh"):
+        raise UnsafeURI(field=what, value=_redacted(value), detail="user:password@ in the address")
+    for param, _ in parse_qsl(parts.query, keep_blank_values=True):
+        if _SECRET_PARAMS.match(param):
+            raise UnsafeURI(field=what, value=_redacted(value), detail=f"query parameter {param!r}")
+    return value
+
+
+def _redacted(value: str) -> str:
+    parts = urlsplit(value)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return f"{parts.scheme}://{host}{parts.path}" + ("?..." if parts.query else "")
+
+
+def strip_credentials(url: str) -> str:
+    """Drop user:password@ from a URL (used for git remotes captured automatically)."""
+    parts = urlsplit(url)
+    if "@" in parts.netloc and parts.scheme in ("http", "https"):
+        return parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
+    return url
+
+
+def moment(value: str | datetime) -> datetime:
+    """Parse an --as-of time: ISO 8601; a time without zone is UTC."""
+    if isinstance(value, datetime):
+        parsed = value
+    else:
+        try:
+            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise InvalidValue(
+                f"invalid time {value!r}: use ISO 8601, e.g. 2026-11-20 or 2026-11-20T14:05:00Z"
+            ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    return parsed.astimezone(timezone.utc)
