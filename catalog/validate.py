@@ -116,7 +116,11 @@ def uri(value: str, what: str = "artifact URI") -> str:
     if _CONTROL.search(value):
         raise InvalidValue(f"{what} {value!r} contains a control character")
     parts = urlsplit(value)
-    if parts.scheme and parts.netloc and "@" in parts.netloc and parts.scheme not in ("git", "ssh"):
+    userinfo = parts.netloc.rpartition("@")[0] if parts.scheme and "@" in parts.netloc else ""
+    # 'user:password@' is a secret anywhere; a bare 'token@' is one on http(s) (a personal
+    # access token as user name). Elsewhere '@' is this registry's version separator
+    # (bq://project.table@snapshot-12), so it is left alone.
+    if ":" in userinfo or (userinfo and parts.scheme in ("http", "https")):
         raise UnsafeURI(field=what, value=_redacted(value), detail="user:password@ in the address")
     for param, _ in parse_qsl(parts.query, keep_blank_values=True):
         if _SECRET_PARAMS.match(param):

@@ -1,0 +1,25 @@
+# The two commands a newcomer runs (see README.md). Needs Python 3.11+, git and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test sample clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/catalog --lake data/lake demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+sample: $(STAMP)
+	$(BIN)/python scripts/make_sample_lake.py data/lake
+
+clean:
+	rm -rf $(VENV) site .catalog-build .pytest_cache

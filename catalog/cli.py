@@ -1,0 +1,528 @@
+"""The `catalog` command: a thin shell over :class:`catalog.Registry`.
+
+Each command parses its options, calls one library function and formats what
+it returns: a table or a line for people, ``--json`` for scripts. Every
+CatalogError goes through one funnel (:func:`_funnel`): one ``Error: ...`` line
+on stderr, exit 1 for a refusal, 2 for malformed input.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
+
+import typer
+
+if TYPE_CHECKING:
+    from .registry import Registry
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="catalog",
+    help=(
+        "Model Catalog: a model registry that needs no server.\n\n"
+        "Register trained models, approve them, record deployments and rollbacks, "
+        "resolve what to load, and query it all with SQL.\n\n"
+        "Example: catalog register churn ./model.pkl --owner ana --metric auc=0.91"
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+class _State:
+    lake: str | None = None
+    actor: str | None = None
+    traceback: bool = False
+
+
+STATE = _State()
+
+
+@app.callback()
+def _global(
+    lake: Annotated[
+        Optional[str],
+        typer.Option(
+            "--lake",
+            envvar="CATALOG_LAKE",
+            help="The metadata lake folder. Example: --lake /srv/models/lake (default ./data/lake).",
+            show_default=False,
+        ),
+    ] = None,
+    actor: Annotated[
+        Optional[str],
+        typer.Option(
+            "--actor",
+            envvar="CATALOG_ACTOR",
+            help="Who is acting, recorded on every write. Example: --actor ana (default: the OS user).",
+            show_default=False,
+        ),
+    ] = None,
+    traceback: Annotated[
+        bool, typer.Option("--traceback", help="Show the full traceback of an unexpected error. Example: --traceback")
+    ] = False,
+) -> None:
+    STATE.lake, STATE.actor, STATE.traceback = lake, actor, traceback
+
+
+def _registry() -> Registry:
+    from .registry import Registry
+
+    return Registry(STATE.lake, actor=STATE.actor)
+
+
+def _funnel(func: F) -> F:
+    """Map CatalogError to one stderr line and its exit code; hide other tracebacks."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .errors import CatalogError
+
+        try:
+            return func(*args, **kwargs)
+        except CatalogError as exc:
+            typer.echo(f"Error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except (typer.Exit, typer.Abort):
+            raise
+        except KeyboardInterrupt:
+            typer.echo("Interrupted.", err=True)
+            raise typer.Exit(130) from None
+        except Exception as exc:  # noqa: BLE001 - the funnel's last resort
+            if STATE.traceback:
+                raise
+            typer.echo(
+                f"Error: unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
+                err=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+# -- output helpers ----------------------------------------------------------
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%SZ") if value.utcoffset() is not None else value.isoformat()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_cell(v) for v in value)
+    return str(value).replace("\n", " ")
+
+
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)") -> None:
+    if not rows:
+        typer.echo(empty)
+        return
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    widths = [min(w, 60) for w in widths]
+    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    for row in cells:
+        typer.echo("  ".join((v if len(v) <= w else v[: w - 1] + "…").ljust(w) for v, w in zip(row, widths)).rstrip())
+
+
+def _json(value: Any) -> None:
+    from .records import _plain
+
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    elif isinstance(value, list):
+        value = [v.to_dict() if hasattr(v, "to_dict") else v for v in value]
+    typer.echo(json.dumps(_plain(value), indent=2, ensure_ascii=False, default=str))
+
+
+def _pairs(items: Optional[list[str]], what: str) -> dict[str, str]:
+    from .validate import pairs
+
+    return pairs(items or [], what)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON with stable keys, for scripts. Example: --json")]
+AsOfOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--as-of",
+        help="Answer as the registry would have at this UTC time. Example: --as-of 2026-11-20T14:00:00Z",
+        show_default=False,
+    ),
+]
+NoteOpt = Annotated[
+    Optional[str],
+    typer.Option("--note", "-m", help="Why, recorded on the event. Example: --note 'passed offline eval'", show_default=False),
+]
+ModelArg = Annotated[str, typer.Argument(help="Model name. Example: churn", show_default=False)]
+VersionArg = Annotated[int, typer.Argument(help="Version number. Example: 3", show_default=False)]
+TargetOpt = Annotated[
+    str, typer.Option("--target", "-t", help="Deployment target. Example: --target prod-eu", show_default=False)
+]
+
+
+def _say_event(event: Any, as_json: bool) -> None:
+    if as_json:
+        _json(event)
+        return
+    where = f" on {event.target}" if event.target else ""
+    what = {"approve": "approved", "reject": "rejected", "deprecate": "deprecated", "deploy": "deployed", "rollback": "rolled back to"}[event.kind]
+    if event.kind == "rollback":
+        typer.echo(f"{event.target}: {event.model} rolled back to v{event.version} (from v{event.evidence.get('from_version')}) by {event.actor}")
+    else:
+        typer.echo(f"{event.model} v{event.version} {what}{where} by {event.actor}")
+
+
+# -- writing commands ------------------------------------------------------------
+
+
+@app.command()
+@_funnel
+def register(
+    model: ModelArg,
+    artifact: Annotated[
+        str,
+        typer.Argument(help="Artifact path or URI. Example: s3://models/churn/7.pkl or ./model.pkl", show_default=False),
+    ],
+    owner: Annotated[Optional[str], typer.Option(help="Who is answerable for it. Example: --owner ana", show_default=False)] = None,
+    description: Annotated[Optional[str], typer.Option(help="Free text. Example: --description 'weekly churn score'", show_default=False)] = None,
+    code_repo: Annotated[Optional[str], typer.Option(help="Code repository (default: this git remote). Example: --code-repo https://github.com/acme/churn", show_default=False)] = None,
+    code_version: Annotated[Optional[str], typer.Option(help="Commit (default: this git HEAD, marked dirty if the tree is). Example: --code-version 1a2b3c4", show_default=False)] = None,
+    image: Annotated[Optional[str], typer.Option(help="Runtime image the training ran in. Example: --image ghcr.io/acme/train:1.4", show_default=False)] = None,
+    data: Annotated[Optional[list[str]], typer.Option("--data", help="Training data pointer with a version, repeatable. Example: --data s3://data/churn@2026-11-01", show_default=False)] = None,
+    parent: Annotated[Optional[list[str]], typer.Option("--parent", help="Upstream model version, repeatable. Example: --parent churn-base:3:fine-tuned", show_default=False)] = None,
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Offline metric, repeatable. Example: --metric auc=0.91", show_default=False)] = None,
+    param: Annotated[Optional[list[str]], typer.Option("--param", help="Training parameter, repeatable. Example: --param lr=0.01", show_default=False)] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Search tag, repeatable. Example: --tag team=retention", show_default=False)] = None,
+    dashboard: Annotated[Optional[list[str]], typer.Option("--dashboard", help="Monitoring link, repeatable. Example: --dashboard grafana=https://grafana/d/churn", show_default=False)] = None,
+    sha256: Annotated[Optional[str], typer.Option("--sha256", help="Checksum of a remote artifact (local ones are hashed). Example: --sha256 9f86d08...", show_default=False)] = None,
+    no_git: Annotated[bool, typer.Option("--no-git", help="Do not capture the code version from git. Example: --no-git")] = False,
+    allow_missing_data: Annotated[bool, typer.Option("--allow-missing-data", help="Accept a local data path that does not exist here. Example: --allow-missing-data")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Register a new version of MODEL; prints `MODEL vN`.
+
+    Example: catalog register churn ./model.pkl --owner ana --metric auc=0.91 --data s3://data/churn@2026-11-01
+    """
+    version = _registry().register(
+        model,
+        artifact,
+        owner=owner,
+        description=description,
+        tags=_pairs(tag, "tag"),
+        code_repo=code_repo,
+        code_version=code_version,
+        runtime_image=image,
+        data_refs=data or [],
+        parents=parent or [],
+        metrics=_pairs(metric, "metric"),
+        params=_pairs(param, "param"),
+        dashboards=_pairs(dashboard, "dashboard"),
+        artifact_sha256=sha256,
+        capture_git=not no_git,
+        allow_missing_data=allow_missing_data,
+    )
+    if as_json:
+        _json(version)
+    else:
+        typer.echo(f"{version.model} v{version.version}")
+
+
+@app.command()
+@_funnel
+def approve(model: ModelArg, version: VersionArg, note: NoteOpt = None, as_json: JsonOpt = False) -> None:
+    """Approve a candidate version.
+
+    Example: catalog approve churn 3 --note "passed offline eval"
+    """
+    _say_event(_registry().approve(model, version, note=note), as_json)
+
+
+@app.command()
+@_funnel
+def reject(model: ModelArg, version: VersionArg, note: NoteOpt = None, as_json: JsonOpt = False) -> None:
+    """Reject a candidate version.
+
+    Example: catalog reject churn 4 --note "leaks the label"
+    """
+    _say_event(_registry().reject(model, version, note=note), as_json)
+
+
+@app.command()
+@_funnel
+def deprecate(model: ModelArg, version: VersionArg, note: NoteOpt = None, as_json: JsonOpt = False) -> None:
+    """Retire an approved version: it no longer deploys or serves as a rollback candidate.
+
+    Example: catalog deprecate churn 2 --note "regression on new segment"
+    """
+    _say_event(_registry().deprecate(model, version, note=note), as_json)
+
+
+@app.command()
+@_funnel
+def deploy(model: ModelArg, version: VersionArg, target: TargetOpt, note: NoteOpt = None, as_json: JsonOpt = False) -> None:
+    """Record that TARGET now runs this approved version.
+
+    Example: catalog deploy churn 3 --target prod-eu
+    """
+    _say_event(_registry().deploy(model, version, target=target, note=note), as_json)
+
+
+@app.command()
+@_funnel
+def rollback(
+    model: ModelArg,
+    target: TargetOpt,
+    note: Annotated[str, typer.Option("--note", "-m", help="Why (required). Example: --note 'p95 latency regression'", show_default=False)],
+    to: Annotated[Optional[int], typer.Option("--to", help="The version to go back to (default: the one that ran before). Example: --to 2", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Move TARGET back to an earlier approved version that ran there.
+
+    Example: catalog rollback churn --target prod --note "p95 latency regression"
+    """
+    _say_event(_registry().rollback(model, target=target, note=note, to=to), as_json)
+
+
+# -- reading commands --------------------------------------------------------------
+
+
+@app.command()
+@_funnel
+def resolve(
+    ref: Annotated[str, typer.Argument(help="MODEL@TARGET, MODEL@latest or MODEL:VERSION. Example: churn@prod-eu", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Print the artifact URI to load, and nothing else.
+
+    MODEL@latest is the latest approved version, never a candidate.
+
+    Example: catalog resolve churn@prod-eu
+    """
+    uri = _registry().resolve(ref)
+    if as_json:
+        _json({"ref": ref, "artifact_uri": uri})
+    else:
+        typer.echo(uri)
+
+
+_VERSION_FIELDS = (
+    "model", "version", "state", "deployed_to", "artifact_uri", "artifact_sha256", "artifact_bytes",
+    "owner", "description", "tags", "code_repo", "code_version", "code_dirty", "runtime_image",
+    "data_refs", "parents", "metrics", "params", "dashboards", "created_at", "created_by",
+)
+
+
+@app.command()
+@_funnel
+def show(
+    model: ModelArg,
+    version: Annotated[Optional[int], typer.Argument(help="A version; omit for the whole model. Example: 3", show_default=False)] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Show a model (its versions and where it runs) or one version in full.
+
+    Example: catalog show churn --as-of 2026-11-20T14:00:00Z
+    """
+    from .records import Version
+
+    info = _registry().show(model, version, as_of=as_of)
+    if as_json:
+        _json(info)
+        return
+    if isinstance(info, Version):
+        record = info.to_dict()
+        record["parents"] = [str(p) for p in info.parents]
+        width = max(len(f) for f in _VERSION_FIELDS)
+        for field in _VERSION_FIELDS:
+            typer.echo(f"{field.ljust(width)}  {_cell(record[field])}")
+        return
+    typer.echo(f"{info.model}  owner: {info.owner or '-'}  latest approved: {('v' + str(info.latest_approved)) if info.latest_approved else '-'}")
+    if info.description:
+        typer.echo(info.description)
+    if info.tags:
+        typer.echo("tags: " + _cell(info.tags))
+    typer.echo("\nRunning now:")
+    _table([d.to_dict() | {"since": d.since} for d in info.deployments], ["target", "version", "since", "by", "how"], empty="(not deployed)")
+    typer.echo("\nVersions:")
+    _table(
+        [v.to_dict() | {"created_at": v.created_at} for v in info.versions],
+        ["version", "state", "deployed_to", "metrics", "created_at", "created_by"],
+    )
+
+
+@app.command("list")
+@_funnel
+def list_models(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """List every model with its latest and latest approved version and where it runs.
+
+    Example: catalog list --json
+    """
+    models = _registry().list(as_of=as_of)
+    if as_json:
+        _json(models)
+        return
+    _table(
+        [m.to_dict() | {"updated_at": m.updated_at} for m in models],
+        ["model", "owner", "versions", "latest_version", "latest_approved", "deployed_to", "updated_at"],
+        empty="(no models)",
+    )
+
+
+@app.command()
+@_funnel
+def history(model: ModelArg, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Every registration and decision on a model: who, when, what, why.
+
+    Example: catalog history churn
+    """
+    events = _registry().history(model, as_of=as_of)
+    if as_json:
+        _json(events)
+        return
+    _table([e.to_dict() | {"at": e.at} for e in events], ["at", "actor", "kind", "version", "target", "note"])
+
+
+@app.command()
+@_funnel
+def lineage(model: ModelArg, version: VersionArg, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Where a version came from (models, data, code, image) and what was derived from it, recursively.
+
+    Example: catalog lineage churn-distilled 2
+    """
+    graph = _registry().lineage(model, version, as_of=as_of)
+    if as_json:
+        _json(graph)
+        return
+    typer.echo(f"Ancestors of {model}:{version}:")
+    _table([e.to_dict() for e in graph.ancestors], ["depth", "child_model", "child_version", "parent_kind", "parent", "relation"])
+    typer.echo(f"\nDescendants of {model}:{version}:")
+    _table([e.to_dict() for e in graph.descendants], ["depth", "child_model", "child_version", "relation"])
+
+
+@app.command()
+@_funnel
+def candidates(model: ModelArg, target: TargetOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """The versions TARGET can roll back to; rank 1 is what `rollback` picks by default.
+
+    Example: catalog candidates churn --target prod
+    """
+    found = _registry().candidates(model, target=target, as_of=as_of)
+    if as_json:
+        _json(found)
+        return
+    _table(
+        [c.to_dict() | {"last_deployed_at": c.last_deployed_at} for c in found],
+        ["rank", "version", "last_deployed_at", "artifact_uri"],
+        empty=f"(no rollback candidates for {model} on {target})",
+    )
+
+
+@app.command()
+@_funnel
+def sql(
+    query: Annotated[Optional[str], typer.Argument(help="One read-only SELECT over the views. Example: 'select * from latest_approved'", show_default=False)] = None,
+    format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json. Example: --format csv")] = "table",
+    print_views: Annotated[bool, typer.Option("--print-views", help="Print the view definitions for any DuckDB client. Example: --print-views")] = False,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Run read-only SQL over the stable views (versions, events, model_versions,
+    latest_approved, deployments, rollback_candidates, lineage, audit_log).
+
+    Example: catalog sql "select model, version from latest_approved" --format csv
+    """
+    from .errors import InvalidValue
+
+    if format not in ("table", "csv", "json"):
+        raise InvalidValue(f"unknown format {format!r}: use table, csv or json")
+    registry = _registry()
+    if print_views:
+        typer.echo(registry.views_sql())
+        return
+    if not query:
+        raise InvalidValue("give a query, e.g. catalog sql 'select * from latest_approved', or --print-views")
+    result = registry.sql(query, as_of=as_of)
+    if format == "json":
+        _json(result.rows)
+    elif format == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(result.columns)
+        for row in result.rows:
+            writer.writerow([_cell(row[c]) for c in result.columns])
+    else:
+        _table(result.rows, result.columns, empty="(no rows)")
+
+
+# -- maintenance ---------------------------------------------------------------
+
+
+@app.command()
+@_funnel
+def compact(as_json: JsonOpt = False) -> None:
+    """Merge each table's small files into one (safe beside writers, safe to interrupt).
+
+    Example: catalog compact
+    """
+    result = _registry().compact()
+    if as_json:
+        _json(result)
+        return
+    for table, figures in result.items():
+        if figures["files_merged"]:
+            typer.echo(f"{table}: {figures['files_merged']} files merged into one ({figures['rows']} records)")
+        else:
+            typer.echo(f"{table}: already compact")
+
+
+@app.command()
+@_funnel
+def demo(as_json: JsonOpt = False) -> None:
+    """Tour the sample lake (created at --lake if it is not there yet).
+
+    Example: catalog demo
+    """
+    from .sample import tour
+
+    registry = _registry()
+    report = tour(registry)
+    if as_json:
+        _json(report)
+        return
+    lake = os.path.relpath(registry.root) if not os.path.relpath(registry.root).startswith("..") else registry.root
+    typer.echo(f"Model Catalog demo: lake {lake}{' (sample created)' if report['created'] else ''}")
+    typer.echo(f"{report['models']} models, {report['versions']} versions, {report['events']} decisions\n")
+    typer.echo("Running now:")
+    _table(report["deployments"], ["model", "target", "version", "since", "by", "how"])
+    typer.echo("\nLatest approved:")
+    _table(report["latest_approved"], ["model", "version", "approved_at", "approved_by"])
+    typer.echo("\nRollback candidates (first choice per target):")
+    _table(report["rollback"], ["model", "target", "version", "last_deployed_at"])
+    flag = "" if os.path.normpath(lake) == os.path.normpath("data/lake") else f" --lake {lake}"
+    typer.echo("\nTry:")
+    for line in report["try"]:
+        typer.echo(f"  catalog{flag} {line}")
+
+
+def main() -> None:
+    """Console entry point."""
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
