@@ -167,8 +167,8 @@ NoteOpt = Annotated[
     Optional[str],
     typer.Option("--note", "-m", help="Why, recorded on the event. Example: --note 'passed offline eval'", show_default=False),
 ]
-ModelArg = Annotated[str, typer.Argument(help="Model name. Example: churn", show_default=False)]
-VersionArg = Annotated[int, typer.Argument(help="Version number. Example: 3", show_default=False)]
+ModelArg = Annotated[str, typer.Argument(metavar="MODEL", help="Model name. Example: churn", show_default=False)]
+VersionArg = Annotated[int, typer.Argument(metavar="VERSION", help="Version number. Example: 3", show_default=False)]
 TargetOpt = Annotated[
     str, typer.Option("--target", "-t", help="Deployment target. Example: --target prod-eu", show_default=False)
 ]
@@ -195,7 +195,7 @@ def register(
     model: ModelArg,
     artifact: Annotated[
         str,
-        typer.Argument(help="Artifact path or URI. Example: s3://models/churn/7.pkl or ./model.pkl", show_default=False),
+        typer.Argument(metavar="ARTIFACT", help="Artifact path or URI. Example: s3://models/churn/7.pkl or ./model.pkl", show_default=False),
     ],
     owner: Annotated[Optional[str], typer.Option(help="Who is answerable for it. Example: --owner ana", show_default=False)] = None,
     description: Annotated[Optional[str], typer.Option(help="Free text. Example: --description 'weekly churn score'", show_default=False)] = None,
@@ -303,7 +303,7 @@ def rollback(
 @app.command()
 @_funnel
 def resolve(
-    ref: Annotated[str, typer.Argument(help="MODEL@TARGET, MODEL@latest or MODEL:VERSION. Example: churn@prod-eu", show_default=False)],
+    ref: Annotated[str, typer.Argument(metavar="REF", help="MODEL@TARGET, MODEL@latest or MODEL:VERSION. Example: churn@prod-eu", show_default=False)],
     as_json: JsonOpt = False,
 ) -> None:
     """Print the artifact URI to load, and nothing else.
@@ -330,7 +330,7 @@ _VERSION_FIELDS = (
 @_funnel
 def show(
     model: ModelArg,
-    version: Annotated[Optional[int], typer.Argument(help="A version; omit for the whole model. Example: 3", show_default=False)] = None,
+    version: Annotated[Optional[int], typer.Argument(metavar="[VERSION]", help="A version; omit for the whole model. Example: 3", show_default=False)] = None,
     as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -435,7 +435,7 @@ def candidates(model: ModelArg, target: TargetOpt, as_of: AsOfOpt = None, as_jso
 @app.command()
 @_funnel
 def sql(
-    query: Annotated[Optional[str], typer.Argument(help="One read-only SELECT over the views. Example: 'select * from latest_approved'", show_default=False)] = None,
+    query: Annotated[Optional[str], typer.Argument(metavar="[QUERY]", help="One read-only SELECT over the views. Example: 'select * from latest_approved'", show_default=False)] = None,
     format: Annotated[str, typer.Option("--format", "-f", help="table, csv or json. Example: --format csv")] = "table",
     print_views: Annotated[bool, typer.Option("--print-views", help="Print the view definitions for any DuckDB client. Example: --print-views")] = False,
     as_of: AsOfOpt = None,

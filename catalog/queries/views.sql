@@ -3,7 +3,7 @@
 -- so that any DuckDB client can run it and query the same views.
 --
 -- Time travel: every view reads the registry as of `getvariable('catalog_as_of')`
--- (a TIMESTAMPTZ; unset means now). `SET VARIABLE catalog_as_of = TIMESTAMPTZ '...'`
+-- (a TIMESTAMPTZ, unset means now). `SET VARIABLE catalog_as_of = TIMESTAMPTZ '...'`
 -- turns every view into the answer the registry would have given at that moment.
 
 -- Raw table files. The zero-row schema anchor in each folder makes union_by_name

@@ -1,0 +1,83 @@
+"""Shared fixtures: real lakes in temporary folders, built through the public API."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from catalog import Registry
+from catalog.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    return tmp_path / "lake"
+
+
+@pytest.fixture
+def registry(lake: Path) -> Callable[..., Registry]:
+    """A factory: registry("bob") opens the test lake as bob."""
+    opened: list[Registry] = []
+
+    def make(actor: str = "ana", **options: object) -> Registry:
+        reg = Registry(lake, actor=actor, durable=False, **options)  # type: ignore[arg-type]
+        opened.append(reg)
+        return reg
+
+    yield make
+    for reg in opened:
+        reg.close()
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every file under a lake with its content hash (lock files excluded: they hold no data)."""
+    out = {}
+    if not root.exists():
+        return out
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and "_locks" not in path.parts:
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
+
+
+class Cli:
+    """Runs `catalog` in-process against one lake, as a given actor."""
+
+    def __init__(self, lake: Path) -> None:
+        self.lake = lake
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, actor: str = "ana"):
+        return self.runner.invoke(app, ["--lake", str(self.lake), "--actor", actor, *args])
+
+
+@pytest.fixture
+def cli(lake: Path) -> Cli:
+    return Cli(lake)
+
+
+def churn_scenario(registry: Callable[..., Registry]) -> dict[str, object]:
+    """churn v1-v3; v1, v2 approved; prod ran v1 then v2; then rolled back to v1."""
+    ana, bob = registry("ana"), registry("bob")
+    for n in range(1, 4):
+        ana.register("churn", f"s3://models/churn/{n}.pkl", owner="ana", metrics={"auc": 0.8 + n / 100}, capture_git=False)
+    bob.approve("churn", 1, note="ok")
+    bob.approve("churn", 2, note="better")
+    bob.deploy("churn", 1, target="prod")
+    deployed_v2 = bob.deploy("churn", 2, target="prod")
+    rolled = bob.rollback("churn", target="prod", note="p95 latency regression")
+    return {"ana": ana, "bob": bob, "deployed_v2": deployed_v2, "rollback": rolled}
+
+
+@pytest.fixture
+def artifact(tmp_path: Path) -> Path:
+    path = tmp_path / "model.pkl"
+    path.write_bytes(os.urandom(2048))
+    return path
