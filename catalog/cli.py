@@ -308,6 +308,7 @@ def rollback(
 @_funnel
 def resolve(
     ref: Annotated[str, typer.Argument(metavar="REF", help="MODEL@TARGET, MODEL@latest or MODEL:VERSION. Example: churn@prod-eu", show_default=False)],
+    as_of: AsOfOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Print the artifact URI to load, and nothing else.
@@ -316,7 +317,7 @@ def resolve(
 
     Example: catalog resolve churn@prod-eu
     """
-    uri = _registry().resolve(ref)
+    uri = _registry().resolve(ref, as_of=as_of)
     if as_json:
         _json({"ref": ref, "artifact_uri": uri})
     else:

@@ -273,14 +273,19 @@ class Registry:
 
     # -- resolve: what serving code calls -------------------------------------
 
-    def resolve(self, ref: str) -> str:
+    def resolve(self, ref: str, *, as_of: str | datetime | None = None) -> str:
         """The artifact URI for ``MODEL@TARGET``, ``MODEL@latest`` or ``MODEL:VERSION``.
 
         Cheap to call repeatedly: answers come from an in-memory index that is
-        rebuilt only when a file enters or leaves the lake.
+        rebuilt only when a file enters or leaves the lake. With ``as_of``, the
+        answer the registry gave at that moment (read afresh, not cached).
         """
         model, kind, key = parse_ref(ref)
-        index = self._resolve_index()
+        when = _as_of(as_of)
+        if when is None:
+            index = self._resolve_index()
+        else:
+            index = _ResolveIndex(self._q("resolve_index", when), (0, 0), 0.0)
         uri = index.uris.get((model, kind, key))
         if uri is not None:
             return uri

@@ -252,6 +252,8 @@ def test_as_of_answers_as_the_registry_would_have(registry):
     assert {d.target: d.version for d in then.deployments} == {"prod": 2}
     assert {d.target: d.version for d in bob.show("churn").deployments} == {"prod": 1}
     assert [c.version for c in bob.candidates("churn", target="prod", as_of=before_rollback)] == [1]
+    assert bob.resolve("churn@prod", as_of=before_rollback) == "s3://models/churn/2.pkl"
+    assert bob.resolve("churn@prod") == "s3://models/churn/1.pkl"
     early = datetime(2000, 1, 1, tzinfo=timezone.utc)
     assert bob.list(as_of=early) == []
     count = bob.sql("select count(*) as n from events", as_of=before_rollback).rows[0]["n"]
