@@ -41,6 +41,7 @@ app = typer.Typer(
 class _State:
     lake: str | None = None
     actor: str | None = None
+    config: str | None = None
     traceback: bool = False
 
 
@@ -67,17 +68,26 @@ def _global(
             show_default=False,
         ),
     ] = None,
+    config: Annotated[
+        Optional[str],
+        typer.Option(
+            "--config",
+            envvar="CATALOG_CONFIG",
+            help="The policy file (default ./catalog.toml, else catalog.toml in the lake). Example: --config ci/catalog.toml",
+            show_default=False,
+        ),
+    ] = None,
     traceback: Annotated[
         bool, typer.Option("--traceback", help="Show the full traceback of an unexpected error. Example: --traceback")
     ] = False,
 ) -> None:
-    STATE.lake, STATE.actor, STATE.traceback = lake, actor, traceback
+    STATE.lake, STATE.actor, STATE.config, STATE.traceback = lake, actor, config, traceback
 
 
 def _registry() -> Registry:
     from .registry import Registry
 
-    return Registry(STATE.lake, actor=STATE.actor)
+    return Registry(STATE.lake, actor=STATE.actor, config=STATE.config)
 
 
 def _funnel(func: F) -> F:
@@ -183,8 +193,15 @@ def _say_event(event: Any, as_json: bool) -> None:
         _json(event)
         return
     where = f" on {event.target}" if event.target else ""
-    what = {"approve": "approved", "reject": "rejected", "deprecate": "deprecated", "deploy": "deployed", "rollback": "rolled back to"}[event.kind]
-    if event.kind == "rollback":
+    what = {"approve": "approved", "reject": "rejected", "deprecate": "deprecated", "deploy": "deployed"}.get(event.kind, event.kind)
+    if event.kind == "approve" and event.state is None:
+        got, need = event.evidence.get("approvals"), event.evidence.get("quorum")
+        typer.echo(f"{event.model} v{event.version}: approval {got} of {need} recorded by {event.actor}; still a candidate")
+    elif event.kind == "redact":
+        fields = ", ".join(event.evidence.get("fields", []))
+        scope = f"v{event.version}" if event.version else "every version"
+        typer.echo(f"{event.model} {scope}: {fields} removed from {event.evidence.get('files_rewritten')} file(s) by {event.actor}")
+    elif event.kind == "rollback":
         typer.echo(f"{event.target}: {event.model} rolled back to v{event.version} (from v{event.evidence.get('from_version')}) by {event.actor}")
     else:
         typer.echo(f"{event.model} v{event.version} {what}{where} by {event.actor}")
@@ -390,16 +407,33 @@ def list_models(as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
 
 @app.command()
 @_funnel
-def history(model: ModelArg, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
-    """Every registration and decision on a model: who, when, what, why.
+def history(
+    model: Annotated[Optional[str], typer.Argument(metavar="[MODEL]", help="Only this model. Example: churn", show_default=False)] = None,
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Only events on this target. Example: --target prod-eu", show_default=False)] = None,
+    by: Annotated[Optional[str], typer.Option("--by", help="Only what this person did. Example: --by carol", show_default=False)] = None,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Who did what, when, why and on what evidence: for a model, a target, a person, or everything.
 
-    Example: catalog history churn
+    Example: catalog history churn --target prod-eu
     """
-    events = _registry().history(model, as_of=as_of)
+    events = _registry().history(model, target=target, actor=by, as_of=as_of)
     if as_json:
         _json(events)
         return
-    _table([e.to_dict() | {"at": e.at} for e in events], ["at", "actor", "kind", "version", "target", "note"])
+    rows = [e.to_dict() | {"at": e.at, "gates": _gate_summary(e.evidence)} for e in events]
+    columns = ["at", "actor", "kind", "model", "version", "target", "note", "gates"]
+    _table(rows, columns if model is None else [c for c in columns if c != "model"], empty="(no events)")
+
+
+def _gate_summary(evidence: dict[str, Any]) -> str:
+    gates = evidence.get("gates") or []
+    if not gates:
+        return ""
+    passed = sum(1 for g in gates if g.get("passed"))
+    quorum = f", approval {evidence['approvals']}/{evidence['quorum']}" if "quorum" in evidence else ""
+    return f"{passed}/{len(gates)} gates passed{quorum}"
 
 
 @app.command()
@@ -474,6 +508,99 @@ def sql(
         _table(result.rows, result.columns, empty="(no rows)")
 
 
+# -- governance ------------------------------------------------------------------
+
+
+@app.command()
+@_funnel
+def check(
+    model: ModelArg,
+    version: VersionArg,
+    target: Annotated[Optional[str], typer.Option("--target", "-t", help="Check the deploy rules of this target instead of approval. Example: --target prod-eu", show_default=False)] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run the promotion gates without approving (a dry run for CI); exit 1 if one fails.
+
+    Example: catalog --actor bob check churn 3 --json
+    """
+    report = _registry().check(model, version, target=target)
+    if as_json:
+        _json(report)
+    else:
+        what = f"deploy to {target}" if target else "approval"
+        typer.echo(f"{model} v{version} {what} by {report.actor}: {'passes' if report.passed else 'FAILS'}"
+                   f" (policy {report.policy_source or 'none: permissive defaults'})")
+        _table([g.to_dict() | {"result": "pass" if g.passed else "FAIL"} for g in report.gates],
+               ["result", "gate", "detail"], empty="(no gates apply)")
+    if not report.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_funnel
+def redact(
+    model: ModelArg,
+    version: Annotated[Optional[int], typer.Argument(metavar="[VERSION]", help="One version; omit for every version of the model. Example: 3", show_default=False)] = None,
+    field: Annotated[list[str], typer.Option("--field", help="A field to remove, repeatable: description, owner, tags, data_refs, params, dashboards, runtime_image, code_repo, note. Example: --field data_refs", show_default=False)] = ...,  # type: ignore[assignment]
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded on the redact event). Example: --reason 'GDPR request 2026-118'", show_default=False)] = ...,  # type: ignore[assignment]
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove field values from every file of the lake (e.g. a GDPR request); the audit trail keeps who, when, why and which fields.
+
+    Example: catalog redact churn 3 --field data_refs --field description --reason "GDPR request 2026-118"
+    """
+    _say_event(_registry().redact(model, version, fields=field, reason=reason), as_json)
+
+
+# -- the catalog site ------------------------------------------------------------
+
+OutOpt = Annotated[str, typer.Option("--out", "-o", help="The site folder. Example: --out public")]
+
+
+def _build(registry: Registry, out: str, as_of: str | None = None) -> Any:
+    from .site import build_site
+
+    typer.echo(f"Building the catalog site of {registry.location} into {out} ...", err=True)
+    report = build_site(registry, out, registry.config, as_of=as_of)
+    for model, found in report.problems.items():
+        for problem in found:
+            typer.echo(f"warning: {model}: {problem}", err=True)
+    return report
+
+
+@app.command()
+@_funnel
+def build(out: OutOpt = "site", as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+    """Render the searchable catalog site (MkDocs Material, strict) from the lake.
+
+    Example: catalog build --out site
+    """
+    report = _build(_registry(), out, as_of)
+    if as_json:
+        _json(report.to_dict())
+        return
+    seconds = sum(report.timings.values())
+    typer.echo(f"Built {report.pages} pages for {report.models} models ({report.versions} versions) "
+               f"into {report.out_dir} in {seconds:.1f} s.")
+    typer.echo(f"Open it: catalog serve --out {out}   (then http://127.0.0.1:8000/)")
+
+
+@app.command()
+@_funnel
+def serve(
+    out: OutOpt = "site",
+    port: Annotated[int, typer.Option("--port", "-p", help="Port on 127.0.0.1. Example: --port 8000")] = 8000,
+) -> None:
+    """Serve the built site on 127.0.0.1 (Ctrl+C stops it).
+
+    Example: catalog serve --port 8000
+    """
+    from .site import serve as serve_site
+
+    typer.echo(f"Serving {out} at http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+    serve_site(out, port)
+
+
 # -- maintenance ---------------------------------------------------------------
 
 
@@ -497,8 +624,12 @@ def compact(as_json: JsonOpt = False) -> None:
 
 @app.command()
 @_funnel
-def demo(as_json: JsonOpt = False) -> None:
-    """Tour the sample lake (created at --lake if it is not there yet).
+def demo(
+    out: OutOpt = "site",
+    no_site: Annotated[bool, typer.Option("--no-site", help="Only the tour; do not build the site. Example: --no-site")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tour the sample lake (created at --lake if it is not there yet) and build its site.
 
     Example: catalog demo
     """
@@ -516,12 +647,18 @@ def demo(as_json: JsonOpt = False) -> None:
     _table(report["deployments"], ["model", "target", "version", "since", "by", "how"])
     typer.echo("\nLatest approved:")
     _table(report["latest_approved"], ["model", "version", "approved_at", "approved_by"])
+    typer.echo(f"\nRecent approvals, with the gates they passed (policy: {report['policy'] or 'none'}):")
+    _table(report["approvals"], ["at", "actor", "model", "version", "state", "gates"])
     typer.echo("\nRollback candidates (first choice per target):")
     _table(report["rollback"], ["model", "target", "version", "last_deployed_at"])
     flag = "" if os.path.normpath(lake) == os.path.normpath("data/lake") else f" --lake {lake}"
     typer.echo("\nTry:")
     for line in report["try"]:
         typer.echo(f"  catalog{flag} {line}")
+    if not no_site:
+        site = _build(registry, out)
+        typer.echo(f"\nThe catalog site: {site.pages} pages in {site.out_dir}")
+        typer.echo(f"Open it: catalog serve --out {out}   (then http://127.0.0.1:8000/)")
 
 
 def main() -> None:

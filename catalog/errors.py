@@ -137,3 +137,23 @@ class DataRefNotFound(InvalidInput):
         "data ref {path} is a local path that does not exist: give a URI with a version or "
         "snapshot (e.g. s3://bucket/table@2026-11-01) or pass --allow-missing-data"
     )
+
+
+class ConfigInvalid(InvalidInput):
+    template = "{path}: {detail}"
+
+
+class GateFailed(Refused):
+    """A promotion gate refused an approval or a deployment; ``failures`` lists each."""
+
+    template = "{action} of {model} v{version} refused by {count} gate(s): {detail}"
+
+
+class RedactRefused(Refused):
+    template = "{detail}"
+
+
+class SiteBuildFailed(CatalogError):
+    """MkDocs refused the generated pages (a warning under --strict, or a bad mkdocs.yml)."""
+
+    template = "the catalog site did not build: {detail}"

@@ -187,3 +187,37 @@ class ModelInfo(Record):
 class QueryResult(Record):
     columns: list[str]
     rows: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class GateReport(Record):
+    """What the gates said about an approval or a deployment (``catalog check``)."""
+
+    model: str
+    version: int
+    action: str
+    actor: str
+    passed: bool
+    gates: list[Any]
+    policy_source: str | None
+    policy_sha256: str
+    approvals: int = 0
+    quorum: int = 1
+    target: str | None = None
+    subject: Any = None
+
+    def evidence(self) -> dict[str, Any]:
+        """What the event records: each gate with the value seen, and the policy in force."""
+        out: dict[str, Any] = {
+            "gates": [g.to_dict() for g in self.gates],
+            "policy_sha256": self.policy_sha256,
+            "policy_source": self.policy_source,
+        }
+        if self.action == "approve":
+            out.update(approvals=self.approvals, quorum=self.quorum)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        data = super().to_dict()
+        data.pop("subject", None)
+        return data

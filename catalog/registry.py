@@ -16,7 +16,10 @@ from datetime import datetime, timezone
 from typing import Any
 
 from . import validate as check
+from .config import Config
+from .config import load as load_config
 from .errors import (
+    GateFailed,
     IllegalTransition,
     InvalidInput,
     InvalidReference,
@@ -28,11 +31,13 @@ from .errors import (
     TargetNotDeployed,
     VersionNotFound,
 )
-from .lake import Lake, open_storage
+from .lake import Lake, open_storage, rewrite_file
 from .provenance import check_data_ref, git_info, inspect_artifact
 from .queries import Reader, views_sql
+from .policy import GateResult, approval_gates, deploy_gates, failures
 from .records import (
     Candidate,
+    GateReport,
     Deployment,
     Event,
     Lineage,
@@ -141,10 +146,13 @@ class Registry:
         *,
         actor: str | None = None,
         durable: bool = True,
+        config: str | os.PathLike[str] | Config | None = None,
         clock: Callable[[], datetime] | None = None,
         new_id: Callable[[], str] | None = None,
     ) -> None:
         location = os.fspath(lake) if lake is not None else default_lake()
+        self._config_arg = config
+        self._config: Config | None = config if isinstance(config, Config) else None
         self.location = location
         self.actor = check.actor(actor if actor is not None else default_actor())
         self._lake = Lake(open_storage(location, durable=durable), new_id=new_id)
@@ -176,6 +184,23 @@ class Registry:
     def root(self) -> str:
         """The lake's absolute location."""
         return self._lake.root
+
+    def _policy_source(self) -> str | None:
+        """Where the policy came from, as recorded in evidence: lake-relative when it lives in the lake."""
+        source = self.config.source
+        if source is None:
+            return None
+        full = os.path.abspath(source)
+        if os.path.dirname(full) == self._lake.root:
+            return "<lake>/" + os.path.basename(full)
+        return full
+
+    @property
+    def config(self) -> Config:
+        """The catalog.toml in force (loaded on first use; permissive when there is none)."""
+        if self._config is None:
+            self._config = load_config(self._config_arg, self._lake.root)  # type: ignore[arg-type]
+        return self._config
 
     # -- reading ---------------------------------------------------------------
 
@@ -238,13 +263,23 @@ class Registry:
         """What every target runs, for every model."""
         return [Deployment.from_row(r) for r in self._q("deployments", _as_of(as_of))]
 
-    def history(self, model: str, *, as_of: str | datetime | None = None) -> list[Event]:
-        """Every registration and decision on a model, oldest first."""
-        check.name(model)
+    def history(
+        self,
+        model: str | None = None,
+        *,
+        target: str | None = None,
+        actor: str | None = None,
+        as_of: str | datetime | None = None,
+    ) -> list[Event]:
+        """Every registration and decision, oldest first: for a model, a target, an actor, or all."""
+        if model is not None:
+            check.name(model)
+        if target is not None:
+            check.target(target)
         when = _as_of(as_of)
-        rows = self._q("history", when, model=model)
-        if not rows:
-            raise ModelNotFound(model=model)
+        if model is not None:
+            self._require_model(model, when)
+        rows = self._q("audit", when, model=model, target=target, actor=actor)
         return [Event.from_row(r) for r in rows]
 
     def candidates(self, model: str, *, target: str, as_of: str | datetime | None = None) -> list[Candidate]:
@@ -399,8 +434,58 @@ class Registry:
         return int(self._q("max_version", model=model)[0]["n"])
 
     def approve(self, model: str, version: int, *, note: str | None = None) -> Event:
-        """candidate → approved."""
-        return self._transition(model, version, "approve", "approved", note, allowed=("candidate",))
+        """Run the promotion gates and record an approval; the version turns
+        ``approved`` when the policy's quorum of distinct approvers is reached."""
+        check.name(model)
+        check.version(version)
+        note = check.text(note, "note")
+        with self._lake.model_lock(model):
+            report = self._approval_report(model, version)
+            current = report.subject
+            if current.state != "candidate":
+                raise IllegalTransition(
+                    _why_not("approve", current), model=model, version=version, state=current.state, action="approve"
+                )
+            _raise_failures("approval", report)
+            state = "approved" if report.approvals >= report.quorum else None
+            return self._record(model, version, "approve", state=state, note=note, evidence=report.evidence())
+
+    def check(self, model: str, version: int, *, target: str | None = None) -> GateReport:
+        """Run the gates an approval (or, with ``target``, a deployment) by this actor would face; write nothing."""
+        check.name(model)
+        check.version(version)
+        if target is not None:
+            check.target(target)
+            return self._deploy_report(model, version, target)
+        return self._approval_report(model, version)
+
+    def _approval_report(self, model: str, version: int) -> GateReport:
+        current = self._version(model, version)
+        config = self.config
+        rules = config.rules_for(model, current.owner)
+        prior = [r["actor"] for r in self._q("approvers", model=model, version=version)]
+        champion_rows = self._q("champion", model=model, version=version)
+        champion = Version.from_row(champion_rows[0]) if champion_rows else None
+        gates = approval_gates(current, self.actor, rules, champion, prior)
+        return GateReport(
+            model=model, version=version, action="approve", actor=self.actor,
+            passed=not failures(gates), gates=gates, policy_source=self._policy_source(),
+            policy_sha256=config.sha256, approvals=len(set(prior)) + 1, quorum=rules.approvals,
+            subject=current,
+        )
+
+    def _deploy_report(self, model: str, version: int, target: str) -> GateReport:
+        current = self._version(model, version)
+        config = self.config
+        approvers = [r["actor"] for r in self._q("approvers", model=model, version=version)]
+        ran_on = [r["target"] for r in self._q("deployed_targets", model=model, version=version)]
+        gates = deploy_gates(current, target, config.target_rules(target), approvers, ran_on)
+        if current.state != "approved":
+            gates.insert(0, GateResult("state", False, _why_not("deploy", current), current.state, "approved"))
+        return GateReport(
+            model=model, version=version, action="deploy", actor=self.actor, passed=not failures(gates),
+            gates=gates, policy_source=self._policy_source(), policy_sha256=config.sha256, target=target, subject=current,
+        )
 
     def reject(self, model: str, version: int, *, note: str | None = None) -> Event:
         """candidate → rejected."""
@@ -441,7 +526,10 @@ class Registry:
                     f"'{target}' already runs {model} v{version}", model=model, version=version,
                     state=current.state, action="deploy",
                 )
-            return self._record(model, version, "deploy", target=target, note=note, evidence={"from_version": previous})
+            report = self._deploy_report(model, version, target)
+            _raise_failures("deployment", report)
+            evidence = {"from_version": previous, **report.evidence()}
+            return self._record(model, version, "deploy", target=target, note=note, evidence=evidence)
 
     def rollback(self, model: str, *, target: str, note: str, to: int | None = None) -> Event:
         """Move ``target`` back to a rollback candidate (by default the one it ran before)."""
@@ -486,6 +574,46 @@ class Registry:
         self._lake.append("events", [row], now=at)
         return Event.from_row(row)
 
+    # -- redaction -------------------------------------------------------------------
+
+    def redact(self, model: str, version: int | None = None, *, fields: Sequence[str], reason: str) -> Event:
+        """Remove the values of ``fields`` from every lake file (one version, or every
+        version of the model) and record a ``redact`` event: who, when, why, which
+        fields, never the removed value. Re-running after an interruption finishes it."""
+        check.name(model)
+        if version is not None:
+            check.version(version)
+        reason = check.text(reason, "redaction reason", required=True)
+        wanted = list(dict.fromkeys(fields))
+        unknown = [f for f in wanted if f not in REDACTABLE]
+        if not wanted or unknown:
+            raise InvalidValue(
+                f"cannot redact {', '.join(map(repr, unknown)) or 'nothing'}: give --field among {', '.join(REDACTABLE)}"
+            )
+        version_fields = [f for f in wanted if f != "note"]
+        with self._lake.model_lock(model):
+            if version is None:
+                self._require_model(model)
+            else:
+                self._version(model, version)
+            with self._lake.rewrite_lock():
+                rewritten = 0
+                if version_fields:
+                    for path in self._files("files_with_versions", model, version):
+                        rewritten += rewrite_file(
+                            self._lake.storage, path, _blank(model, version, version_fields, skip_kind=None)
+                        )
+                if "note" in wanted:
+                    for path in self._files("files_with_events", model, version):
+                        rewritten += rewrite_file(self._lake.storage, path, _blank(model, version, ["note"], skip_kind="redact"))
+            return self._record(
+                model, version, "redact", note=reason, evidence={"fields": wanted, "files_rewritten": rewritten}
+            )
+
+    def _files(self, query: str, model: str, version: int | None) -> list[str]:
+        root = self._lake.root
+        return [os.path.relpath(r["filename"], root).replace(os.sep, "/") for r in self._q(query, model=model, version=version)]
+
     # -- maintenance ---------------------------------------------------------------
 
     def compact(self) -> dict[str, dict[str, int]]:
@@ -499,6 +627,48 @@ class Registry:
             files, rows = self._lake.compact(table, lambda paths, t=table: merge_files(t, paths))
             out[table] = {"files_merged": files, "rows": rows}
         return out
+
+
+REDACTABLE = ("description", "owner", "tags", "data_refs", "params", "dashboards", "runtime_image", "code_repo", "note")
+
+
+def _blank(model: str, version: int | None, fields: Sequence[str], *, skip_kind: str | None) -> Callable[[Any], Any]:
+    """A file transform that nulls ``fields`` on the rows of (model, version)."""
+
+    def transform(table: Any) -> Any:
+        import pyarrow as pa
+
+        models = table.column("model").to_pylist()
+        versions = table.column("version").to_pylist()
+        kinds = table.column("kind").to_pylist() if skip_kind else [None] * len(models)
+        rows = [
+            i for i, (m, v, k) in enumerate(zip(models, versions, kinds))
+            if m == model and (version is None or v == version) and (skip_kind is None or k != skip_kind)
+        ]
+        changed = False
+        for name in fields:
+            if name not in table.column_names or not rows:
+                continue
+            values = table.column(name).to_pylist()
+            if all(values[i] is None for i in rows):
+                continue
+            for i in rows:
+                values[i] = None
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, table.schema.field(index), pa.array(values, type=table.schema.field(index).type))
+            changed = True
+        return table if changed else None
+
+    return transform
+
+
+def _raise_failures(action: str, report: GateReport) -> None:
+    failed = [g for g in report.gates if not g.passed]
+    if failed:
+        raise GateFailed(
+            "; ".join(f"{g.gate}: {g.detail}" for g in failed),
+            action=action, model=report.model, version=report.version, count=len(failed), failures=failed,
+        )
 
 
 def _as_of(value: str | datetime | None) -> datetime | None:

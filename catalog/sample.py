@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
 import random
 import shutil
@@ -20,6 +21,38 @@ from typing import Any
 from .registry import Registry
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
+QUORUM = {"fraud-score": 2}
+SAMPLE_CONFIG = """\
+# The sample lake's policy: every approval and deployment in data/lake passed these
+# gates, and each event records the evidence (catalog history churn, catalog check).
+
+[policy]
+required = ["owner", "code_version", "data_refs"]
+four_eyes = true
+
+[policy.models.churn]
+metrics = { auc = ">= 0.80" }
+challenger = { auc = ">= -0.02" }
+
+[policy.models.fraud-score]
+approvals = 2
+metrics = { auc = ">= 0.90" }
+challenger = { auc = ">= -0.01" }
+
+[policy.models.demand-forecast]
+metrics = { mape = "<= 0.20" }
+challenger = { mape = "<= 0.01" }
+
+[policy.owners.mei]
+approvers = ["bob", "carol"]
+
+[policy.targets."prod*"]
+approvers = ["bob", "carol"]
+after = "staging*"
+
+[dashboards]
+serving = "https://grafana.acme.example/d/serving?var-model={model}&var-version={version}&var-target={target}"
+"""
 REVIEWERS = ("bob", "carol")
 GRAFANA = "https://grafana.acme.example/d/model-health?var-model={model}&var-version={version}"
 
@@ -100,6 +133,10 @@ def _model(
         if fate == "candidate":
             continue
         plan.add(decided, reviewer, lambda reg, n=n: reg.approve(name, n, note="offline eval and bias checks passed"))
+        if QUORUM.get(name, 1) > 1:
+            decided += timedelta(hours=1)
+            second = REVIEWERS[(n + 1) % 2]
+            plan.add(decided, second, lambda reg, n=n: reg.approve(name, n, note="second review: agree"))
         for i, target in enumerate(deploys.get(n, [])):
             when = decided + timedelta(hours=3 + 20 * i)
             plan.add(when, "deploy-bot", lambda reg, n=n, target=target: reg.deploy(name, n, target=target, note="rollout pipeline"))
@@ -223,12 +260,18 @@ def build_sample_lake(path: str | os.PathLike[str], *, seed: int = 7) -> Registr
     """Write the sample lake at ``path`` (which must not exist yet) and compact it."""
     plan = _plan(seed)
     rng = random.Random(seed + 1)
+    os.makedirs(path, exist_ok=True)
+    with open(os.path.join(path, "catalog.toml"), "w", encoding="utf-8") as fh:
+        fh.write(SAMPLE_CONFIG)
     now = {"t": START}
     registries: dict[str, Registry] = {}
 
     def registry(actor: str) -> Registry:
         if actor not in registries:
-            registries[actor] = Registry(path, actor=actor, durable=False, clock=lambda: now["t"], new_id=lambda: _hex(rng, 16))
+            registries[actor] = Registry(
+                path, actor=actor, durable=False, config=os.path.join(path, "catalog.toml"),
+                clock=lambda: now["t"], new_id=lambda: _hex(rng, 16),
+            )
         return registries[actor]
 
     for step in sorted(plan.steps, key=lambda s: (s.at, s.order)):
@@ -270,6 +313,16 @@ def tour(registry: Registry) -> dict[str, Any]:
     rollback = registry.sql(
         "select model, target, version, last_deployed_at from rollback_candidates where rank = 1 order by model, target"
     ).rows
+    approvals = registry.sql(
+        "select \"at\", actor, model, version, state, evidence from events where kind = 'approve' "
+        "order by \"at\" desc limit 5"
+    ).rows
+    for row in approvals:
+        evidence = json.loads(row.pop("evidence") or "{}")
+        gates = evidence.get("gates", [])
+        row["gates"] = f"{sum(g['passed'] for g in gates)}/{len(gates)} passed" + (
+            f", approval {evidence['approvals']}/{evidence['quorum']}" if evidence.get("quorum", 1) > 1 else ""
+        )
     first = deployments[0] if deployments else {"model": "churn", "target": "prod-eu"}
     return {
         "lake": registry.root,
@@ -278,12 +331,15 @@ def tour(registry: Registry) -> dict[str, Any]:
         "deployments": deployments,
         "latest_approved": latest,
         "rollback": rollback,
+        "approvals": approvals,
+        "policy": registry.config.source,
         "try": [
             f"show {first['model']}",
             f"resolve {first['model']}@{first['target']}",
             f"history {first['model']}",
             f"candidates {first['model']} --target {first['target']}",
             "lineage churn-distilled 1",
+            "--actor carol check churn 8",
             "sql \"select model, version, approved_by from latest_approved\"",
         ],
     }

@@ -83,4 +83,5 @@ EVENT_KINDS = (
     "deploy",
     "rollback",
     "annotate",
+    "redact",
 )

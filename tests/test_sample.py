@@ -56,15 +56,19 @@ def test_the_script_reproduces_the_committed_sample(tmp_path, sample):
         assert fresh.sql(sql).rows == sample.sql(sql).rows, f"{table} differs: run `make sample` and commit data/lake"
 
 
-def test_demo_tours_the_sample(sample):
+def test_demo_tours_the_sample_and_builds_its_site(sample, tmp_path):
     from typer.testing import CliRunner
 
     from catalog.cli import app
 
-    out = CliRunner().invoke(app, ["--lake", sample.root, "demo"])
+    site = tmp_path / "site"
+    out = CliRunner().invoke(app, ["--lake", sample.root, "demo", "--out", str(site)])
     assert out.exit_code == 0, out.stderr
     assert "Running now:" in out.stdout and "Rollback candidates" in out.stdout
     assert "churn" in out.stdout and "prod-eu" in out.stdout
+    assert "approval 2/2" in out.stdout  # the sample policy's quorum shows as evidence
+    assert (site / "index.html").exists() and (site / "models" / "churn" / "index.html").exists()
+    assert "catalog serve --out" in out.stdout
 
 
 def test_demo_creates_the_sample_where_there_is_no_lake(tmp_path):
@@ -72,6 +76,6 @@ def test_demo_creates_the_sample_where_there_is_no_lake(tmp_path):
 
     from catalog.cli import app
 
-    out = CliRunner().invoke(app, ["--lake", str(tmp_path / "new"), "demo", "--json"])
+    out = CliRunner().invoke(app, ["--lake", str(tmp_path / "new"), "demo", "--no-site", "--json"])
     assert out.exit_code == 0, out.stderr
     assert '"created": true' in out.stdout

@@ -8,12 +8,22 @@ Layout under the lake root::
     events/...                           the same for lifecycle events
     _claims/<model>/<version>            version numbers, claimed with O_EXCL
     _locks/<name>.lock                   advisory locks (decisions, compaction)
+    _compactions/<table>                 rewritten by each compaction before it removes files
+    _quarantine/<utc>/...                files `catalog doctor --repair` moved aside
 
 Every table file is written to a temporary name and renamed in, so a reader
 sees a whole file or none. Compaction renames the merged file in *before*
 deleting its inputs; in between, a record can sit in two files, which is why
 the ``versions`` and ``events`` views keep one row per key. A compaction killed
-at any instant therefore loses nothing and shows nothing twice.
+at any instant therefore loses nothing and shows nothing twice. Compaction only
+removes the files it listed and merged: a file a writer adds meanwhile stays.
+
+A reader lists a folder while a compaction may be renaming a file in and
+removing others; a directory listing is not a snapshot, so a listing could miss
+both the new merged file and an input removed under it. Compaction therefore
+rewrites ``_compactions/<table>`` after the merged file is in and before any
+input is removed, and the query layer runs a query again when that marker
+changed while it ran (see ``catalog.queries.Reader``).
 """
 
 from __future__ import annotations
@@ -31,14 +41,21 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from ..errors import LakeDamaged
 from ..schema import SCHEMA_VERSION, TABLES
+from .files import ANCHOR, PART, file_problem
 from .storage import LocalStorage, Storage
 
 TABLE_KEYS = {"versions": ("model", "version"), "events": ("event_id",)}
 TABLE_ORDER = {"versions": ("model", "version"), "events": ("at", "event_id")}
 
-_PART = re.compile(r"^(part|compacted)-[0-9TZ]+-[0-9a-f]+\.parquet$")
-_ANCHOR = re.compile(r"^schema-v(\d+)\.parquet$")
+_PART = PART
+_ANCHOR = ANCHOR
+
+
+def compaction_marker(table: str) -> str:
+    """The lake path compaction rewrites before removing files of ``table``."""
+    return f"_compactions/{table}"
 
 
 def open_storage(location: str | os.PathLike[str], *, durable: bool = True) -> Storage:
@@ -124,6 +141,12 @@ class Lake:
         return candidate
 
     @contextlib.contextmanager
+    def rewrite_lock(self) -> Iterator[None]:
+        """Held while files are rewritten in place: no compaction may run meanwhile."""
+        with self.storage.lock("compact-versions"), self.storage.lock("compact-events"):
+            yield
+
+    @contextlib.contextmanager
     def model_lock(self, model: str) -> Iterator[None]:
         """Serialise read-decide-write on one model's lifecycle."""
         with self.storage.lock(f"model-{model}"):
@@ -137,12 +160,20 @@ class Lake:
         ``merge`` reads the given files and returns one row per key, in order.
         The merged file is renamed in before its inputs are removed, so a kill at
         any instant leaves every record readable (possibly twice on disk, never
-        twice in the views); running it again finishes the job.
+        twice in the views); running it again finishes the job. Only the files
+        listed at the start are merged and removed: a file a writer adds while
+        this runs is left for the next compaction. A damaged input stops the
+        compaction before anything is written (LakeDamaged, see `catalog doctor`).
+        Two compactions of one table never overlap: the second raises LakeBusy.
         """
         with self.storage.lock(f"compact-{table}", wait=False):
             files = self.data_files(table)
             if len(files) <= 1 and all(f.split("/")[-1].startswith("compacted-") for f in files):
                 return (0, 0)
+            for f in files:
+                problem = file_problem(self.storage.local_path(f), table)
+                if problem:
+                    raise LakeDamaged(problem, path=self.storage.local_path(f))
             self._ensure_anchor(table)
             anchor = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
             merged = merge([self.storage.local_path(f) for f in [anchor, *files]])
@@ -150,6 +181,8 @@ class Lake:
             now = datetime.now(timezone.utc)
             out = f"{table}/compacted-{_file_id(now, self._new_id())}.parquet"
             self.storage.write_atomic(out, _to_parquet(merged, row_group_size=64_000))
+            # Readers whose listing overlapped the removals below see this change and re-run.
+            self.storage.write_atomic(compaction_marker(table), self._new_id().encode())
             for f in files:
                 self.storage.remove(f)
             return (len(files), merged.num_rows)

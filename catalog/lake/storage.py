@@ -50,6 +50,7 @@ class Storage(Protocol):
     def write_atomic(self, path: str, data: bytes) -> None: ...
     def create_exclusive(self, path: str, data: bytes) -> bool: ...
     def remove(self, path: str) -> None: ...
+    def move(self, path: str, to: str) -> None: ...
     def lock(self, name: str, *, wait: bool = True) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
     def local_path(self, path: str) -> str: ...
@@ -141,6 +142,15 @@ class LocalStorage:
     def remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.local_path(path))
+
+    def move(self, path: str, to: str) -> None:
+        """Rename ``path`` to ``to`` inside the lake (both folders fsynced when durable)."""
+        source, target = self.local_path(path), self.local_path(to)
+        self._ensure_dir(os.path.dirname(target))
+        os.rename(source, target)
+        if self.durable:
+            self._fsync_dir(os.path.dirname(target))
+            self._fsync_dir(os.path.dirname(source))
 
     @contextlib.contextmanager
     def lock(self, name: str, *, wait: bool = True) -> Iterator[None]:

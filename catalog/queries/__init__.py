@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
+from ..lake.files import FileCheck
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 
@@ -67,10 +68,14 @@ def timestamp_literal(moment: datetime) -> str:
 
 
 # Errors DuckDB raises when a file vanished between its listing and its reading
-# (a compaction removed it): the query is simply run again.
+# (a compaction removed it): the query is simply run again, for up to this long.
 _VANISHED = ("No such file", "No files found that match", "cannot open file", "Could not open file")
+_RETRY_SECONDS = 10.0
+# How often a query is run again because a compaction removed files while it ran.
+_MAX_RERUNS = 20
+_TABLES = ("versions", "events")
 
-_READ_ONLY_TYPES = ("SELECT", "EXPLAIN")
+_READ_ONLY_TYPES = ("SELECT",)
 
 
 class Reader:
@@ -84,9 +89,14 @@ class Reader:
     def __init__(self, lake_root: str, versions_glob: str, events_glob: str) -> None:
         self.lake_root = lake_root
         self._lock = threading.RLock()
+        self._files = FileCheck()
         self._con = duckdb.connect(":memory:", config={"threads": 2})
-        for statement in _statements(views_sql(versions_glob, events_glob)):
-            self._con.execute(statement)
+        try:
+            # Creating a view reads the footers of the files its glob matches.
+            self._attempt(lambda: [self._con.execute(s) for s in _statements(views_sql(versions_glob, events_glob))])
+        except BaseException:
+            self._con.close()
+            raise
         root = lake_root.rstrip("/") + "/"
         self._con.execute(f"SET allowed_directories = [{quote_literal(root)}]")
         self._con.execute("SET autoinstall_known_extensions = false")
@@ -107,23 +117,59 @@ class Reader:
             self._con.execute(f"SET VARIABLE catalog_as_of = {timestamp_literal(as_of)}")
         self._as_of = as_of
 
+    def _refuse_damaged(self) -> None:
+        """Raise LakeDamaged naming the first table file no reader can trust."""
+        found = self._files.first_problem(self.lake_root, _TABLES)
+        if found:
+            raise LakeDamaged(found[1], path=found[0])
+
+    def _markers(self) -> tuple[bytes, ...]:
+        """What compaction last wrote before removing files (see catalog.lake.lake)."""
+        out = []
+        for table in _TABLES:
+            try:
+                with open(f"{self.lake_root}/_compactions/{table}", "rb") as fh:
+                    out.append(fh.read())
+            except FileNotFoundError:
+                out.append(b"")
+        return tuple(out)
+
+    def _attempt(self, work: Any) -> Any:
+        """Run ``work`` over a consistent view of the lake's files.
+
+        Damaged files are refused before DuckDB sees them. A file removed by a
+        compaction between DuckDB's listing and its reading makes DuckDB fail:
+        the work is run again. A compaction that removed files while the work
+        ran may have hidden a record from the listing: the work is run again.
+        """
+        deadline = time.monotonic() + _RETRY_SECONDS
+        reruns = 0
+        pause = 0.005
+        while True:
+            self._refuse_damaged()
+            before = self._markers()
+            try:
+                result = work()
+            except (duckdb.IOException, duckdb.InvalidInputException) as exc:
+                message = str(exc)
+                if any(m in message for m in _VANISHED) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(pause * 2, 0.2)
+                    continue
+                damaged = _damaged_file(message, self.lake_root)
+                if damaged:
+                    raise LakeDamaged(_first_line(message), path=damaged) from None
+                raise
+            if self._markers() != before and reruns < _MAX_RERUNS:
+                reruns += 1
+                continue
+            return result
+
     def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
         with self._lock:
             self._set_as_of(as_of)
-            for attempt in range(4):
-                try:
-                    table = self._con.sql(sql, params=params or None).to_arrow_table()
-                    return table.column_names, table.to_pylist()
-                except (duckdb.IOException, duckdb.InvalidInputException) as exc:
-                    message = str(exc)
-                    if attempt < 3 and any(m in message for m in _VANISHED):
-                        time.sleep(0.01 * (attempt + 1))
-                        continue
-                    damaged = _damaged_file(message, self.lake_root)
-                    if damaged:
-                        raise LakeDamaged(_first_line(message), path=damaged) from None
-                    raise
-        raise AssertionError("unreachable")
+            table = self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
+            return table.column_names, table.to_pylist()
 
     def query(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
         """Run a named query from ``named.sql``."""
@@ -141,6 +187,9 @@ class Reader:
                     f"give exactly one statement (got {len(statements)}): catalog sql runs one read-only query"
                 )
             kind = statements[0].type.name
+            if kind == "EXPLAIN":
+                # EXPLAIN ANALYZE runs the statement it explains: only a SELECT may be explained.
+                kind = _explained_kind(sql)
             if kind not in _READ_ONLY_TYPES:
                 raise QueryRefused(
                     f"catalog sql is read-only: {kind} statements are refused; "
@@ -156,15 +205,44 @@ class Reader:
                 raise QueryFailed(_first_line(str(exc))) from None
 
 
+def _explained_kind(sql: str) -> str:
+    """The type of the statement an EXPLAIN [ANALYZE] [(options)] wraps (e.g. "SELECT", "COPY")."""
+    tokens = [(pos, kind) for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
+
+    def word(i: int) -> str:
+        if i >= len(tokens):
+            return ""
+        end = tokens[i + 1][0] if i + 1 < len(tokens) else len(sql)
+        return sql[tokens[i][0]:end].strip().lower()
+
+    i = 1 if word(0) == "explain" else 0
+    if word(i) in ("analyze", "analyse"):
+        i += 1
+    if word(i) == "(" and word(i + 1) not in ("select", "with", "from", "values", "("):
+        depth = 0
+        while i < len(tokens):
+            depth += {"(": 1, ")": -1}.get(word(i), 0)
+            i += 1
+            if depth == 0:
+                break
+    if i >= len(tokens):
+        return "EXPLAIN"
+    try:
+        inner = duckdb.connect(":memory:").extract_statements(sql[tokens[i][0]:])
+    except duckdb.Error:
+        return "EXPLAIN"
+    return inner[0].type.name if len(inner) == 1 else "MULTI"
+
+
 def _first_line(message: str) -> str:
     return message.strip().splitlines()[0] if message.strip() else message
 
 
 def _damaged_file(message: str, lake_root: str) -> str | None:
     """The lake file a DuckDB error is about, if it is about one."""
-    match = re.search(r"(/[^\s\"']+\.parquet)", message)
-    if match and match.group(1).startswith(lake_root):
-        return match.group(1)
+    for match in re.finditer(r"(/[^\s\"'*]+\.parquet)", message):
+        if match.group(1).startswith(lake_root):
+            return match.group(1)
     return None
 
 

@@ -46,12 +46,6 @@ FROM rollback_candidates
 WHERE model = $model AND target = $target
 ORDER BY rank;
 
--- name: history
-SELECT event_id, "at", actor, kind, model, version, state, target, note, evidence
-FROM audit_log
-WHERE model = $model
-ORDER BY "at", event_id;
-
 -- name: resolve_index
 SELECT 'target' AS kind, d.model, d.target AS key, d.version, v.artifact_uri
 FROM deployments AS d JOIN versions AS v USING (model, version)
@@ -89,3 +83,38 @@ JOIN down ON l.parent_model = down.model AND l.parent_version = down.version
     AND l.parent_kind = 'model'
 GROUP BY ALL
 ORDER BY depth, l.child_model, l.child_version;
+
+
+-- name: approvers
+SELECT actor FROM events
+WHERE model = $model AND version = $version AND kind = 'approve'
+ORDER BY "at", event_id;
+
+-- name: deployed_targets
+SELECT DISTINCT target FROM events
+WHERE model = $model AND version = $version AND kind IN ('deploy', 'rollback')
+ORDER BY target;
+
+-- name: champion
+SELECT mv.* FROM model_versions AS mv
+WHERE mv.model = $model AND mv.state = 'approved' AND mv.version <> $version
+ORDER BY mv.version DESC
+LIMIT 1;
+
+-- name: audit
+SELECT event_id, "at", actor, kind, model, version, state, target, note, evidence
+FROM audit_log
+WHERE ($model IS NULL OR model = $model)
+  AND ($target IS NULL OR target = $target)
+  AND ($actor IS NULL OR actor = $actor)
+ORDER BY "at", event_id;
+
+-- name: files_with_versions
+SELECT DISTINCT filename FROM _versions_files
+WHERE model = $model AND ($version IS NULL OR version = $version)
+ORDER BY filename;
+
+-- name: files_with_events
+SELECT DISTINCT filename FROM _events_files
+WHERE model = $model AND ($version IS NULL OR version = $version)
+ORDER BY filename;

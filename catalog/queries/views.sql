@@ -9,10 +9,10 @@
 -- Raw table files. The zero-row schema anchor in each folder makes union_by_name
 -- yield every current column, null where an older file lacks it.
 CREATE OR REPLACE VIEW _versions_files AS
-SELECT * FROM read_parquet({versions_glob}, hive_partitioning = false, union_by_name = true);
+SELECT * FROM read_parquet({versions_glob}, hive_partitioning = false, union_by_name = true, filename = true);
 
 CREATE OR REPLACE VIEW _events_files AS
-SELECT * FROM read_parquet({events_glob}, hive_partitioning = false, union_by_name = true);
+SELECT * FROM read_parquet({events_glob}, hive_partitioning = false, union_by_name = true, filename = true);
 
 -- One row per registered version. A record can sit in two files for a moment
 -- during compaction; DISTINCT ON keeps one.

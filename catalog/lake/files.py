@@ -1,0 +1,111 @@
+"""What a file in a table folder is, and whether a reader can trust it.
+
+One judgement shared by the query layer (which refuses to read a damaged lake),
+compaction (which refuses to merge a damaged file) and ``catalog doctor``
+(which reports and quarantines). Only the Parquet footer is read, so checking
+a file costs a few tens of microseconds whatever its size.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from ..schema import TABLES
+
+PART = re.compile(r"^(part|compacted)-[0-9TZ]+-[0-9a-f]+\.parquet$")
+ANCHOR = re.compile(r"^schema-v(\d+)\.parquet$")
+TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
+
+# Columns every file of a table carries, in every schema version: without them a
+# row cannot be placed (no key) or dated (no time), so the file is not a table file.
+REQUIRED = {
+    "versions": ("schema_version", "model", "version", "artifact_uri", "created_at", "created_by"),
+    "events": ("schema_version", "event_id", "at", "actor", "model", "kind"),
+}
+
+
+def _family(kind: pa.DataType) -> str:
+    """The kind of value a column holds, ignoring width, unit and field names."""
+    checks = (
+        ("text", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)),
+        ("integer", pa.types.is_integer),
+        ("float", pa.types.is_floating),
+        ("timestamp", pa.types.is_timestamp),
+        ("bool", pa.types.is_boolean),
+        ("map", pa.types.is_map),
+        ("list", lambda t: pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t)),
+        ("struct", pa.types.is_struct),
+    )
+    for family, test in checks:
+        if test(kind):
+            return family
+    return str(kind)
+
+
+def schema_problem(table: str, schema: pa.Schema) -> str | None:
+    """Why a file with ``schema`` cannot belong to ``table``, or None when it can."""
+    names = set(schema.names)
+    missing = [c for c in REQUIRED[table] if c not in names]
+    if missing:
+        return f"wrong schema for the {table} table: it lacks column(s) {', '.join(missing)}"
+    current = TABLES[table]
+    for field in schema:
+        index = current.get_field_index(field.name)
+        if index >= 0 and _family(field.type) != _family(current.field(index).type):
+            return (
+                f"wrong schema for the {table} table: column {field.name} is {field.type}, "
+                f"not {current.field(index).type}"
+            )
+    return None
+
+
+def file_problem(path: str, table: str) -> str | None:
+    """Why the Parquet file at ``path`` is unreadable or foreign to ``table``, or None.
+
+    Raises FileNotFoundError when the file vanished (compaction removed it).
+    """
+    size = os.path.getsize(path)
+    if size == 0:
+        return "empty file (0 bytes), not Parquet"
+    try:
+        schema = pq.read_schema(path)
+    except FileNotFoundError:
+        raise
+    except (OSError, pa.ArrowException):
+        return f"not readable as Parquet ({size} bytes): truncated or corrupt"
+    return schema_problem(table, schema)
+
+
+class FileCheck:
+    """Remembers the files already found sound (table files never change once written)."""
+
+    def __init__(self) -> None:
+        self._sound: set[str] = set()
+
+    def first_problem(self, root: str, tables: tuple[str, ...] = ("versions", "events")) -> tuple[str, str] | None:
+        """(absolute path, problem) of the first damaged ``*.parquet`` a table glob would read."""
+        for table in tables:
+            for path in parquet_files(os.path.join(root, table)):
+                if path in self._sound:
+                    continue
+                try:
+                    problem = file_problem(path, table)
+                except FileNotFoundError:
+                    continue
+                if problem:
+                    return path, problem
+                self._sound.add(path)
+        return None
+
+
+def parquet_files(folder: str) -> list[str]:
+    """Every ``*.parquet`` under ``folder`` (what ``<folder>/**/*.parquet`` matches)."""
+    out: list[str] = []
+    for here, dirs, names in os.walk(folder):
+        dirs.sort()
+        out.extend(os.path.join(here, n) for n in sorted(names) if n.endswith(".parquet"))
+    return out

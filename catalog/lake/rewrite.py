@@ -1,0 +1,26 @@
+"""Rewriting a table file in place (redaction): atomically, under the same name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .lake import _to_parquet
+from .storage import Storage
+
+
+def rewrite_file(storage: Storage, path: str, transform: Callable[[pa.Table], pa.Table | None]) -> bool:
+    """Replace one table file by ``transform(its rows)``, atomically, under the same name.
+
+    The new file is renamed over the old one, so a reader sees the old file or
+    the new one and a crash leaves one of the two whole. Returns False when the
+    transform changed nothing (the file is left as it is).
+    """
+    table = pq.read_table(storage.local_path(path))
+    changed = transform(table)
+    if changed is None:
+        return False
+    storage.write_atomic(path, _to_parquet(changed, row_group_size=64_000))
+    return True

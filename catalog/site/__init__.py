@@ -1,0 +1,15 @@
+"""The catalog site generator: lake → data document → Markdown pages → MkDocs.
+
+>>> from catalog import Registry
+>>> from catalog.site import build_site
+>>> report = build_site(Registry("data/lake"), "site")      # doctest: +SKIP
+"""
+
+from .build import BuildReport, SiteBuildFailed, build_site, make_server, read_records, serve
+from .context import SiteRecords, api_model, api_models, make_document
+from .render import Renderer
+
+__all__ = [
+    "BuildReport", "Renderer", "SiteBuildFailed", "SiteRecords", "api_model", "api_models",
+    "build_site", "make_document", "make_server", "read_records", "serve",
+]

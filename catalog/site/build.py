@@ -1,0 +1,230 @@
+"""Build the catalog site: read the lake, compute the document, render, run MkDocs.
+
+Reads go through the Registry API only (the stable views, the same the CLI
+uses), with a handful of bulk queries rather than one query per model.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from ..errors import SiteBuildFailed
+from ..records import Candidate, Event, LineageEdge, Version
+from ..registry import Registry
+from .context import SiteRecords, api_model, api_models, make_document
+from .render import Renderer, render_pages
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_MKDOCS = REPO_ROOT / "mkdocs.yml"
+
+
+@dataclass
+class BuildReport:
+    """What a build did: where the site is, how many pages, how long each stage took."""
+
+    out_dir: str
+    pages: int
+    models: int
+    versions: int
+    timings: dict[str, float] = field(default_factory=dict)
+    problems: dict[str, list[str]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "out_dir": self.out_dir, "pages": self.pages, "models": self.models, "versions": self.versions,
+            "timings": {k: round(v, 3) for k, v in self.timings.items()}, "problems": self.problems,
+        }
+
+
+_SQL = {
+    "versions": "SELECT * FROM model_versions ORDER BY model, version",
+    "events": 'SELECT * FROM audit_log ORDER BY "at" DESC, event_id DESC',
+    "candidates": "SELECT * FROM rollback_candidates ORDER BY model, target, rank",
+    "lineage": "SELECT *, 1 AS depth FROM lineage ORDER BY child_model, child_version, parent_kind, parent",
+}
+
+
+def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> SiteRecords:
+    """Everything the site shows, in five bulk reads over the stable views."""
+    rows = {name: registry.sql(sql, as_of=as_of).rows for name, sql in _SQL.items()}
+    return SiteRecords(
+        versions=[Version.from_row(r) for r in rows["versions"]],
+        deployments=registry.deployments(as_of=as_of),
+        events=[Event.from_row(r) for r in rows["events"]],
+        candidates=[Candidate.from_row(r) for r in rows["candidates"]],
+        lineage=[LineageEdge.from_row(r) for r in rows["lineage"]],
+        lake=registry.location,
+    )
+
+
+def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
+                extra: Mapping[str, Any] | None = None) -> tuple[int, dict[str, list[str]]]:
+    """Write the Markdown pages, static assets and api/ JSON into ``build_dir``."""
+    rendered, problems = render_pages(renderer, document, extra)
+    for rel, text in rendered.items():
+        target = build_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    for rel, source in renderer.static_files().items():
+        target = build_dir / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    api = build_dir / "api"
+    (api / "models").mkdir(parents=True, exist_ok=True)
+    _dump(api / "models.json", api_models(document))
+    for model in document["models"]:
+        _dump(api / "models" / f"{model['name']}.json", api_model(model, document["generated_at"]))
+    return len(rendered), problems
+
+
+def _dump(path: Path, data: Any) -> None:
+    path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path = DEFAULT_MKDOCS) -> list[str]:
+    """``mkdocs build --strict`` with docs_dir = ``build_dir`` and site_dir = ``out_dir``."""
+    from mkdocs.commands.build import build
+    from mkdocs.config import load_config
+    from mkdocs.exceptions import Abort, ConfigurationError
+
+    collect = _Collect()
+    logger = logging.getLogger("mkdocs")
+    logger.addHandler(collect)
+    try:
+        config = load_config(
+            config_file=str(config_file), docs_dir=str(build_dir), site_dir=str(out_dir), strict=True,
+        )
+        build(config)
+    except (Abort, ConfigurationError) as exc:
+        detail = "; ".join(collect.messages[:5]) or str(exc)
+        raise SiteBuildFailed(detail) from None
+    finally:
+        logger.removeHandler(collect)
+    return collect.messages
+
+
+def build_site(
+    registry: Registry,
+    out_dir: str | os.PathLike[str] = "site",
+    config: Any = None,
+    *,
+    dashboard_templates: Mapping[str, str] | None = None,
+    templates: str | os.PathLike[str] | None = None,
+    mkdocs_config: str | os.PathLike[str] | None = None,
+    build_dir: str | os.PathLike[str] | None = None,
+    as_of: str | datetime | None = None,
+) -> BuildReport:
+    """Render the catalog site of ``registry`` into ``out_dir``; returns a report.
+
+    ``config`` (a mapping or a settings object) may carry ``dashboard_templates``
+    or ``dashboards`` (name → URL with ``{model}``, ``{version}``, ``{target}``),
+    ``templates`` (an overrides folder) and ``mkdocs_config``; the keyword
+    arguments of the same names win. ``build_dir`` keeps the generated Markdown
+    (default: a temporary folder, removed afterwards).
+    """
+    if dashboard_templates is None:
+        dashboard_templates = _option(config, "dashboard_templates", "dashboards")
+    dashboards = dict(dashboard_templates or {})
+    overrides = templates if templates is not None else _option(config, "templates")
+    mkdocs_file = Path(mkdocs_config or _option(config, "mkdocs_config") or DEFAULT_MKDOCS)
+    out = Path(out_dir).resolve()
+    timings: dict[str, float] = {}
+
+    start = time.perf_counter()
+    records = read_records(registry, as_of=as_of)
+    timings["read"] = time.perf_counter() - start
+
+    start = time.perf_counter()
+    document = make_document(records, dashboards)
+    timings["document"] = time.perf_counter() - start
+
+    temporary = build_dir is None
+    folder = Path(tempfile.mkdtemp(prefix="catalog-build-")) if temporary else Path(build_dir)  # type: ignore[arg-type]
+    try:
+        if not temporary and folder.exists():
+            shutil.rmtree(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        start = time.perf_counter()
+        renderer = Renderer(overrides)
+        count, render_problems = write_pages(document, folder, renderer, {"views_sql": _portable_views(registry)})
+        timings["render"] = time.perf_counter() - start
+
+        start = time.perf_counter()
+        warnings = run_mkdocs(folder, out, mkdocs_file)
+        timings["mkdocs"] = time.perf_counter() - start
+    finally:
+        if temporary:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    problems = {k: list(v) for k, v in document["problems"].items()}
+    for key, found in render_problems.items():
+        problems.setdefault(key, []).extend(found)
+    return BuildReport(
+        out_dir=str(out), pages=count, models=len(document["models"]), versions=document["counts"]["versions"],
+        timings=timings, problems=problems, warnings=warnings,
+    )
+
+
+def _option(config: Any, *names: str) -> Any:
+    for name in names:
+        value = config.get(name) if isinstance(config, Mapping) else getattr(config, name, None)
+        if value is not None:
+            return value
+    return None
+
+
+def _portable_views(registry: Registry) -> str:
+    """The view definitions with this machine's lake path replaced by a placeholder."""
+    return registry.views_sql().replace(registry.root.rstrip("/"), "LAKE")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+def make_server(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1",
+                quiet: bool = True) -> http.server.ThreadingHTTPServer:
+    """An HTTP server for the built site on ``host:port`` (port 0 picks a free one); not started."""
+    root = Path(out_dir)
+    if not (root / "index.html").is_file():
+        raise SiteBuildFailed(f"{root} holds no built site (no index.html): run `catalog build --out {root}` first")
+    handler = functools.partial(_QuietHandler if quiet else http.server.SimpleHTTPRequestHandler, directory=str(root))
+    return http.server.ThreadingHTTPServer((host, port), handler)
+
+
+def serve(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Serve the built site on http://127.0.0.1:PORT/ until interrupted (for ``catalog serve``)."""
+    server = make_server(out_dir, port, host, quiet=False)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()

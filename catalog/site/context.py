@@ -1,0 +1,340 @@
+"""Records → one versioned data document that every page renders from (pure, no I/O).
+
+The site generator reads the lake once (a handful of bulk queries over the stable
+views, see :mod:`catalog.site.build`), hands the records to :func:`make_document`,
+and the templates render from the returned document alone. The document holds
+only JSON-compatible values, so it can be dumped, diffed and tested directly.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from ..records import Candidate, Deployment, Event, LineageEdge, Version
+
+DOCUMENT_SCHEMA = 1
+
+# Code hosts whose commit pages we know how to link to, and the path that leads there.
+_COMMIT_PATHS = {"github.com": "/commit/", "gitlab.com": "/-/commit/", "bitbucket.org": "/commits/"}
+_COMMIT_ID = re.compile(r"^[0-9A-Za-z._-]{1,100}$")
+_REPO_PATH = re.compile(r"^/[A-Za-z0-9._~/-]+$")
+_SSH_REMOTE = re.compile(r"^(?:ssh://)?git@([A-Za-z0-9.-]+)[:/](.+)$")
+
+RECENT = 10
+
+
+@dataclass(frozen=True)
+class SiteRecords:
+    """Everything read from the lake for one build (the generator's only input)."""
+
+    versions: Sequence[Version]
+    deployments: Sequence[Deployment]
+    events: Sequence[Event]            # the audit_log view (registrations included), any order
+    candidates: Sequence[Candidate]
+    lineage: Sequence[LineageEdge]     # direct edges only (depth 1)
+    generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+    lake: str | None = None
+
+
+def iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(timezone.utc)
+    return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def is_web_url(url: str | None) -> bool:
+    """True for http(s) URLs with a host: the only addresses the site renders as links."""
+    if not isinstance(url, str) or not url or any(c.isspace() or ord(c) < 32 for c in url):
+        return False
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+
+
+def commit_url(repo: str | None, commit: str | None) -> str | None:
+    """The web page of ``commit`` when ``repo`` lives on GitHub, GitLab or Bitbucket."""
+    if not repo or not commit or not _COMMIT_ID.match(commit):
+        return None
+    ssh = _SSH_REMOTE.match(repo)
+    if ssh:
+        host, path = ssh.group(1).lower(), "/" + ssh.group(2)
+    else:
+        parts = urlsplit(repo)
+        if parts.scheme.lower() not in ("http", "https", "git") or parts.query or parts.fragment:
+            return None
+        host, path = (parts.hostname or "").lower(), parts.path
+    host = host.removeprefix("www.")
+    if host not in _COMMIT_PATHS:
+        return None
+    path = path.rstrip("/").removesuffix(".git")
+    if not _REPO_PATH.match(path) or path.count("/") < 2 or ".." in path:
+        return None
+    return f"https://{host}{path}{_COMMIT_PATHS[host]}{commit}"
+
+
+def dashboard_links(
+    version: Version, target: str | None, templates: Mapping[str, str], problems: list[str]
+) -> list[dict[str, Any]]:
+    """A version's own dashboards plus configured templates, each marked link-or-text."""
+    links: list[dict[str, Any]] = []
+    for name, url in sorted(version.dashboards.items()):
+        links.append(_dashboard(name, url, f"{version.model} v{version.version}", problems))
+    if target is not None:
+        values = {"model": version.model, "version": str(version.version), "target": target}
+        for name, template in sorted(templates.items()):
+            try:
+                url = template.format_map({k: quote(v, safe="") for k, v in values.items()})
+            except (KeyError, IndexError, ValueError) as exc:
+                problems.append(f"dashboard template {name!r} cannot be filled in: {exc!s}; "
+                                "use only {model}, {version} and {target}")
+                continue
+            shown = name if name not in version.dashboards else f"{name} (site)"
+            links.append(_dashboard(shown, url, f"{version.model}@{target}", problems, source="config"))
+    return links
+
+
+def _dashboard(name: str, url: str, where: str, problems: list[str], source: str = "version") -> dict[str, Any]:
+    link = is_web_url(url)
+    if not link:
+        problems.append(f"dashboard {name!r} of {where} is not an http(s) URL; shown as text, not a link")
+    return {"name": name, "url": url, "link": link, "source": source}
+
+
+def _version_doc(v: Version) -> dict[str, Any]:
+    return {
+        "version": v.version,
+        "anchor": f"v{v.version}",
+        "state": v.state,
+        "state_at": iso(v.state_at),
+        "state_by": v.state_by,
+        "deployed_to": list(v.deployed_to),
+        "created_at": iso(v.created_at),
+        "created_by": v.created_by,
+        "owner": v.owner,
+        "description": v.description,
+        "tags": [[k, val] for k, val in sorted(v.tags.items())],
+        "metrics": [[k, val] for k, val in sorted(v.metrics.items())],
+        "params": [[k, str(val)] for k, val in sorted(v.params.items())],
+        "code": {
+            "repo": v.code_repo,
+            "version": v.code_version,
+            "dirty": v.code_dirty,
+            "url": commit_url(v.code_repo, v.code_version),
+        },
+        "runtime_image": v.runtime_image,
+        "data_refs": list(v.data_refs),
+        "parents": [{"model": p.model, "version": p.version, "relation": p.relation} for p in v.parents],
+        "artifact_uri": v.artifact_uri,
+        "artifact_sha256": v.artifact_sha256,
+        "artifact_bytes": v.artifact_bytes,
+    }
+
+
+def _event_doc(e: Event) -> dict[str, Any]:
+    return {
+        "event_id": e.event_id,
+        "at": iso(e.at),
+        "actor": e.actor,
+        "model": e.model,
+        "version": e.version,
+        "kind": e.kind,
+        "state": e.state,
+        "target": e.target,
+        "note": e.note,
+        "evidence": e.evidence if isinstance(e.evidence, dict) else {},
+    }
+
+
+def _newest_first(events: Iterable[Event]) -> list[Event]:
+    return sorted(events, key=lambda e: (e.at, e.event_id), reverse=True)
+
+
+def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The data document: every model with its versions, deployments, lineage and history."""
+    templates = dict(dashboard_templates or {})
+    problems: dict[str, list[str]] = defaultdict(list)
+
+    by_model: dict[str, list[Version]] = defaultdict(list)
+    for v in records.versions:
+        by_model[v.model].append(v)
+    for versions in by_model.values():
+        versions.sort(key=lambda v: v.version)
+    version_of = {(v.model, v.version): v for v in records.versions}
+
+    events = _newest_first(records.events)
+    history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    event_docs = []
+    for e in events:
+        doc = _event_doc(e)
+        event_docs.append(doc)
+        history[e.model].append(doc)
+
+    running: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    all_running = []
+    for d in sorted(records.deployments, key=lambda d: (d.model, d.target)):
+        v = version_of.get((d.model, d.version))
+        row = {
+            "model": d.model,
+            "target": d.target,
+            "version": d.version,
+            "since": iso(d.since),
+            "by": d.by,
+            "how": d.how,
+            "note": d.note,
+            "artifact_uri": d.artifact_uri,
+            "sha256": v.artifact_sha256 if v else None,
+            "dashboards": dashboard_links(v, d.target, templates, problems[d.model]) if v else [],
+        }
+        running[d.model].append(row)
+        all_running.append(row)
+
+    candidates: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for c in sorted(records.candidates, key=lambda c: (c.model, c.target, c.rank)):
+        candidates[c.model][c.target].append(
+            {"version": c.version, "rank": c.rank, "last_deployed_at": iso(c.last_deployed_at),
+             "artifact_uri": c.artifact_uri}
+        )
+
+    upstream: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
+    children: dict[str, set[tuple[str, int, int, str]]] = defaultdict(set)
+    for edge in records.lineage:
+        if edge.depth != 1:
+            continue
+        up = upstream[edge.child_model]
+        if edge.parent_kind == "model" and edge.parent_model is not None:
+            up["model"].add((edge.parent_model, edge.parent_version or 0, edge.relation or "derived"))
+            children[edge.parent_model].add(
+                (edge.child_model, edge.child_version, edge.parent_version or 0, edge.relation or "derived")
+            )
+        else:
+            up[edge.parent_kind].add(edge.parent)
+
+    models = []
+    for name in sorted(by_model):
+        versions = by_model[name]
+        latest = versions[-1]
+        approved = [v.version for v in versions if v.state == "approved"]
+        up = upstream.get(name, {})
+        parents: dict[str, list[int]] = defaultdict(list)
+        for model, version, _ in sorted(up.get("model", ())):
+            parents[model].append(version)
+        derived: dict[str, list[int]] = defaultdict(list)
+        for child, child_version, _, _ in sorted(children.get(name, ())):
+            if child_version not in derived[child]:
+                derived[child].append(child_version)
+        version_docs = [_version_doc(v) for v in versions]
+        for v, doc in zip(versions, version_docs):
+            doc["dashboards"] = dashboard_links(v, None, templates, problems[name])
+        models.append({
+            "name": name,
+            "url": f"models/{name}/",
+            "owner": latest.owner,
+            "description": latest.description,
+            "tags": [[k, val] for k, val in sorted(latest.tags.items())],
+            "latest_version": latest.version,
+            "latest_approved": max(approved) if approved else None,
+            "updated_at": iso(max(v.created_at for v in versions)),
+            "versions": version_docs,
+            "metric_names": sorted({k for v in versions for k in v.metrics}),
+            "running": running.get(name, []),
+            "candidates": {t: rows for t, rows in sorted(candidates.get(name, {}).items())},
+            "lineage": {
+                "parents": [{"model": m, "versions": vs} for m, vs in sorted(parents.items())],
+                "data": sorted(up.get("data", ())),
+                "code": sorted(up.get("code", ())),
+                "image": sorted(up.get("image", ())),
+                "children": [{"model": m, "versions": vs} for m, vs in sorted(derived.items())],
+            },
+            "history": history.get(name, []),
+        })
+
+    owners: dict[str, list[str]] = defaultdict(list)
+    tags: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for m in models:
+        owners[m["owner"] or ""].append(m["name"])
+        for key, value in m["tags"]:
+            tags[(key, value)].append(m["name"])
+    # Owners and tags are free text: their anchors are numbered, never derived from the text.
+    owner_anchor = {o: f"owner-{i}" for i, o in enumerate(sorted(owners), 1)}
+    tag_anchor = {t: f"tag-{i}" for i, t in enumerate(sorted(tags), 1)}
+    for m in models:
+        m["owner_anchor"] = owner_anchor[m["owner"] or ""]
+        m["tag_links"] = [{"key": k, "value": v, "anchor": tag_anchor[(k, v)]} for k, v in m["tags"]]
+    targets: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in sorted(all_running, key=lambda r: (r["target"], r["model"])):
+        targets[row["target"]].append(row)
+
+    return {
+        "schema": DOCUMENT_SCHEMA,
+        "generated_at": iso(records.generated_at),
+        "lake": records.lake,
+        "counts": {
+            "models": len(models),
+            "versions": len(records.versions),
+            "events": len(event_docs),
+            "deployments": len(all_running),
+            "targets": len(targets),
+            "owners": len(owners),
+            "tags": len(tags),
+        },
+        "models": models,
+        "owners": [{"owner": o, "anchor": owner_anchor[o], "models": sorted(ms)} for o, ms in sorted(owners.items())],
+        "targets": [{"target": t, "deployments": rows} for t, rows in sorted(targets.items())],
+        "tags": [{"key": k, "value": v, "anchor": tag_anchor[(k, v)], "models": sorted(ms)}
+                 for (k, v), ms in sorted(tags.items())],
+        "running": sorted(all_running, key=lambda r: (r["target"], r["model"])),
+        "recent_registrations": [e for e in event_docs if e["kind"] == "register"][:RECENT],
+        "recent_decisions": [e for e in event_docs if e["kind"] != "register"][:RECENT],
+        "events": event_docs,
+        "problems": {m: sorted(set(p)) for m, p in sorted(problems.items()) if p},
+    }
+
+
+def api_models(document: Mapping[str, Any]) -> dict[str, Any]:
+    """``api/models.json``: every model, its versions and states, and where it runs."""
+    return {
+        "schema": DOCUMENT_SCHEMA,
+        "generated_at": document["generated_at"],
+        "models": [
+            {
+                "model": m["name"],
+                "owner": m["owner"],
+                "description": m["description"],
+                "tags": dict(m["tags"]),
+                "latest_version": m["latest_version"],
+                "latest_approved": m["latest_approved"],
+                "page": m["url"],
+                "versions": [
+                    {"version": v["version"], "state": v["state"], "deployed_to": v["deployed_to"],
+                     "artifact_uri": v["artifact_uri"], "sha256": v["artifact_sha256"],
+                     "created_at": v["created_at"], "created_by": v["created_by"]}
+                    for v in m["versions"]
+                ],
+                "deployments": [_api_deployment(d) for d in m["running"]],
+            }
+            for m in document["models"]
+        ],
+    }
+
+
+def api_model(model: Mapping[str, Any], generated_at: str | None) -> dict[str, Any]:
+    """``api/models/<model>.json``: what each target runs now."""
+    return {
+        "schema": DOCUMENT_SCHEMA,
+        "generated_at": generated_at,
+        "model": model["name"],
+        "latest_approved": model["latest_approved"],
+        "deployments": [_api_deployment(d) for d in model["running"]],
+    }
+
+
+def _api_deployment(d: Mapping[str, Any]) -> dict[str, Any]:
+    return {"model": d["model"], "target": d["target"], "version": d["version"],
+            "artifact_uri": d["artifact_uri"], "sha256": d["sha256"], "since": d["since"], "by": d["by"]}

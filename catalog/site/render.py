@@ -1,0 +1,170 @@
+"""Jinja2 rendering of the catalog pages, from the data document alone.
+
+Templates live in ``site_src/`` (``*.md.j2``; partials start with ``_``). A site
+owner can point the generator at an overrides folder whose templates win over
+the defaults and can still extend them: ``{% extends "default:model.md.j2" %}``.
+
+Escaping: autoescape is on and every value printed with ``{{ }}`` first goes
+through :func:`catalog.site.svg.esc`, which writes HTML *and* Markdown syntax
+characters as numeric character references. The pages pass through the Markdown
+processor after Jinja, so HTML escaping alone would leave ``[x](javascript:...)``
+live; numeric references are inert in both HTML blocks and Markdown text.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import jinja2
+from markupsafe import Markup
+
+from . import svg
+from .context import is_web_url
+from .svg import esc
+
+DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "site_src"
+
+
+def page_root(path: str) -> str:
+    """The relative URL from a page (by its Markdown path) back to the site root."""
+    p = PurePosixPath(path)
+    depth = len(p.parts) - 1 if p.name == "index.md" else len(p.parts)
+    return "../" * depth or "./"
+
+
+def _finalize(value: Any) -> Any:
+    return esc(value)
+
+
+def _join(values: Iterable[Any], sep: str = ", ") -> Markup:
+    return Markup(esc(sep)).join(esc(v) for v in values)
+
+
+def _link(url: str | None, text: Any = None, css: str = "") -> Markup:
+    """An external link when ``url`` is http(s); otherwise the address as inert text."""
+    if url is None:
+        return Markup("")
+    label = esc(url if text is None else text)
+    if is_web_url(url):
+        klass = f' class="{esc(css)}"' if css else ""
+        return Markup(f'<a href="{esc(url)}"{klass} rel="nofollow noopener">{label}</a>')
+    return Markup(f'<code class="inert-url" title="not an http(s) link">{label}</code>')
+
+
+def _when(value: str | None) -> str:
+    if not value:
+        return ""
+    return value.replace("T", " ")[:16] + " UTC" if "T" in value else value
+
+
+def _yaml_str(value: Any) -> Markup:
+    # A JSON string with every non-ASCII and markup character escaped is valid YAML.
+    text = json.dumps(str(value), ensure_ascii=True)
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def _number(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _size(value: Any) -> str:
+    if not isinstance(value, int):
+        return ""
+    size = float(value)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return ""
+
+
+def _truncate(value: Any, limit: int = 160) -> str:
+    text = " ".join(str(value or "").split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+class Renderer:
+    """Renders pages from the data document; ``overrides`` (a folder) wins over the defaults."""
+
+    def __init__(self, overrides: str | Path | None = None, defaults: str | Path = DEFAULT_TEMPLATES) -> None:
+        self.defaults = Path(defaults)
+        self.overrides = Path(overrides) if overrides else None
+        search = [str(self.overrides)] if self.overrides else []
+        search.append(str(self.defaults))
+        loader = jinja2.ChoiceLoader([
+            jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(self.defaults))}, delimiter=":"),
+            jinja2.FileSystemLoader(search),
+        ])
+        self.env = jinja2.Environment(
+            loader=loader,
+            autoescape=True,
+            finalize=_finalize,
+            undefined=jinja2.StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=True,
+        )
+        self.env.filters.update(
+            e=esc, escape=esc, join=_join, link=_link, when=_when, yaml_str=_yaml_str,
+            number=_number, size=_size, truncate_text=_truncate,
+        )
+        self.env.globals.update(trend_chart=svg.trend_chart, lineage_diagram=svg.lineage_diagram, is_web_url=is_web_url)
+
+    def render(self, template: str, path: str, document: Mapping[str, Any], **extra: Any) -> str:
+        """Render one page; ``path`` is its Markdown path in the build folder."""
+        return self.env.get_template(template).render(doc=document, root=page_root(path), path=path, **extra)
+
+    def static_files(self) -> dict[str, Path]:
+        """Assets to copy (relative path → file): everything not a template; overrides win."""
+        found: dict[str, Path] = {}
+        for folder in [self.defaults] + ([self.overrides] if self.overrides else []):
+            if not folder.is_dir():
+                continue
+            for file in sorted(folder.rglob("*")):
+                if file.is_file() and not file.name.endswith(".j2") and not file.name.startswith("."):
+                    found[file.relative_to(folder).as_posix()] = file
+        return found
+
+
+def pages(document: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every page the site has: (template, Markdown path, extra context)."""
+    out: list[tuple[str, str, dict[str, Any]]] = [
+        ("home.md.j2", "index.md", {}),
+        ("models.md.j2", "models/index.md", {}),
+        ("owners.md.j2", "owners.md", {}),
+        ("targets.md.j2", "targets.md", {}),
+        ("tags.md.j2", "tags.md", {}),
+        ("audit.md.j2", "audit.md", {}),
+        ("sql.md.j2", "sql.md", {}),
+    ]
+    out.extend(("model.md.j2", f"models/{m['name']}/index.md", {"model": m}) for m in document["models"])
+    return out
+
+
+def render_pages(renderer: Renderer, document: Mapping[str, Any], extra: Mapping[str, Any] | None = None,
+                 only: Sequence[str] | None = None) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """Render every page; a page that fails is reported under its model, not fatal."""
+    rendered: dict[str, str] = {}
+    problems: dict[str, list[str]] = {}
+    for template, path, context in pages(document):
+        if only is not None and path not in only:
+            continue
+        try:
+            rendered[path] = renderer.render(template, path, document, **dict(extra or {}), **context)
+        except jinja2.TemplateError as exc:
+            key = context["model"]["name"] if "model" in context else path
+            problems.setdefault(key, []).append(f"page {path} failed to render: {type(exc).__name__}: {exc}")
+            if "model" in context:
+                rendered[path] = _fallback(context["model"]["name"])
+            else:
+                raise
+    return rendered, problems
+
+
+def _fallback(name: str) -> str:
+    return f'---\ntitle: {_yaml_str(name)}\n---\n\n# {esc(name)}\n\nThis page could not be rendered; see the build report.\n'
