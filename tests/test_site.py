@@ -385,3 +385,15 @@ def test_serving_needs_a_built_site(tmp_path: Path) -> None:
 
     with pytest.raises(SiteBuildFailed, match="catalog build"):
         make_server(tmp_path, port=0)
+
+
+def test_audit_pages_show_the_gate_evidence_of_each_approval(sample) -> None:
+    reg, _, site = sample
+    approvals = reg.sql("select count(*) as n from events where kind = 'approve'").rows[0]["n"]
+    audit = read_page(site, "audit/index.html")
+    text = audit.text
+    assert text.count("gates passed") >= approvals
+    assert "approval 2/2" in text and "approval 1/2" in text  # the sample's quorum
+    assert "required:owner" in text and "four-eyes" in text and "sha256" in text
+    churn = read_page(site, "models/churn/index.html").text
+    assert "challenger:auc" in churn
