@@ -29,13 +29,18 @@ def _map(value: Any) -> dict[str, Any]:
     return dict(value)
 
 
+_FIELDS: dict[type, frozenset[str]] = {}
+
+
 class Record:
     def to_dict(self) -> dict[str, Any]:
         return _plain(asdict(self))  # type: ignore[call-overload]
 
     @classmethod
     def from_row(cls: type[T], row: dict[str, Any]) -> T:
-        names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+        names = _FIELDS.get(cls)
+        if names is None:
+            names = _FIELDS[cls] = frozenset(f.name for f in fields(cls))  # type: ignore[arg-type]
         return cls(**{k: v for k, v in row.items() if k in names})
 
 

@@ -369,6 +369,73 @@ class Registry:
         allow_missing_data: bool = False,
     ) -> Version:
         """Append a new version of ``model``; returns it with its number."""
+        row = self._prepare(
+            model, artifact_uri, owner=owner, description=description, tags=tags, code_repo=code_repo,
+            code_version=code_version, runtime_image=runtime_image, data_refs=data_refs, parents=parents,
+            metrics=metrics, params=params, dashboards=dashboards, artifact_sha256=artifact_sha256,
+            capture_git=capture_git, allow_missing_data=allow_missing_data,
+        )
+        row["version"] = self._lake.claim_version(model, self.actor, floor=lambda: self._floor(model))
+        row["created_at"] = self._clock()
+        self._lake.append("versions", [row], now=row["created_at"])
+        return _registered(row)
+
+    def register_many(self, records: Iterable[Mapping[str, Any]], *, capture_git: bool = False) -> list[Version]:
+        """Register many versions at once (imports, back-fills): one Parquet file, all or nothing.
+
+        Each record holds ``register``'s keywords plus ``model`` and
+        ``artifact_uri``. Every record is validated before anything is claimed
+        or written; versions of one model are numbered in the order given.
+        """
+        rows = []
+        for i, record in enumerate(records):
+            fields = dict(record)
+            try:
+                model, uri = fields.pop("model"), fields.pop("artifact_uri")
+            except KeyError as missing:
+                raise InvalidValue(f"record {i}: {missing.args[0]} is required") from None
+            unknown = set(fields) - _REGISTER_KEYWORDS
+            if unknown:
+                raise InvalidValue(f"record {i}: unknown field(s) {sorted(unknown)}")
+            fields.setdefault("capture_git", capture_git)
+            rows.append(self._prepare(model, uri, check_parents=False, **fields))
+        if not rows:
+            return []
+        self._require_versions([(p["model"], p["version"]) for row in rows for p in row["parents"]])
+        counts: dict[str, int] = {}
+        for row in rows:
+            counts[row["model"]] = counts.get(row["model"], 0) + 1
+        first = {m: self._lake.claim_versions(m, n, self.actor, floor=lambda m=m: self._floor(m)) for m, n in counts.items()}
+        now = self._clock()
+        for row in rows:
+            row["version"] = first[row["model"]]
+            first[row["model"]] += 1
+            row["created_at"] = now
+        self._lake.append("versions", rows, now=now)
+        return [_registered(row) for row in rows]
+
+    def _prepare(
+        self,
+        model: str,
+        artifact_uri: str,
+        *,
+        owner: str | None = None,
+        description: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        code_repo: str | None = None,
+        code_version: str | None = None,
+        runtime_image: str | None = None,
+        data_refs: Sequence[str] | None = None,
+        parents: Iterable[ParentLike] | None = None,
+        metrics: Mapping[str, float] | None = None,
+        params: Mapping[str, object] | None = None,
+        dashboards: Mapping[str, str] | None = None,
+        artifact_sha256: str | None = None,
+        capture_git: bool = True,
+        allow_missing_data: bool = False,
+        check_parents: bool = True,
+    ) -> dict[str, Any]:
+        """Validate one registration and build its row (all but version and time); writes nothing."""
         check.name(model)
         check.uri(artifact_uri)
         record: dict[str, Any] = {
@@ -403,18 +470,12 @@ class Registry:
             raise InvalidValue(
                 f"artifact {artifact.uri} has sha256 {artifact.sha256}, not the {artifact_sha256} given"
             )
-        if parent_list and self._lake.exists():
-            for parent in parent_list:
-                self._version(parent.model, parent.version)
-        elif parent_list:
-            raise ModelNotFound(model=parent_list[0].model)
-
-        number = self._lake.claim_version(model, self.actor, floor=lambda: self._floor(model))
-        row = {
+        if parent_list and check_parents:
+            self._require_versions([(p.model, p.version) for p in parent_list])
+        return {
             **record,
             "schema_version": SCHEMA_VERSION,
             "model": model,
-            "version": number,
             "artifact_uri": artifact.uri,
             "artifact_sha256": artifact.sha256 or (artifact_sha256.lower() if artifact_sha256 else None),
             "artifact_bytes": artifact.bytes,
@@ -422,11 +483,22 @@ class Registry:
             "code_version": commit,
             "code_dirty": dirty,
             "parents": [{"model": p.model, "version": p.version, "relation": p.relation} for p in parent_list],
-            "created_at": self._clock(),
             "created_by": self.actor,
         }
-        self._lake.append("versions", [row], now=row["created_at"])
-        return Version.from_row({**row, "state": "candidate", "state_at": row["created_at"], "state_by": self.actor})
+
+    def _require_versions(self, refs: Sequence[tuple[str, int]]) -> None:
+        """Raise unless every (model, version) is registered: one query however many."""
+        if not refs:
+            return
+        if not self._lake.exists():
+            raise ModelNotFound(model=refs[0][0])
+        models = sorted({m for m, _ in refs})
+        known = {(r["model"], r["version"]) for r in self._q("existing_versions", models=models)}
+        for model, version in refs:
+            if (model, version) not in known:
+                if not any(m == model for m, _ in known):
+                    raise ModelNotFound(model=model)
+                raise VersionNotFound(model=model, version=version)
 
     def _floor(self, model: str) -> int:
         if not self._lake.exists():
@@ -627,6 +699,16 @@ class Registry:
             files, rows = self._lake.compact(table, lambda paths, t=table: merge_files(t, paths))
             out[table] = {"files_merged": files, "rows": rows}
         return out
+
+
+_REGISTER_KEYWORDS = {
+    "owner", "description", "tags", "code_repo", "code_version", "runtime_image", "data_refs", "parents",
+    "metrics", "params", "dashboards", "artifact_sha256", "capture_git", "allow_missing_data",
+}
+
+
+def _registered(row: dict[str, Any]) -> Version:
+    return Version.from_row({**row, "state": "candidate", "state_at": row["created_at"], "state_by": row["created_by"]})
 
 
 REDACTABLE = ("description", "owner", "tags", "data_refs", "params", "dashboards", "runtime_image", "code_repo", "note")

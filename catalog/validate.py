@@ -10,10 +10,10 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .errors import InvalidName, InvalidValue, UnsafeURI
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}$")
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 # Names that are devices on Windows: a model page or folder named so breaks there.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
-_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,99}$")
+_KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,99}\Z")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SECRET_PARAMS = re.compile(
     r"^(x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
@@ -92,7 +92,9 @@ def mapping(values: Mapping[str, object] | None, what: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in (values or {}).items():
         key(k, what)
-        out[k] = text(str(v), f"{what} {k!r}", limit=10_000) or ""
+        value = str(v)
+        text(value, f"{what} {k!r}", limit=10_000)
+        out[k] = value  # stored exactly as given, blanks included
     return out
 
 
@@ -115,6 +117,8 @@ def uri(value: str, what: str = "artifact URI") -> str:
     text(value, what, required=True, limit=4_096)
     if _CONTROL.search(value):
         raise InvalidValue(f"{what} {value!r} contains a control character")
+    if "@" not in value and "?" not in value:
+        return value  # no user info, no query: nothing that can hold a credential
     parts = urlsplit(value)
     userinfo = parts.netloc.rpartition("@")[0] if parts.scheme and "@" in parts.netloc else ""
     # 'user:password@' is a secret anywhere; a bare 'token@' is one on http(s) (a personal

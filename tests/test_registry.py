@@ -346,3 +346,27 @@ def test_views_sql_runs_in_a_plain_duckdb_client(registry):
     con = duckdb.connect()
     con.execute(s["bob"].views_sql())  # the whole script, as a user pastes it
     assert con.execute("select version from deployments where model = 'churn'").fetchall() == [(1,)]
+
+
+def test_register_many_writes_one_file_numbers_in_order_and_checks_parents(registry, lake):
+    reg = registry()
+    reg.register("base", "s3://b/1", capture_git=False)
+    before = snapshot(lake)
+    with pytest.raises(VersionNotFound):
+        reg.register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "y", "artifact_uri": "s3://y", "parents": [("base", 9)]}])
+    with pytest.raises(InvalidValue, match="record 1: unknown field"):
+        reg.register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "y", "artifact_uri": "s3://y", "colour": "red"}])
+    with pytest.raises(InvalidName):
+        reg.register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "Bad", "artifact_uri": "s3://y"}])
+    assert snapshot(lake) == before  # all or nothing
+    files = set((lake / "versions").glob("part-*.parquet"))
+    made = reg.register_many(
+        [{"model": "a", "artifact_uri": f"s3://a/{i}", "metrics": {"auc": i / 10}} for i in range(5)]
+        + [{"model": "base", "artifact_uri": "s3://b/2", "parents": [("base", 1, "retrained")]}]
+    )
+    assert [(v.model, v.version) for v in made] == [("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5), ("base", 2)]
+    assert len(set((lake / "versions").glob("part-*.parquet")) - files) == 1
+    assert sorted(p.name for p in (lake / "_claims" / "a").iterdir()) == ["1-5"]
+    assert reg.register("a", "s3://a/next", capture_git=False).version == 6
+    assert reg.show("a", 3).metrics == {"auc": 0.2}
+    assert reg.lineage("base", 2).ancestors[0].parent == "base:1"

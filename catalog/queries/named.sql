@@ -118,3 +118,6 @@ ORDER BY filename;
 SELECT DISTINCT filename FROM _events_files
 WHERE model = $model AND ($version IS NULL OR version = $version)
 ORDER BY filename;
+
+-- name: existing_versions
+SELECT model, version FROM versions WHERE list_contains($models, model);
