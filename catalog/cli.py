@@ -661,9 +661,46 @@ def demo(
         typer.echo(f"Open it: catalog serve --out {out}   (then http://127.0.0.1:8000/)")
 
 
+_GLOBAL_VALUE_OPTIONS = {"--lake": "lake", "--actor": "actor", "--config": "config"}
+
+
+def _plain_resolve(argv: Sequence[str]) -> dict[str, Any] | None:
+    """The options of a plain `catalog [--lake L] [--actor A] [--config C] resolve REF [--json]`,
+    or None for anything else (which typer then parses as usual)."""
+    found: dict[str, Any] = {"json": False}
+    args = list(argv)
+    while len(args) > 1 and args[0] in _GLOBAL_VALUE_OPTIONS:
+        option, value = args.pop(0), args.pop(0)
+        found[_GLOBAL_VALUE_OPTIONS[option]] = value
+    if not args or args.pop(0) != "resolve":
+        return None
+    if "--json" in args:
+        args.remove("--json")
+        found["json"] = True
+    if len(args) != 1 or args[0].startswith("-"):
+        return None
+    found["ref"] = args[0]
+    return found
+
+
 def main() -> None:
-    """Console entry point."""
-    app()
+    """Console entry point.
+
+    `catalog resolve` sits on the path of every serving start-up, so its plain
+    form is answered without building the typer app (whose parameter
+    validation costs ~100 ms a run); everything else goes through typer.
+    """
+    plain = _plain_resolve(sys.argv[1:])
+    if plain is None:
+        app()
+        return
+    STATE.lake = plain.get("lake") or os.environ.get("CATALOG_LAKE")
+    STATE.actor = plain.get("actor") or os.environ.get("CATALOG_ACTOR")
+    STATE.config = plain.get("config") or os.environ.get("CATALOG_CONFIG")
+    try:
+        resolve(plain["ref"], as_of=None, as_json=plain["json"])
+    except typer.Exit as done:
+        sys.exit(done.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

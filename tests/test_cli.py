@@ -185,3 +185,21 @@ def test_python_dash_m_and_help_run_in_a_real_process():
     assert "register" in out.stdout and "rollback" in out.stdout
     bad = subprocess.run([sys.executable, "-m", "catalog", "resolve", "nope"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stderr.startswith("Error: invalid reference")
+
+
+def test_the_plain_resolve_fast_path_answers_like_typer(lake):
+    from catalog import Registry
+
+    reg = Registry(lake, actor="ana")
+    reg.register("m", "s3://m/1", capture_git=False)
+    Registry(lake, actor="bob").approve("m", 1)
+    Registry(lake, actor="bob").deploy("m", 1, target="prod")
+    catalog = [sys.executable, "-m", "catalog"]
+    for ref, code in (("m@prod", 0), ("m@latest", 0), ("m:1", 0), ("m@staging", 1), ("m", 2), ("zz@prod", 1)):
+        fast = subprocess.run([*catalog, "--lake", str(lake), "resolve", ref], capture_output=True, text=True)
+        slow = subprocess.run([*catalog, f"--lake={lake}", "resolve", ref], capture_output=True, text=True)
+        assert (fast.returncode, fast.stdout, fast.stderr) == (slow.returncode, slow.stdout, slow.stderr), ref
+        assert fast.returncode == code, (ref, fast.stderr)
+    assert subprocess.run([*catalog, "--lake", str(lake), "resolve", "m@prod"], capture_output=True, text=True).stdout == "s3://m/1\n"
+    as_json = subprocess.run([*catalog, "--lake", str(lake), "resolve", "m@prod", "--json"], capture_output=True, text=True)
+    assert json.loads(as_json.stdout) == {"ref": "m@prod", "artifact_uri": "s3://m/1"}
