@@ -606,6 +606,34 @@ def serve(
 
 @app.command()
 @_funnel
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="Move damaged and foreign files to <lake>/_quarantine/<utc>/ (never deleting them), remove leftover temporary files, write missing anchors and claims. Example: --repair")] = False,
+    verify_artifacts: Annotated[bool, typer.Option("--verify-artifacts", help="Re-hash every local artifact and compare it with its registered sha256 and size. Example: --verify-artifacts")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the lake: damaged or foreign files, leftovers of crashed writes, rows that break the schema, claims never recorded, the policy file. Exit 1 when something is found.
+
+    Example: catalog doctor --repair --verify-artifacts
+    """
+    report = _registry().doctor(repair=repair, verify_artifacts=verify_artifacts)
+    if as_json:
+        _json(report)
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.severity.upper():7}  {f.path}: {f.problem}")
+            typer.echo(f"         {'repaired: ' + f.repaired if f.repaired else 'to do: ' + f.action}")
+        c = report.checked
+        summary = (f"checked {c['files']} files, {c['versions']} versions, {c['events']} events, {c['claims']} claims"
+                   + (f", {c['artifacts']} local artifacts" if verify_artifacts else ""))
+        typer.echo(("clean: " if report.ok else f"{len(report.problems)} problem(s) found; ") + summary)
+        if report.quarantine:
+            typer.echo(f"quarantined files are in {os.path.join(report.lake, report.quarantine)}")
+    if report.exit_code:
+        raise typer.Exit(report.exit_code)
+
+
+@app.command()
+@_funnel
 def compact(as_json: JsonOpt = False) -> None:
     """Merge each table's small files into one (safe beside writers, safe to interrupt).
 

@@ -688,6 +688,25 @@ class Registry:
 
     # -- maintenance ---------------------------------------------------------------
 
+    def doctor(self, *, repair: bool = False, verify_artifacts: bool = False) -> Any:
+        """Check the lake (files, rows, claims, the policy file, optionally artifacts);
+        with ``repair``, quarantine bad files and tidy leftovers, never deleting a record."""
+        from .doctor import Finding, doctor
+        from .errors import ConfigInvalid
+
+        def config_check(root: str) -> list[Finding]:
+            try:
+                config = self.config
+            except ConfigInvalid as exc:
+                return [Finding("error", str(getattr(exc, "path", "catalog.toml")), exc.detail,
+                                "fix the key named, then run `catalog doctor` again")]
+            if config.permissive:
+                return [Finding("info", "catalog.toml", "no policy file: approvals run no gates and the registrant may approve",
+                                "write a catalog.toml (see README, Governance) to require checks")]
+            return []
+
+        return doctor(self._lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check])
+
     def compact(self) -> dict[str, dict[str, int]]:
         """Merge each table's small files into one; safe to interrupt, safe beside writers."""
         if not self._lake.exists():

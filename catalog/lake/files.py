@@ -18,7 +18,6 @@ from ..schema import TABLES
 
 PART = re.compile(r"^(part|compacted)-[0-9TZ]+-[0-9a-f]+\.parquet$")
 ANCHOR = re.compile(r"^schema-v(\d+)\.parquet$")
-TEMPORARY = re.compile(r"^\..+\.[0-9a-f]{8}\.tmp$")
 
 # Columns every file of a table carries, in every schema version: without them a
 # row cannot be placed (no key) or dated (no time), so the file is not a table file.
@@ -81,7 +80,14 @@ def file_problem(path: str, table: str) -> str | None:
 
 
 class FileCheck:
-    """Remembers the files already found sound (table files never change once written)."""
+    """Finds the table files a reader must not trust, remembering those found sound.
+
+    Every ``*.parquet`` a table glob would read gets the footer and schema check
+    (about 0.2 ms a file): a file with the catalog's own name but a foreign
+    schema would otherwise be read silently, its columns cast or nulled. Table
+    files never change once written, so each is checked once per process, and
+    compaction keeps their number small.
+    """
 
     def __init__(self) -> None:
         self._sound: set[str] = set()
@@ -89,7 +95,8 @@ class FileCheck:
     def first_problem(self, root: str, tables: tuple[str, ...] = ("versions", "events")) -> tuple[str, str] | None:
         """(absolute path, problem) of the first damaged ``*.parquet`` a table glob would read."""
         for table in tables:
-            for path in parquet_files(os.path.join(root, table)):
+            folder = os.path.join(root, table)
+            for path in parquet_files(folder):
                 if path in self._sound:
                     continue
                 try:

@@ -8,6 +8,7 @@ timestamp, and both go through :func:`quote_literal`. Results are materialised
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 import time
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
-from ..lake.files import FileCheck
+from ..lake.files import FileCheck, file_problem
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 
@@ -158,7 +159,7 @@ class Reader:
                     continue
                 damaged = _damaged_file(message, self.lake_root)
                 if damaged:
-                    raise LakeDamaged(_first_line(message), path=damaged) from None
+                    raise LakeDamaged(_why_damaged(damaged) or _first_line(message), path=damaged) from None
                 raise
             if self._markers() != before and reruns < _MAX_RERUNS:
                 reruns += 1
@@ -232,6 +233,15 @@ def _explained_kind(sql: str) -> str:
     except duckdb.Error:
         return "EXPLAIN"
     return inner[0].type.name if len(inner) == 1 else "MULTI"
+
+
+def _why_damaged(path: str) -> str | None:
+    """A plain account of what is wrong with a lake file DuckDB could not read."""
+    table = "events" if f"{os.sep}events{os.sep}" in path else "versions"
+    try:
+        return file_problem(path, table)
+    except OSError:
+        return None
 
 
 def _first_line(message: str) -> str:
