@@ -19,6 +19,7 @@ from . import validate as check
 from .config import Config
 from .config import load as load_config
 from .errors import (
+    CatalogError,
     GateFailed,
     IllegalTransition,
     InvalidInput,
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .lake import Lake, open_storage, rewrite_file
 from .provenance import check_data_ref, git_info, inspect_artifact
-from .queries import Reader, views_sql
+from .queries import SETTLE_SECONDS, Reader, merge_files, views_sql
 from .policy import GateResult, approval_gates, deploy_gates, failures
 from .records import (
     Candidate,
@@ -52,10 +53,15 @@ from .schema import SCHEMA_VERSION
 
 DEFAULT_LAKE = os.path.join("data", "lake")
 
+# A table holding this many small appended files is compacted (minor) by the writer
+# that adds the last one: about 1 ms a write amortised, and no read ever scans more
+# than this many tiny files (DuckDB pays ~0.25 ms a file).
+AUTO_COMPACT_PARTS = 100
+
 # Directory mtimes come from the kernel's coarse clock (a few ms per tick), so a
 # write landing in the same tick as an earlier one may leave the folder's mtime
 # unchanged. The resolve cache trusts a folder stamp only once it is this old.
-_SETTLE_SECONDS = 0.05
+_SETTLE_SECONDS = SETTLE_SECONDS
 
 ParentLike = Parent | tuple[str, int] | tuple[str, int, str] | str
 
@@ -123,13 +129,17 @@ def parse_parent(value: ParentLike) -> Parent:
 
 
 class _ResolveIndex:
-    __slots__ = ("uris", "models", "stamp", "built_at")
+    """What ``resolve`` knows, per model, for one state of the lake."""
 
-    def __init__(self, rows: list[dict[str, Any]], stamp: tuple[int, int], built_at: float) -> None:
-        self.uris = {(r["model"], r["kind"], r["key"]): r["artifact_uri"] for r in rows}
-        self.models = {r["model"] for r in rows}
+    __slots__ = ("by_model", "stamp", "built_at")
+
+    def __init__(self, stamp: tuple[int, int], built_at: float) -> None:
+        self.by_model: dict[str, dict[tuple[str, str], str]] = {}
         self.stamp = stamp
         self.built_at = built_at
+
+    def fresh(self, stamp: tuple[int, int]) -> bool:
+        return stamp == self.stamp and self.built_at - max(stamp) / 1e9 > _SETTLE_SECONDS
 
 
 class Registry:
@@ -318,13 +328,13 @@ class Registry:
         model, kind, key = parse_ref(ref)
         when = _as_of(as_of)
         if when is None:
-            index = self._resolve_index()
+            answers = self._resolve_model(model)
         else:
-            index = _ResolveIndex(self._q("resolve_index", when), (0, 0), 0.0)
-        uri = index.uris.get((model, kind, key))
+            answers = _answers(self._q("resolve_model", when, model=model))
+        uri = answers.get((kind, key))
         if uri is not None:
             return uri
-        if model not in index.models:
+        if not answers:
             raise ModelNotFound(model=model)
         if kind == "latest":
             raise NoApprovedVersion(model=model)
@@ -332,19 +342,18 @@ class Registry:
             raise VersionNotFound(model=model, version=int(key))
         raise TargetNotDeployed(model=model, target=key, detail="")
 
-    def _resolve_index(self) -> _ResolveIndex:
+    def _resolve_model(self, model: str) -> dict[tuple[str, str], str]:
+        """The model's answers from the in-memory index, loaded with one filtered query on
+        first use and dropped whenever a file enters or leaves the lake (two stat calls)."""
         stamp = self._lake.stamp()
         index = self._index
-        if index is not None and index.stamp == stamp:
-            newest = max(stamp) / 1e9
-            if index.built_at - newest > _SETTLE_SECONDS:
-                return index
-        with self._index_lock:
-            built_at = time.time()
-            stamp = self._lake.stamp()
-            rows = self._q("resolve_index")
-            self._index = _ResolveIndex(rows, stamp, built_at)
-            return self._index
+        if index is None or not index.fresh(stamp):
+            with self._index_lock:
+                index = self._index = _ResolveIndex(stamp, time.time())
+        answers = index.by_model.get(model)
+        if answers is None:
+            answers = index.by_model[model] = _answers(self._q("resolve_model", model=model))
+        return answers
 
     # -- writing -----------------------------------------------------------------
 
@@ -377,7 +386,7 @@ class Registry:
         )
         row["version"] = self._lake.claim_version(model, self.actor, floor=lambda: self._floor(model))
         row["created_at"] = self._clock()
-        self._lake.append("versions", [row], now=row["created_at"])
+        self._append("versions", [row], row["created_at"])
         return _registered(row)
 
     def register_many(self, records: Iterable[Mapping[str, Any]], *, capture_git: bool = False) -> list[Version]:
@@ -411,7 +420,7 @@ class Registry:
             row["version"] = first[row["model"]]
             first[row["model"]] += 1
             row["created_at"] = now
-        self._lake.append("versions", rows, now=now)
+        self._append("versions", rows, now)
         return [_registered(row) for row in rows]
 
     def _prepare(
@@ -499,6 +508,16 @@ class Registry:
                 if not any(m == model for m, _ in known):
                     raise ModelNotFound(model=model)
                 raise VersionNotFound(model=model, version=version)
+
+    def _append(self, table: str, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Write rows as one file; then, past AUTO_COMPACT_PARTS small files, run a minor
+        compaction so that reads never have to scan thousands of tiny files."""
+        self._lake.append(table, rows, now=now)
+        if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
+            try:
+                self._lake.compact(table, lambda paths: merge_files(table, paths), minor=True)
+            except (CatalogError, OSError):
+                pass  # the record is written; another writer is compacting, or doctor will tell
 
     def _floor(self, model: str) -> int:
         if not self._lake.exists():
@@ -643,7 +662,7 @@ class Registry:
             "note": note,
             "evidence": json.dumps(evidence or {}, sort_keys=True),
         }
-        self._lake.append("events", [row], now=at)
+        self._append("events", [row], at)
         return Event.from_row(row)
 
     # -- redaction -------------------------------------------------------------------
@@ -711,8 +730,6 @@ class Registry:
         """Merge each table's small files into one; safe to interrupt, safe beside writers."""
         if not self._lake.exists():
             raise LakeNotFound(lake=self.location)
-        from .queries import merge_files
-
         out = {}
         for table in ("versions", "events"):
             files, rows = self._lake.compact(table, lambda paths, t=table: merge_files(t, paths))
@@ -761,6 +778,10 @@ def _blank(model: str, version: int | None, fields: Sequence[str], *, skip_kind:
         return table if changed else None
 
     return transform
+
+
+def _answers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
+    return {(r["kind"], r["key"]): r["artifact_uri"] for r in rows}
 
 
 def _raise_failures(action: str, report: GateReport) -> None:

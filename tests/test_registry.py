@@ -370,3 +370,19 @@ def test_register_many_writes_one_file_numbers_in_order_and_checks_parents(regis
     assert reg.register("a", "s3://a/next", capture_git=False).version == 6
     assert reg.show("a", 3).metrics == {"auc": 0.2}
     assert reg.lineage("base", 2).ancestors[0].parent == "base:1"
+
+
+def test_writers_compact_automatically_and_files_stay_few(registry, lake):
+    from catalog.registry import AUTO_COMPACT_PARTS
+
+    reg = registry("ana")
+    total = 5 * AUTO_COMPACT_PARTS + 7
+    for n in range(total):
+        reg.register("m", f"s3://m/{n}", capture_git=False)
+    files = [p.name for p in (lake / "versions").glob("*.parquet")]
+    parts = [f for f in files if f.startswith("part-")]
+    compacted = [f for f in files if f.startswith("compacted-")]
+    assert len(parts) < AUTO_COMPACT_PARTS
+    assert 1 <= len(compacted) <= 4  # size-tiered: O(log n) files, not one per batch
+    rows = reg.sql("select version from versions order by version").rows
+    assert [r["version"] for r in rows] == list(range(1, total + 1))

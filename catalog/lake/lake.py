@@ -181,8 +181,30 @@ class Lake:
 
     # -- compaction --------------------------------------------------------------
 
-    def compact(self, table: str, merge: Callable[[list[str]], pa.Table]) -> tuple[int, int]:
+    def part_count(self, table: str) -> int:
+        """How many small appended files the table holds (what a minor compaction merges)."""
+        return sum(1 for f in self.data_files(table) if f.split("/")[-1].startswith("part-"))
+
+    def _minor_inputs(self, files: list[str]) -> list[str]:
+        """Size-tiered choice: every part file, plus compacted files, smallest first, while
+        each is at most twice what is merged so far. Files stay O(log n) in number and
+        each record is rewritten O(log n) times."""
+        parts = [f for f in files if f.split("/")[-1].startswith("part-")]
+        merged = sum(self.storage.size(f) for f in parts)
+        chosen = list(parts)
+        for f in sorted((f for f in files if f not in parts), key=self.storage.size):
+            size = self.storage.size(f)
+            if size > 2 * merged:
+                break
+            chosen.append(f)
+            merged += size
+        return chosen
+
+    def compact(self, table: str, merge: Callable[[list[str]], pa.Table], *, minor: bool = False) -> tuple[int, int]:
         """Merge the table's record files into one; returns (files merged, rows kept).
+
+        With ``minor``, merge only the small appended files and the compacted files
+        of a similar size (see ``_minor_inputs``): what writers run automatically.
 
         ``merge`` reads the given files and returns one row per key, in order.
         The merged file is renamed in before its inputs are removed, so a kill at
@@ -195,6 +217,8 @@ class Lake:
         """
         with self.storage.lock(f"compact-{table}", wait=False):
             files = self.data_files(table)
+            if minor:
+                files = self._minor_inputs(files)
             if len(files) <= 1 and all(f.split("/")[-1].startswith("compacted-") for f in files):
                 return (0, 0)
             for f in files:
@@ -206,10 +230,12 @@ class Lake:
             merged = merge([self.storage.local_path(f) for f in [anchor, *files]])
             merged = merged.select(TABLES[table].names).cast(TABLES[table])
             now = datetime.now(timezone.utc)
-            out = f"{table}/compacted-{_file_id(now, self._new_id())}.parquet"
+            # Compaction names its files from its own ids, not the injected generator,
+            # so that when a compaction runs never changes the ids records get.
+            out = f"{table}/compacted-{_file_id(now, uuid.uuid4().hex[:16])}.parquet"
             self.storage.write_atomic(out, _to_parquet(merged, row_group_size=64_000))
             # Readers whose listing overlapped the removals below see this change and re-run.
-            self.storage.write_atomic(compaction_marker(table), self._new_id().encode())
+            self.storage.write_atomic(compaction_marker(table), uuid.uuid4().hex.encode())
             for f in files:
                 self.storage.remove(f)
             return (len(files), merged.num_rows)

@@ -75,6 +75,10 @@ _RETRY_SECONDS = 10.0
 # How often a query is run again because a compaction removed files while it ran.
 _MAX_RERUNS = 20
 _TABLES = ("versions", "events")
+_SNAPSHOT_TABLES = ("_versions_current", "_events_current")
+# Folder modification times come from the kernel's coarse clock (a few ms a tick):
+# a stamp this old is trusted to change on the next write.
+SETTLE_SECONDS = 0.05
 
 _READ_ONLY_TYPES = ("SELECT",)
 
@@ -105,6 +109,8 @@ class Reader:
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
         self._as_of: datetime | None = None
+        self._seen: tuple[int, ...] | None = None
+        self._snapshot: tuple[int, ...] | None = None
 
     def close(self) -> None:
         self._con.close()
@@ -166,9 +172,49 @@ class Reader:
                 continue
             return result
 
+    def _stamp(self) -> tuple[int, ...]:
+        """Changes whenever a file enters or leaves a table folder (a rename in included)."""
+        out = []
+        for table in _TABLES:
+            try:
+                out.append(os.stat(os.path.join(self.lake_root, table)).st_mtime_ns)
+            except FileNotFoundError:
+                out.append(0)
+        return tuple(out)
+
+    def _use_snapshot(self) -> None:
+        """Keep in-memory snapshots of the deduplicated tables while the lake is unchanged.
+
+        The first query after a change reads the files (a filter on one model then
+        reaches the Parquet row groups); a second query against the same files
+        materialises ``_versions_current`` and ``_events_current`` as temp tables that
+        shadow the views of those names, so later queries skip the file scans and the
+        dedupe. Folder times come from a coarse clock, so a stamp is trusted only once
+        it is SETTLE_SECONDS old: a write after that always changes it.
+        """
+        stamp = self._stamp()
+        if self._snapshot is not None and stamp != self._snapshot:
+            for table in _SNAPSHOT_TABLES:
+                self._con.execute(f"DROP TABLE IF EXISTS temp.{table}")
+            self._snapshot = None
+        if self._snapshot is not None:
+            return
+        settled = time.time() - max(stamp) / 1e9 > SETTLE_SECONDS
+        if not settled or stamp != self._seen:
+            self._seen = stamp if settled else None
+            return
+
+        def materialise() -> None:
+            for table in _SNAPSHOT_TABLES:
+                self._con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table}")
+
+        self._attempt(materialise)
+        self._snapshot = stamp
+
     def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
         with self._lock:
             self._set_as_of(as_of)
+            self._use_snapshot()
             table = self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
             return table.column_names, table.to_pylist()
 
@@ -259,7 +305,8 @@ def _damaged_file(message: str, lake_root: str) -> str | None:
 def merge_files(table: str, paths: list[str]) -> "pa.Table":
     """Read a table's files and return one row per key, in key order (for compaction)."""
     keys = {"versions": "model, version", "events": "event_id"}[table]
-    order = {"versions": "model, version", "events": '"at", event_id'}[table]
+    # Sorted by model so that a query about one model skips the other row groups.
+    order = {"versions": "model, version", "events": 'model, "at", event_id'}[table]
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
     with duckdb.connect(":memory:", config={"threads": 2}) as con:
         sql = (

@@ -46,13 +46,14 @@ FROM rollback_candidates
 WHERE model = $model AND target = $target
 ORDER BY rank;
 
--- name: resolve_index
-SELECT 'target' AS kind, d.model, d.target AS key, d.version, v.artifact_uri
+-- name: resolve_model
+SELECT 'target' AS kind, d.target AS key, v.artifact_uri
 FROM deployments AS d JOIN versions AS v USING (model, version)
+WHERE d.model = $model
 UNION ALL
-SELECT 'latest', model, 'latest', version, artifact_uri FROM latest_approved
+SELECT 'latest', 'latest', artifact_uri FROM latest_approved WHERE model = $model
 UNION ALL
-SELECT 'pin', model, CAST(version AS VARCHAR), version, artifact_uri FROM versions;
+SELECT 'pin', CAST(version AS VARCHAR), artifact_uri FROM versions WHERE model = $model;
 
 -- name: ancestors
 WITH RECURSIVE up(model, version, depth) AS (

@@ -14,21 +14,31 @@ SELECT * FROM read_parquet({versions_glob}, hive_partitioning = false, union_by_
 CREATE OR REPLACE VIEW _events_files AS
 SELECT * FROM read_parquet({events_glob}, hive_partitioning = false, union_by_name = true, filename = true);
 
--- One row per registered version. A record can sit in two files for a moment
--- during compaction; DISTINCT ON keeps one.
-CREATE OR REPLACE VIEW versions AS
+-- One row per key, all time. A record can sit in two files for a moment during
+-- compaction; DISTINCT ON keeps one. (model is part of the events key only so that a
+-- filter on one model reaches the files below the dedupe: an event never changes model.)
+-- The catalog's own reader may shadow these two with in-memory snapshots of the same
+-- rows while the lake does not change (catalog.queries.Reader).
+CREATE OR REPLACE VIEW _versions_current AS
 SELECT DISTINCT ON (model, version)
     schema_version, model, version, artifact_uri, artifact_sha256, artifact_bytes,
     owner, description, tags, code_repo, code_version, code_dirty, runtime_image,
     data_refs, parents, metrics, params, dashboards, created_at, created_by
-FROM _versions_files
+FROM _versions_files;
+
+CREATE OR REPLACE VIEW _events_current AS
+SELECT DISTINCT ON (model, event_id)
+    schema_version, event_id, "at", actor, model, version, kind, state, target, note, evidence
+FROM _events_files;
+
+-- One row per registered version, as of the moment asked.
+CREATE OR REPLACE VIEW versions AS
+SELECT * FROM _versions_current
 WHERE created_at <= coalesce(getvariable('catalog_as_of')::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
 
--- One row per lifecycle event.
+-- One row per lifecycle event, as of the moment asked.
 CREATE OR REPLACE VIEW events AS
-SELECT DISTINCT ON (event_id)
-    schema_version, event_id, "at", actor, model, version, kind, state, target, note, evidence
-FROM _events_files
+SELECT * FROM _events_current
 WHERE "at" <= coalesce(getvariable('catalog_as_of')::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
 
 -- Per (model, target): the version the latest deploy or rollback put there.
@@ -45,20 +55,21 @@ FROM events
 WHERE kind IN ('deploy', 'rollback')
 GROUP BY model, target;
 
+-- Per decided version: the approval state its latest deciding event left it in.
+CREATE OR REPLACE VIEW _version_state AS
+SELECT
+    model,
+    version,
+    arg_max(state, {'at': "at", 'id': event_id}) AS state,
+    arg_max("at", {'at': "at", 'id': event_id}) AS state_at,
+    arg_max(actor, {'at': "at", 'id': event_id}) AS state_by
+FROM events
+WHERE state IS NOT NULL AND version IS NOT NULL
+GROUP BY model, version;
+
 -- Every version with its current approval state and the targets running it.
 CREATE OR REPLACE VIEW model_versions AS
-WITH decided AS (
-    SELECT
-        model,
-        version,
-        arg_max(state, {'at': "at", 'id': event_id}) AS state,
-        arg_max("at", {'at': "at", 'id': event_id}) AS state_at,
-        arg_max(actor, {'at': "at", 'id': event_id}) AS state_by
-    FROM events
-    WHERE state IS NOT NULL AND version IS NOT NULL
-    GROUP BY model, version
-),
-running AS (
+WITH running AS (
     SELECT model, version, list(target ORDER BY target) AS deployed_to
     FROM deployments
     GROUP BY model, version
@@ -70,15 +81,16 @@ SELECT
     coalesce(d.state_by, v.created_by) AS state_by,
     coalesce(r.deployed_to, []::VARCHAR[]) AS deployed_to
 FROM versions AS v
-LEFT JOIN decided AS d USING (model, version)
+LEFT JOIN _version_state AS d USING (model, version)
 LEFT JOIN running AS r USING (model, version);
 
 -- Per model: the highest approved version (never a candidate, rejected or deprecated one).
 CREATE OR REPLACE VIEW latest_approved AS
-SELECT model, version, artifact_uri, artifact_sha256, state_at AS approved_at, state_by AS approved_by
-FROM model_versions
-WHERE state = 'approved'
-QUALIFY row_number() OVER (PARTITION BY model ORDER BY version DESC) = 1;
+SELECT s.model, s.version, v.artifact_uri, v.artifact_sha256, s.state_at AS approved_at, s.state_by AS approved_by
+FROM _version_state AS s
+JOIN versions AS v USING (model, version)
+WHERE s.state = 'approved'
+QUALIFY row_number() OVER (PARTITION BY s.model ORDER BY s.version DESC) = 1;
 
 -- Per (model, target): the versions that ran there before and are still approved,
 -- excluding the one running now; rank 1 (the most recently run) is the default.
