@@ -149,10 +149,6 @@ class GateFailed(Refused):
     template = "{action} of {model} v{version} refused by {count} gate(s): {detail}"
 
 
-class RedactRefused(Refused):
-    template = "{detail}"
-
-
 class SiteBuildFailed(CatalogError):
     """MkDocs refused the generated pages (a warning under --strict, or a bad mkdocs.yml)."""
 

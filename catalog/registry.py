@@ -32,9 +32,9 @@ from .errors import (
     TargetNotDeployed,
     VersionNotFound,
 )
-from .lake import Lake, open_storage, rewrite_file
+from .lake import Lake, open_storage, rewrite_file, settled
 from .provenance import check_data_ref, git_info, inspect_artifact
-from .queries import SETTLE_SECONDS, Reader, merge_files, views_sql
+from .queries import Reader, merge_files, views_sql
 from .policy import GateResult, approval_gates, deploy_gates, failures
 from .records import (
     Candidate,
@@ -58,10 +58,6 @@ DEFAULT_LAKE = os.path.join("data", "lake")
 # than this many tiny files (DuckDB pays ~0.25 ms a file).
 AUTO_COMPACT_PARTS = 100
 
-# Directory mtimes come from the kernel's coarse clock (a few ms per tick), so a
-# write landing in the same tick as an earlier one may leave the folder's mtime
-# unchanged. The resolve cache trusts a folder stamp only once it is this old.
-_SETTLE_SECONDS = SETTLE_SECONDS
 
 ParentLike = Parent | tuple[str, int] | tuple[str, int, str] | str
 
@@ -139,7 +135,7 @@ class _ResolveIndex:
         self.built_at = built_at
 
     def fresh(self, stamp: tuple[int, int]) -> bool:
-        return stamp == self.stamp and self.built_at - max(stamp) / 1e9 > _SETTLE_SECONDS
+        return stamp == self.stamp and settled(stamp, self.built_at)
 
 
 class Registry:
@@ -218,7 +214,7 @@ class Registry:
         if not self._lake.exists():
             raise LakeNotFound(lake=self.location)
         if self._reader_obj is None:
-            self._reader_obj = Reader(self._lake.root, self._lake.glob("versions"), self._lake.glob("events"))
+            self._reader_obj = Reader(self._lake.root, self._lake.glob("versions"), self._lake.glob("events"), self._lake.stamp)
         return self._reader_obj
 
     def _q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:

@@ -1,7 +1,7 @@
 """The metadata lake: two append-only Parquet tables under one root."""
 
-from .lake import Lake, open_storage, parse_claim
+from .lake import SETTLE_SECONDS, Lake, open_storage, parse_claim, settled
 from .rewrite import rewrite_file
 from .storage import LocalStorage, Storage
 
-__all__ = ["Lake", "LocalStorage", "Storage", "open_storage", "parse_claim", "rewrite_file"]
+__all__ = ["Lake", "LocalStorage", "Storage", "open_storage", "parse_claim", "rewrite_file", "settled", "SETTLE_SECONDS"]

@@ -46,8 +46,6 @@ from ..schema import SCHEMA_VERSION, TABLES
 from .files import ANCHOR, PART, file_problem
 from .storage import LocalStorage, Storage
 
-TABLE_KEYS = {"versions": ("model", "version"), "events": ("event_id",)}
-TABLE_ORDER = {"versions": ("model", "version"), "events": ("at", "event_id")}
 
 _PART = PART
 _ANCHOR = ANCHOR
@@ -69,6 +67,17 @@ def parse_claim(name: str) -> tuple[int, int] | None:
     first = int(match.group(1))
     last = int(match.group(2) or first)
     return (first, last) if last >= first >= 1 else None
+
+
+# Folder modification times come from the kernel's coarse clock (a few ms a tick),
+# so a write in the same tick as an earlier one may leave a folder's time unchanged.
+SETTLE_SECONDS = 0.05
+
+
+def settled(stamp: tuple[int, ...], read_at: float) -> bool:
+    """Whether a cache built at ``read_at`` (time.time()) from a lake with ``stamp`` can
+    rely on the stamp to change at the next write: it must be SETTLE_SECONDS old."""
+    return read_at - max(stamp) / 1e9 > SETTLE_SECONDS
 
 
 def open_storage(location: str | os.PathLike[str], *, durable: bool = True) -> Storage:
@@ -113,7 +122,8 @@ class Lake:
         return [f"{table}/{n}" for n in self.storage.listdir(table) if _PART.match(n)]
 
     def stamp(self) -> tuple[int, int]:
-        """Changes whenever a file enters or leaves either table."""
+        """Changes whenever a file enters or leaves either table (a rename in included).
+        Trust it only through :func:`settled`."""
         return (self.storage.stamp("versions"), self.storage.stamp("events"))
 
     # -- writing -------------------------------------------------------------
@@ -134,15 +144,6 @@ class Lake:
         return path
 
     # -- version numbers -------------------------------------------------------
-
-    def claimed_versions(self, model: str) -> list[int]:
-        """Every version number claimed for ``model`` (ranges expanded)."""
-        numbers: list[int] = []
-        for name in self.storage.listdir(f"_claims/{model}"):
-            claimed = parse_claim(name)
-            if claimed:
-                numbers.extend(range(claimed[0], claimed[1] + 1))
-        return sorted(numbers)
 
     def claim_version(self, model: str, actor: str, floor: Callable[[], int]) -> int:
         """Claim the next free version number of ``model``."""

@@ -12,6 +12,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
+from ..lake import settled
 from ..lake.files import FileCheck, file_problem
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
@@ -31,10 +33,6 @@ _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 def quote_literal(text: str) -> str:
     """A SQL string literal for ``text`` (the one place text enters SQL)."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def quote_identifier(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
 
 
 @cache
@@ -76,9 +74,6 @@ _RETRY_SECONDS = 10.0
 _MAX_RERUNS = 20
 _TABLES = ("versions", "events")
 _SNAPSHOT_TABLES = ("_versions_current", "_events_current")
-# Folder modification times come from the kernel's coarse clock (a few ms a tick):
-# a stamp this old is trusted to change on the next write.
-SETTLE_SECONDS = 0.05
 
 _READ_ONLY_TYPES = ("SELECT",)
 
@@ -91,8 +86,11 @@ class Reader:
     further accepts a single SELECT (or EXPLAIN) so no statement can write.
     """
 
-    def __init__(self, lake_root: str, versions_glob: str, events_glob: str) -> None:
+    def __init__(
+        self, lake_root: str, versions_glob: str, events_glob: str, stamp: Callable[[], tuple[int, ...]]
+    ) -> None:
         self.lake_root = lake_root
+        self._lake_stamp = stamp
         self._lock = threading.RLock()
         self._files = FileCheck()
         self._con = duckdb.connect(":memory:", config={"threads": 2})
@@ -172,16 +170,6 @@ class Reader:
                 continue
             return result
 
-    def _stamp(self) -> tuple[int, ...]:
-        """Changes whenever a file enters or leaves a table folder (a rename in included)."""
-        out = []
-        for table in _TABLES:
-            try:
-                out.append(os.stat(os.path.join(self.lake_root, table)).st_mtime_ns)
-            except FileNotFoundError:
-                out.append(0)
-        return tuple(out)
-
     def _use_snapshot(self) -> None:
         """Keep in-memory snapshots of the deduplicated tables while the lake is unchanged.
 
@@ -189,19 +177,18 @@ class Reader:
         reaches the Parquet row groups); a second query against the same files
         materialises ``_versions_current`` and ``_events_current`` as temp tables that
         shadow the views of those names, so later queries skip the file scans and the
-        dedupe. Folder times come from a coarse clock, so a stamp is trusted only once
-        it is SETTLE_SECONDS old: a write after that always changes it.
+        dedupe. A stamp is trusted only once it has settled (catalog.lake.settled).
         """
-        stamp = self._stamp()
+        stamp = self._lake_stamp()
         if self._snapshot is not None and stamp != self._snapshot:
             for table in _SNAPSHOT_TABLES:
                 self._con.execute(f"DROP TABLE IF EXISTS temp.{table}")
             self._snapshot = None
         if self._snapshot is not None:
             return
-        settled = time.time() - max(stamp) / 1e9 > SETTLE_SECONDS
-        if not settled or stamp != self._seen:
-            self._seen = stamp if settled else None
+        trusted = settled(stamp, time.time())
+        if not trusted or stamp != self._seen:
+            self._seen = stamp if trusted else None
             return
 
         def materialise() -> None:
