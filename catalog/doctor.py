@@ -7,6 +7,11 @@ What is checked, in order:
   Parquet files with a name the catalog never writes, temporary files left by
   an interrupted write;
 * the zero-row schema anchors each table folder needs;
+* compaction: inputs an interrupted compaction left beside its merged file
+  (readers skip them; ``repair`` removes them), a record held by two current
+  files (the views would show it twice; ``catalog compact`` merges them), and
+  compacted files from an older catalog that do not name their inputs (reads
+  keep one row per key, slower, until ``catalog compact``);
 * every row: required fields present, names valid, states and event kinds from
   the vocabulary, no key recorded twice with different content, events that
   point at a version the lake does not have;
@@ -126,7 +131,8 @@ def doctor(
     with run.exclusive():
         good = run.check_files()
         run.check_anchors()
-        keys = run.check_rows(good)
+        current = run.check_compactions(good)
+        keys = run.check_rows(good, current)
         run.check_claims(keys)
         if verify_artifacts:
             run.check_artifacts(good["versions"])
@@ -246,9 +252,29 @@ class _Run:
             self.add("warning", rel, "schema anchor missing: files of older layouts may lose columns in reads",
                      "run `catalog doctor --repair` to write it", done)
 
+    def check_compactions(self, good: dict[str, list[str]]) -> dict[str, set[str]]:
+        """Leftovers of interrupted compactions and older compacted files; returns, per
+        table, the sound files a reader lists (see Lake.current_files)."""
+        current: dict[str, set[str]] = {}
+        for table in TABLES:
+            listed, exact = self.lake.current_files(table)
+            current[table] = set(listed) & set(good[table])
+            for full in sorted(set(good[table]) - set(listed)):
+                done = None
+                if self.repair:
+                    self.storage.remove(self._rel(full))
+                    done = "removed (its records are in the merged file)"
+                self.add("info", self._rel(full), "input of an interrupted compaction, already merged: readers skip it",
+                         "nothing; `catalog compact` or `catalog doctor --repair` removes it", done)
+            if not exact:
+                self.add("info", table, "compacted by an older catalog version, whose files do not name the inputs "
+                         "they replaced: reads keep one row per key, which is slower on a large lake",
+                         "run `catalog compact` once")
+        return current
+
     # -- rows -------------------------------------------------------------------
 
-    def check_rows(self, good: dict[str, list[str]]) -> set[tuple[str, int]]:
+    def check_rows(self, good: dict[str, list[str]], current: dict[str, set[str]]) -> set[tuple[str, int]]:
         """Row-level checks over the sound files; returns the recorded (model, version) keys."""
         with duckdb.connect(":memory:", config={"threads": 2}) as con:
             for table in TABLES:
@@ -261,7 +287,23 @@ class _Run:
                 con.execute(f"CREATE VIEW {table} AS {select}")
             keys = self._check_versions(con)
             self._check_events(con, keys)
+            self._check_twice(con, current)
         return keys
+
+    def _check_twice(self, con: duckdb.DuckDBPyConnection, current: dict[str, set[str]]) -> None:
+        """Records in two files a reader lists (a file copied in by hand, say): shown twice."""
+        keys = {"versions": "model, version", "events": "event_id"}
+        for table in TABLES:
+            if not current[table]:
+                continue
+            listing = ", ".join(quote_literal(f) for f in sorted(current[table]))
+            for (n,) in _tuples(con.sql(
+                f"SELECT count(*) AS n FROM (SELECT {keys[table]} FROM {table} WHERE filename IN ({listing}) "
+                f"GROUP BY ALL HAVING count(*) > 1)"
+            )):
+                if n:
+                    self.add("error", table, f"{n} {table} record(s) sit in two current files: the views show them twice",
+                             "run `catalog compact`, which keeps one copy of each")
 
     def _rel(self, path: str | None) -> str:
         return os.path.relpath(path, self.lake.root).replace(os.sep, "/") if path else "?"

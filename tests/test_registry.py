@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -320,13 +321,46 @@ def test_compaction_keeps_every_record_once_and_is_idempotent(registry, lake):
     assert sorted(p.name.split("-")[0] for p in (lake / "events").glob("*.parquet")) == ["compacted", "schema"]
     assert bob.sql(query).rows == before
     assert bob.compact()["events"] == {"files_merged": 0, "rows": 0}
-    # a record that sits in two files (a compaction killed after its rename) shows once
-    merged = next((lake / "events").glob("compacted-*.parquet"))
-    (lake / "events" / "part-20990101T000000000000Z-0000000000000000.parquet").write_bytes(merged.read_bytes())
-    assert bob.sql(query).rows == before
-    bob.compact()
     assert bob.sql(query).rows == before
     assert bob.resolve("churn@prod") == "s3://models/churn/1.pkl"
+
+
+def test_a_compaction_killed_before_removing_its_inputs_shows_each_record_once(registry, lake):
+    import pyarrow.parquet as pq
+
+    s = churn_scenario(registry)
+    bob = s["bob"]
+    query = "select * from audit_log order by event_id"
+    before = bob.sql(query).rows
+    inputs = {p.name: p.read_bytes() for p in (lake / "events").glob("part-*.parquet")}
+    bob.compact()
+    merged = next((lake / "events").glob("compacted-*.parquet"))
+    assert json.loads(pq.read_metadata(merged).metadata[b"catalog.supersedes"]) == sorted(inputs)
+    for name, data in inputs.items():  # as if the compaction died before its removals
+        (lake / "events" / name).write_bytes(data)
+    assert bob.sql(query).rows == before
+    assert bob.sql("select count(*) as n from events").rows == [{"n": len(inputs)}]
+    report = bob.doctor()
+    assert report.ok and sum("interrupted compaction" in f.problem for f in report.findings) == len(inputs)
+    assert bob.compact()["events"] == {"files_merged": 0, "rows": 0}  # removing the leftovers is all it does
+    assert not list((lake / "events").glob("part-*.parquet"))
+    assert bob.sql(query).rows == before
+
+
+def test_a_record_copied_into_a_second_file_is_reported_and_compaction_keeps_one(registry, lake):
+    s = churn_scenario(registry)
+    bob = s["bob"]
+    query = "select * from audit_log order by event_id"
+    before = bob.sql(query).rows
+    bob.compact()
+    merged = next((lake / "events").glob("compacted-*.parquet"))
+    (lake / "events" / "part-20990101T000000000000Z-0000000000000000.parquet").write_bytes(merged.read_bytes())
+    report = bob.doctor()
+    assert not report.ok
+    assert any("sit in two current files" in f.problem and f.severity == "error" for f in report.findings)
+    bob.compact()
+    assert bob.sql(query).rows == before
+    assert bob.doctor().ok
 
 
 def test_claims_fall_back_to_the_records_when_the_claims_folder_is_gone(registry, lake):

@@ -92,20 +92,18 @@ class FileCheck:
     def __init__(self) -> None:
         self._sound: set[str] = set()
 
-    def first_problem(self, root: str, tables: tuple[str, ...] = ("versions", "events")) -> tuple[str, str] | None:
-        """(absolute path, problem) of the first damaged ``*.parquet`` a table glob would read."""
-        for table in tables:
-            folder = os.path.join(root, table)
-            for path in parquet_files(folder):
-                if path in self._sound:
-                    continue
-                try:
-                    problem = file_problem(path, table)
-                except FileNotFoundError:
-                    continue
-                if problem:
-                    return path, problem
-                self._sound.add(path)
+    def first_problem_in(self, paths: list[str], table: str) -> tuple[str, str] | None:
+        """(path, problem) of the first of ``table``'s files at ``paths`` a reader must not trust."""
+        for path in paths:
+            if path in self._sound:
+                continue
+            try:
+                problem = file_problem(path, table)
+            except FileNotFoundError:
+                continue
+            if problem:
+                return path, problem
+            self._sound.add(path)
         return None
 
 

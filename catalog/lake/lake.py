@@ -13,10 +13,15 @@ Layout under the lake root::
 
 Every table file is written to a temporary name and renamed in, so a reader
 sees a whole file or none. Compaction renames the merged file in *before*
-deleting its inputs; in between, a record can sit in two files, which is why
-the ``versions`` and ``events`` views keep one row per key. A compaction killed
-at any instant therefore loses nothing and shows nothing twice. Compaction only
-removes the files it listed and merged: a file a writer adds meanwhile stays.
+deleting its inputs; in between, a record sits in two files. The merged file
+names the inputs it replaces in its own Parquet footer (key
+``catalog.supersedes``), so the catalog's reader, which reads the explicit list
+:meth:`Lake.current_files` gives, skips them and needs no per-key dedupe; a
+plain glob reader (``catalog sql --print-views``) keeps one row per key instead.
+The next compaction, or a redaction, first removes such leftovers. A compaction
+killed at any instant therefore loses nothing and shows nothing twice.
+Compaction only removes the files it listed and merged: a file a writer adds
+meanwhile stays.
 
 A reader lists a folder while a compaction may be renaming a file in and
 removing others; a directory listing is not a snapshot, so a listing could miss
@@ -43,12 +48,13 @@ import pyarrow.parquet as pq
 
 from ..errors import LakeDamaged
 from ..schema import SCHEMA_VERSION, TABLES
-from .files import ANCHOR, PART, file_problem
+from .files import PART, file_problem, parquet_files
 from .storage import LocalStorage, Storage
 
 
 _PART = PART
-_ANCHOR = ANCHOR
+# Footer key of a compacted file: the JSON list of the file names it replaced.
+SUPERSEDES = b"catalog.supersedes"
 
 
 def compaction_marker(table: str) -> str:
@@ -103,6 +109,7 @@ class Lake:
     def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None) -> None:
         self.storage = storage
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
+        self._supersedes_seen: dict[str, tuple[tuple[int, int], frozenset[str] | None]] = {}
 
     # -- locations ---------------------------------------------------------
 
@@ -120,6 +127,69 @@ class Lake:
     def data_files(self, table: str) -> list[str]:
         """Relative paths of the table's record files (anchors excluded)."""
         return [f"{table}/{n}" for n in self.storage.listdir(table) if _PART.match(n)]
+
+    def _supersedes(self, path: str) -> frozenset[str] | None:
+        """The file names the compacted file at ``path`` replaced; None when it was
+        written before compactions recorded them. Raises FileNotFoundError if it is gone."""
+        st = os.stat(path)
+        key = (st.st_mtime_ns, st.st_size)
+        seen = self._supersedes_seen.get(path)
+        if seen is not None and seen[0] == key:
+            return seen[1]
+        try:
+            raw = (pq.read_metadata(path).metadata or {}).get(SUPERSEDES)
+            names = None if raw is None else frozenset(json.loads(raw))
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, pa.ArrowException):
+            names = frozenset()  # damaged: the file check names it, no reader trusts it
+        self._supersedes_seen[path] = (key, names)
+        return names
+
+    def _superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
+        """(names in ``names`` a compacted file there replaced, whether every compacted file said)."""
+        folder = self.storage.local_path(table)
+        gone: set[str] = set()
+        known = True
+        for name in names:
+            if not name.startswith("compacted-"):
+                continue
+            try:
+                replaced = self._supersedes(os.path.join(folder, name))
+            except FileNotFoundError:
+                continue
+            if replaced is None:
+                known = False
+            else:
+                gone |= replaced
+        return gone & set(names), known
+
+    def current_files(self, table: str) -> tuple[list[str], bool]:
+        """(absolute paths of every file that makes up ``table`` now, whether each record
+        is in exactly one of them).
+
+        Every ``*.parquet`` a ``<table>/**/*.parquet`` glob matches, less the inputs
+        a compaction has replaced but not yet removed. A compacted file written
+        before compactions recorded their inputs (an older catalog) may sit beside
+        its inputs, so the second value is False while such a file exists: the
+        reader then keeps one row per key itself.
+        """
+        folder = self.storage.local_path(table)
+        paths = parquet_files(folder)
+        top = [os.path.basename(p) for p in paths if os.path.dirname(p) == folder]
+        gone, known = self._superseded(table, top)
+        if gone:
+            paths = [p for p in paths if not (os.path.dirname(p) == folder and os.path.basename(p) in gone)]
+        return paths, known
+
+    def finish_compactions(self, table: str) -> int:
+        """Remove the inputs an interrupted compaction left beside its merged file; returns
+        how many. Call with the table's compaction lock held (compact, redaction)."""
+        names = self.storage.listdir(table)
+        gone, _ = self._superseded(table, names)
+        for name in sorted(gone):
+            self.storage.remove(f"{table}/{name}")
+        return len(gone)
 
     def stamp(self) -> tuple[int, int]:
         """Changes whenever a file enters or leaves either table (a rename in included).
@@ -170,8 +240,12 @@ class Lake:
 
     @contextlib.contextmanager
     def rewrite_lock(self) -> Iterator[None]:
-        """Held while files are rewritten in place: no compaction may run meanwhile."""
+        """Held while files are rewritten in place: no compaction may run meanwhile.
+        Leftovers of an interrupted compaction are removed first, so that every copy
+        of a record sits in a file the reader lists (and a redaction reaches)."""
         with self.storage.lock("compact-versions"), self.storage.lock("compact-events"):
+            for table in TABLES:
+                self.finish_compactions(table)
             yield
 
     @contextlib.contextmanager
@@ -217,10 +291,14 @@ class Lake:
         Two compactions of one table never overlap: the second raises LakeBusy.
         """
         with self.storage.lock(f"compact-{table}", wait=False):
+            self.finish_compactions(table)
             files = self.data_files(table)
             if minor:
                 files = self._minor_inputs(files)
-            if len(files) <= 1 and all(f.split("/")[-1].startswith("compacted-") for f in files):
+            names = [f.split("/")[-1] for f in files]
+            # One compacted file is already compact, unless an older catalog wrote it
+            # without the list of inputs it replaced: rewriting it records that.
+            if len(files) <= 1 and all(n.startswith("compacted-") for n in names) and self._superseded(table, names)[1]:
                 return (0, 0)
             for f in files:
                 problem = file_problem(self.storage.local_path(f), table)
@@ -230,6 +308,8 @@ class Lake:
             anchor = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
             merged = merge([self.storage.local_path(f) for f in [anchor, *files]])
             merged = merged.select(TABLES[table].names).cast(TABLES[table])
+            replaced = json.dumps(sorted(f.split("/")[-1] for f in files)).encode()
+            merged = merged.replace_schema_metadata({**(merged.schema.metadata or {}), SUPERSEDES: replaced})
             now = datetime.now(timezone.utc)
             # Compaction names its files from its own ids, not the injected generator,
             # so that when a compaction runs never changes the ids records get.

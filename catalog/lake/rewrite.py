@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .lake import _to_parquet
+from .lake import SUPERSEDES, _to_parquet
 from .storage import Storage
 
 
@@ -15,12 +15,16 @@ def rewrite_file(storage: Storage, path: str, transform: Callable[[pa.Table], pa
     """Replace one table file by ``transform(its rows)``, atomically, under the same name.
 
     The new file is renamed over the old one, so a reader sees the old file or
-    the new one and a crash leaves one of the two whole. Returns False when the
+    the new one and a crash leaves one of the two whole. A compacted file keeps
+    the list of inputs it replaced. Returns False when the
     transform changed nothing (the file is left as it is).
     """
     table = pq.read_table(storage.local_path(path))
     changed = transform(table)
     if changed is None:
         return False
+    replaced = (table.schema.metadata or {}).get(SUPERSEDES)
+    if replaced is not None:  # a compacted file keeps naming the inputs it replaced
+        changed = changed.replace_schema_metadata({**(changed.schema.metadata or {}), SUPERSEDES: replaced})
     storage.write_atomic(path, _to_parquet(changed, row_group_size=64_000))
     return True

@@ -12,7 +12,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
@@ -26,6 +26,9 @@ if TYPE_CHECKING:
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
 from ..lake import settled
 from ..lake.files import FileCheck, file_problem
+
+# A function giving a table's current files and whether each record is in one of them.
+FileLister = Callable[[str], "tuple[list[str], bool]"]
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 
@@ -48,18 +51,33 @@ def named_queries() -> dict[str, str]:
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
 
-def views_sql(versions_glob: str, events_glob: str) -> str:
-    """The definitions of every stable view, ready for any DuckDB client."""
-    return (
+def files_literal(files: str | Sequence[str]) -> str:
+    """A glob, or a list of paths, as the SQL value read_parquet takes."""
+    if isinstance(files, str):
+        return quote_literal(files)
+    return "[" + ", ".join(map(quote_literal, files)) + "]"
+
+
+_ONE_PER_KEY = {"versions": "DISTINCT ON (model, version)", "events": "DISTINCT ON (model, event_id)"}
+
+
+def views_sql(
+    versions_files: str | Sequence[str], events_files: str | Sequence[str], *, exact: tuple[bool, bool] = (False, False)
+) -> str:
+    """The definitions of every stable view, ready for any DuckDB client.
+
+    Each table is read from a glob or an explicit list of files. ``exact`` says,
+    per table, that the files hold each record once (see Lake.current_files), so
+    the views need not keep one row per key; through a glob they must.
+    """
+    text = (
         _sql_file("views.sql")
-        .replace("{versions_glob}", quote_literal(versions_glob))
-        .replace("{events_glob}", quote_literal(events_glob))
+        .replace("{versions_files}", files_literal(versions_files))
+        .replace("{events_files}", files_literal(events_files))
     )
-
-
-def _statements(script: str) -> list[str]:
-    body = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
-    return [s.strip() for s in body.split(";") if s.strip()]
+    for table, known in zip(_TABLES, exact):
+        text = text.replace("{%s_one_per_key}" % table, "" if known else _ONE_PER_KEY[table])
+    return text
 
 
 def timestamp_literal(moment: datetime) -> str:
@@ -86,17 +104,18 @@ class Reader:
     further accepts a single SELECT (or EXPLAIN) so no statement can write.
     """
 
-    def __init__(
-        self, lake_root: str, versions_glob: str, events_glob: str, stamp: Callable[[], tuple[int, ...]]
-    ) -> None:
+    def __init__(self, lake_root: str, files: FileLister, stamp: Callable[[], tuple[int, ...]]) -> None:
         self.lake_root = lake_root
         self._lake_stamp = stamp
+        self._list_files = files
+        self._sources: tuple[list[str], list[str]] | None = None
+        self._exact: tuple[bool, bool] | None = None
         self._lock = threading.RLock()
         self._files = FileCheck()
         self._con = duckdb.connect(":memory:", config={"threads": 2})
         try:
-            # Creating a view reads the footers of the files its glob matches.
-            self._attempt(lambda: [self._con.execute(s) for s in _statements(views_sql(versions_glob, events_glob))])
+            # Creating the views reads the footers of the files they list.
+            self._attempt(lambda: None)
         except BaseException:
             self._con.close()
             raise
@@ -122,11 +141,27 @@ class Reader:
             self._con.execute(f"SET VARIABLE catalog_as_of = {timestamp_literal(as_of)}")
         self._as_of = as_of
 
-    def _refuse_damaged(self) -> None:
-        """Raise LakeDamaged naming the first table file no reader can trust."""
-        found = self._files.first_problem(self.lake_root, _TABLES)
-        if found:
-            raise LakeDamaged(found[1], path=found[0])
+    def _point_at_files(self) -> None:
+        """Point the views at the tables' current files, refusing any no reader can trust.
+
+        The views read the explicit lists in two variables; when every file holds
+        each record once (no compaction leftovers from an older catalog), they are
+        defined without the per-key dedupe.
+        """
+        (versions, v_exact), (events, e_exact) = self._list_files("versions"), self._list_files("events")
+        for table, paths in zip(_TABLES, (versions, events)):
+            found = self._files.first_problem_in(paths, table)
+            if found:
+                raise LakeDamaged(found[1], path=found[0])
+        if (v_exact, e_exact) != self._exact:
+            self._con.execute(views_sql(versions, events, exact=(v_exact, e_exact)))
+            self._exact = (v_exact, e_exact)
+        elif (versions, events) != self._sources:
+            self._con.execute(
+                f"SET VARIABLE catalog_versions_files = {files_literal(versions)}; "
+                f"SET VARIABLE catalog_events_files = {files_literal(events)}"
+            )
+        self._sources = (versions, events)
 
     def _markers(self) -> tuple[bytes, ...]:
         """What compaction last wrote before removing files (see catalog.lake.lake)."""
@@ -151,9 +186,9 @@ class Reader:
         reruns = 0
         pause = 0.005
         while True:
-            self._refuse_damaged()
             before = self._markers()
             try:
+                self._point_at_files()
                 result = work()
             except (duckdb.IOException, duckdb.InvalidInputException) as exc:
                 message = str(exc)
@@ -296,6 +331,7 @@ def merge_files(table: str, paths: list[str]) -> "pa.Table":
     order = {"versions": "model, version", "events": 'model, "at", event_id'}[table]
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
     with duckdb.connect(":memory:", config={"threads": 2}) as con:
+        con.execute("SET enable_progress_bar = false")
         sql = (
             f"SELECT DISTINCT ON ({keys}) * FROM read_parquet({listing}, union_by_name = true) "
             f"ORDER BY {order}"

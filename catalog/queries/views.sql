@@ -6,28 +6,35 @@
 -- (a TIMESTAMPTZ, unset means now). `SET VARIABLE catalog_as_of = TIMESTAMPTZ '...'`
 -- turns every view into the answer the registry would have given at that moment.
 
+-- Which files make up each table: a glob of the table's folder here. The catalog's
+-- own reader sets these two variables before every query to the exact list of
+-- current files instead (catalog.lake.Lake.current_files).
+SET VARIABLE catalog_versions_files = {versions_files};
+SET VARIABLE catalog_events_files = {events_files};
+
 -- Raw table files. The zero-row schema anchor in each folder makes union_by_name
 -- yield every current column, null where an older file lacks it.
 CREATE OR REPLACE VIEW _versions_files AS
-SELECT * FROM read_parquet({versions_glob}, hive_partitioning = false, union_by_name = true, filename = true);
+SELECT * FROM read_parquet(getvariable('catalog_versions_files'), hive_partitioning = false, union_by_name = true, filename = true);
 
 CREATE OR REPLACE VIEW _events_files AS
-SELECT * FROM read_parquet({events_glob}, hive_partitioning = false, union_by_name = true, filename = true);
+SELECT * FROM read_parquet(getvariable('catalog_events_files'), hive_partitioning = false, union_by_name = true, filename = true);
 
--- One row per key, all time. A record can sit in two files for a moment during
--- compaction; DISTINCT ON keeps one. (model is part of the events key only so that a
--- filter on one model reaches the files below the dedupe: an event never changes model.)
--- The catalog's own reader may shadow these two with in-memory snapshots of the same
--- rows while the lake does not change (catalog.queries.Reader).
+-- One row per key, all time. Through a glob, a record can sit in two files for a
+-- moment during compaction, so DISTINCT ON keeps one. (model is part of the events
+-- key only so that a filter on one model reaches the files below the dedupe: an
+-- event never changes model.) The catalog's reader lists only current files, in
+-- which each record is once, and drops the dedupe: it is what costs time and memory
+-- on a large lake.
 CREATE OR REPLACE VIEW _versions_current AS
-SELECT DISTINCT ON (model, version)
+SELECT {versions_one_per_key}
     schema_version, model, version, artifact_uri, artifact_sha256, artifact_bytes,
     owner, description, tags, code_repo, code_version, code_dirty, runtime_image,
     data_refs, parents, metrics, params, dashboards, created_at, created_by
 FROM _versions_files;
 
 CREATE OR REPLACE VIEW _events_current AS
-SELECT DISTINCT ON (model, event_id)
+SELECT {events_one_per_key}
     schema_version, event_id, "at", actor, model, version, kind, state, target, note, evidence
 FROM _events_files;
 
