@@ -49,30 +49,32 @@ SELECT * FROM _events_current
 WHERE "at" <= coalesce(getvariable('catalog_as_of')::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
 
 -- Per (model, target): the version the latest deploy or rollback put there.
+-- (One arg_max over a struct of every column wanted: a third of the cost of one per column.)
 CREATE OR REPLACE VIEW deployments AS
-SELECT
-    model,
-    target,
-    arg_max(version, {'at': "at", 'id': event_id}) AS version,
-    max("at") AS since,
-    arg_max(actor, {'at': "at", 'id': event_id}) AS by,
-    arg_max(kind, {'at': "at", 'id': event_id}) AS how,
-    arg_max(note, {'at': "at", 'id': event_id}) AS note
-FROM events
-WHERE kind IN ('deploy', 'rollback')
-GROUP BY model, target;
+SELECT model, target, last.version, since, last.by, last.how, last.note
+FROM (
+    SELECT
+        model,
+        target,
+        arg_max({'version': version, 'by': actor, 'how': kind, 'note': note}, {'at': "at", 'id': event_id}) AS last,
+        max("at") AS since
+    FROM events
+    WHERE kind IN ('deploy', 'rollback')
+    GROUP BY model, target
+);
 
 -- Per decided version: the approval state its latest deciding event left it in.
 CREATE OR REPLACE VIEW _version_state AS
-SELECT
-    model,
-    version,
-    arg_max(state, {'at': "at", 'id': event_id}) AS state,
-    arg_max("at", {'at': "at", 'id': event_id}) AS state_at,
-    arg_max(actor, {'at': "at", 'id': event_id}) AS state_by
-FROM events
-WHERE state IS NOT NULL AND version IS NOT NULL
-GROUP BY model, version;
+SELECT model, version, last.state, last.state_at, last.state_by
+FROM (
+    SELECT
+        model,
+        version,
+        arg_max({'state': state, 'state_at': "at", 'state_by': actor}, {'at': "at", 'id': event_id}) AS last
+    FROM events
+    WHERE state IS NOT NULL AND version IS NOT NULL
+    GROUP BY model, version
+);
 
 -- Every version with its current approval state and the targets running it.
 CREATE OR REPLACE VIEW model_versions AS
@@ -93,11 +95,16 @@ LEFT JOIN running AS r USING (model, version);
 
 -- Per model: the highest approved version (never a candidate, rejected or deprecated one).
 CREATE OR REPLACE VIEW latest_approved AS
-SELECT s.model, s.version, v.artifact_uri, v.artifact_sha256, s.state_at AS approved_at, s.state_by AS approved_by
-FROM _version_state AS s
-JOIN versions AS v USING (model, version)
-WHERE s.state = 'approved'
-QUALIFY row_number() OVER (PARTITION BY s.model ORDER BY s.version DESC) = 1;
+WITH top AS (
+    SELECT model, arg_max({'version': version, 'at': state_at, 'by': state_by}, version) AS top
+    FROM _version_state
+    WHERE state = 'approved'
+    GROUP BY model
+)
+SELECT t.model, t.top.version AS version, v.artifact_uri, v.artifact_sha256,
+       t.top.at AS approved_at, t.top.by AS approved_by
+FROM top AS t
+JOIN versions AS v ON v.model = t.model AND v.version = t.top.version;
 
 -- Per (model, target): the versions that ran there before and are still approved,
 -- excluding the one running now; rank 1 (the most recently run) is the default.
@@ -116,11 +123,12 @@ SELECT
         PARTITION BY r.model, r.target ORDER BY r.last_deployed_at DESC, r.version DESC
     ) AS rank,
     r.last_deployed_at,
-    mv.artifact_uri
+    v.artifact_uri
 FROM ran AS r
 JOIN deployments AS d ON d.model = r.model AND d.target = r.target
-JOIN model_versions AS mv ON mv.model = r.model AND mv.version = r.version
-WHERE r.version <> d.version AND mv.state = 'approved';
+JOIN _version_state AS s ON s.model = r.model AND s.version = r.version
+JOIN versions AS v ON v.model = r.model AND v.version = r.version
+WHERE r.version <> d.version AND s.state = 'approved';
 
 -- One row per lineage edge: parent models, data refs, code and image.
 CREATE OR REPLACE VIEW lineage AS
