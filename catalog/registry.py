@@ -410,7 +410,7 @@ class Registry:
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["model"]] = counts.get(row["model"], 0) + 1
-        first = {m: self._lake.claim_versions(m, n, self.actor, floor=lambda m=m: self._floor(m)) for m, n in counts.items()}
+        first = self._lake.claim_many(counts, self.actor, floor=self._floor)
         now = self._clock()
         for row in rows:
             row["version"] = first[row["model"]]

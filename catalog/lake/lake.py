@@ -219,7 +219,14 @@ class Lake:
         """Claim the next free version number of ``model``."""
         return self.claim_versions(model, 1, actor, floor)
 
-    def claim_versions(self, model: str, count: int, actor: str, floor: Callable[[], int]) -> int:
+    def claim_many(self, counts: dict[str, int], actor: str, floor: Callable[[str], int]) -> dict[str, int]:
+        """Claim ``counts[model]`` consecutive numbers of each model (a bulk load); returns
+        each model's first. The claims are made durable together, by one sync at the end."""
+        first = {m: self.claim_versions(m, n, actor, lambda m=m: floor(m), sync=False) for m, n in counts.items()}
+        self.storage.sync()
+        return first
+
+    def claim_versions(self, model: str, count: int, actor: str, floor: Callable[[], int], *, sync: bool = True) -> int:
         """Claim ``count`` consecutive version numbers of ``model``; returns the first.
 
         A claim is a file ``_claims/<model>/<first>`` (or ``<first>-<last>`` for
@@ -234,7 +241,7 @@ class Lake:
             first = (max(ends) if ends else floor()) + 1
             while True:
                 name = str(first) if count == 1 else f"{first}-{first + count - 1}"
-                if self.storage.create_exclusive(f"_claims/{model}/{name}", body):
+                if self.storage.create_exclusive(f"_claims/{model}/{name}", body, sync=sync):
                     return first
                 first += 1  # only a writer that ignores the lock gets here
 
@@ -281,7 +288,7 @@ class Lake:
         With ``minor``, merge only the small appended files and the compacted files
         of a similar size (see ``_minor_inputs``): what writers run automatically.
 
-        ``merge`` reads the given files and returns one row per key, in order.
+        ``merge`` reads the given files and returns one row per key, in :data:`ORDER`.
         The merged file is renamed in before its inputs are removed, so a kill at
         any instant leaves every record readable (possibly twice on disk, never
         twice in the views); running it again finishes the job. Only the files
@@ -320,6 +327,12 @@ class Lake:
             for f in files:
                 self.storage.remove(f)
             return (len(files), merged.num_rows)
+
+
+# The order compacted files are written in (events by model first, so that a query
+# about one model skips the other row groups), and each table's key.
+ORDER = {"versions": ("model", "version"), "events": ("model", "at", "event_id")}
+KEY = {"versions": ("model", "version"), "events": ("event_id",)}
 
 
 def _to_parquet(table: pa.Table, *, row_group_size: int | None = None) -> bytes:

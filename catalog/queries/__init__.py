@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
 from ..lake import settled
+from ..lake.lake import KEY, ORDER
 from ..lake.files import FileCheck, file_problem
 
 # A function giving a table's current files and whether each record is in one of them.
@@ -326,9 +327,8 @@ def _damaged_file(message: str, lake_root: str) -> str | None:
 
 def merge_files(table: str, paths: list[str]) -> "pa.Table":
     """Read a table's files and return one row per key, in key order (for compaction)."""
-    keys = {"versions": "model, version", "events": "event_id"}[table]
-    # Sorted by model so that a query about one model skips the other row groups.
-    order = {"versions": "model, version", "events": 'model, "at", event_id'}[table]
+    keys = ", ".join(f'"{c}"' for c in KEY[table])
+    order = ", ".join(f'"{c}"' for c in ORDER[table])
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
     with duckdb.connect(":memory:", config={"threads": 2}) as con:
         con.execute("SET enable_progress_bar = false")
