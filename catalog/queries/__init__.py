@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
-from ..lake import settled
 from ..lake.lake import KEY, ORDER
 from ..lake.files import FileCheck, file_problem
 
@@ -92,7 +91,6 @@ _RETRY_SECONDS = 10.0
 # How often a query is run again because a compaction removed files while it ran.
 _MAX_RERUNS = 20
 _TABLES = ("versions", "events")
-_SNAPSHOT_TABLES = ("_versions_current", "_events_current")
 
 _READ_ONLY_TYPES = ("SELECT",)
 
@@ -105,9 +103,8 @@ class Reader:
     further accepts a single SELECT (or EXPLAIN) so no statement can write.
     """
 
-    def __init__(self, lake_root: str, files: FileLister, stamp: Callable[[], tuple[int, ...]]) -> None:
+    def __init__(self, lake_root: str, files: FileLister) -> None:
         self.lake_root = lake_root
-        self._lake_stamp = stamp
         self._list_files = files
         self._sources: tuple[list[str], list[str]] | None = None
         self._exact: tuple[bool, bool] | None = None
@@ -127,8 +124,6 @@ class Reader:
         self._con.execute("SET enable_external_access = false")
         self._con.execute("SET lock_configuration = true")
         self._as_of: datetime | None = None
-        self._seen: tuple[int, ...] | None = None
-        self._snapshot: tuple[int, ...] | None = None
 
     def close(self) -> None:
         self._con.close()
@@ -206,38 +201,9 @@ class Reader:
                 continue
             return result
 
-    def _use_snapshot(self) -> None:
-        """Keep in-memory snapshots of the deduplicated tables while the lake is unchanged.
-
-        The first query after a change reads the files (a filter on one model then
-        reaches the Parquet row groups); a second query against the same files
-        materialises ``_versions_current`` and ``_events_current`` as temp tables that
-        shadow the views of those names, so later queries skip the file scans and the
-        dedupe. A stamp is trusted only once it has settled (catalog.lake.settled).
-        """
-        stamp = self._lake_stamp()
-        if self._snapshot is not None and stamp != self._snapshot:
-            for table in _SNAPSHOT_TABLES:
-                self._con.execute(f"DROP TABLE IF EXISTS temp.{table}")
-            self._snapshot = None
-        if self._snapshot is not None:
-            return
-        trusted = settled(stamp, time.time())
-        if not trusted or stamp != self._seen:
-            self._seen = stamp if trusted else None
-            return
-
-        def materialise() -> None:
-            for table in _SNAPSHOT_TABLES:
-                self._con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS SELECT * FROM main.{table}")
-
-        self._attempt(materialise)
-        self._snapshot = stamp
-
     def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
         with self._lock:
             self._set_as_of(as_of)
-            self._use_snapshot()
             table = self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
             return table.column_names, table.to_pylist()
 
