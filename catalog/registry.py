@@ -312,6 +312,12 @@ class Registry:
         columns, rows = self._reader().user_query(query, _as_of(as_of))
         return QueryResult(columns=columns, rows=rows)
 
+    def sql_arrow(self, query: str, *, as_of: str | datetime | None = None) -> Any:
+        """:meth:`sql`, answered as a ``pyarrow.Table``: for large answers, which it
+        returns without building a Python object per row (67k rows: ~5 ms instead of ~230 ms)."""
+        check.text(query, "query", required=True)
+        return self._reader().user_query_arrow(query, _as_of(as_of))
+
     # -- resolve: what serving code calls -------------------------------------
 
     def resolve(self, ref: str, *, as_of: str | datetime | None = None) -> str:

@@ -420,3 +420,16 @@ def test_writers_compact_automatically_and_files_stay_few(registry, lake):
     assert 1 <= len(compacted) <= 4  # size-tiered: O(log n) files, not one per batch
     rows = reg.sql("select version from versions order by version").rows
     assert [r["version"] for r in rows] == list(range(1, total + 1))
+
+
+def test_sql_arrow_answers_as_sql_does_and_refuses_the_same(registry):
+    s = churn_scenario(registry)
+    bob = s["bob"]
+    query = "select * from model_versions order by version"
+    table = bob.sql_arrow(query)
+    assert table.column_names == bob.sql(query).columns
+    assert table.to_pylist() == bob.sql(query).rows
+    from catalog.errors import QueryRefused
+
+    with pytest.raises(QueryRefused):
+        bob.sql_arrow("create table t as select 1")

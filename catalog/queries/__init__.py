@@ -201,11 +201,14 @@ class Reader:
                 continue
             return result
 
-    def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
+    def _arrow(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> "pa.Table":
         with self._lock:
             self._set_as_of(as_of)
-            table = self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
-            return table.column_names, table.to_pylist()
+            return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
+
+    def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
+        table = self._arrow(sql, params, as_of)
+        return table.column_names, table.to_pylist()
 
     def query(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
         """Run a named query from ``named.sql``."""
@@ -213,6 +216,11 @@ class Reader:
 
     def user_query(self, sql: str, as_of: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Run one read-only statement a person typed; refuse anything else."""
+        table = self.user_query_arrow(sql, as_of)
+        return table.column_names, table.to_pylist()
+
+    def user_query_arrow(self, sql: str, as_of: datetime | None = None) -> "pa.Table":
+        """:meth:`user_query`, answered as an Arrow table (no Python objects per row)."""
         with self._lock:
             try:
                 statements = self._con.extract_statements(sql)
@@ -232,7 +240,7 @@ class Reader:
                     "write a SELECT over the views (catalog sql --print-views lists them)"
                 )
             try:
-                return self._run(sql, None, as_of)
+                return self._arrow(sql, None, as_of)
             except duckdb.PermissionException as exc:
                 raise QueryRefused(
                     "catalog sql reads only the lake's views and files: " + _first_line(str(exc))
