@@ -588,7 +588,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--out", help="also write the tables as Markdown to this file")
     p.add_argument("--json", dest="json_out", help="also write the raw results as JSON to this file")
     p.add_argument("--work", help="where the lakes go (default: a temporary folder, removed afterwards)")
-    p.add_argument("--tail", type=int, default=1000, help="one-row files in each lake before compaction")
+    p.add_argument("--tail", type=int, default=110,
+                   help="one-row files in each lake before compaction (default: ~99 in events, the most a lake "
+                        "whose writers compact at 100 small files per table holds)")
     p.add_argument("--register-n", type=int, default=400, help="versions registered through the API")
     p.add_argument("--cli-n", type=int, default=20, help="versions registered through the CLI in-process")
     p.add_argument("--proc-n", type=int, default=5, help="`catalog register` processes")
