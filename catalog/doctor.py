@@ -254,16 +254,19 @@ class _Run:
 
     def check_compactions(self, good: dict[str, list[str]]) -> dict[str, set[str]]:
         """Leftovers of interrupted compactions and older compacted files; returns, per
-        table, the sound files a reader lists (see Lake.current_files)."""
+        table, the sound files a reader lists (see Lake.current_files). With repair, the
+        leftovers are removed and dropped from ``good``."""
         current: dict[str, set[str]] = {}
         for table in TABLES:
             listed, exact = self.lake.current_files(table)
             current[table] = set(listed) & set(good[table])
-            for full in sorted(set(good[table]) - set(listed)):
-                done = None
-                if self.repair:
-                    self.storage.remove(self._rel(full))
-                    done = "removed (its records are in the merged file)"
+            leftovers = sorted(set(good[table]) - set(listed))
+            done = None
+            if leftovers and self.repair:
+                self.lake.finish_compactions(table)
+                good[table] = [f for f in good[table] if f not in leftovers]  # later checks read what is left
+                done = "removed (its records are in the merged file)"
+            for full in leftovers:
                 self.add("info", self._rel(full), "input of an interrupted compaction, already merged: readers skip it",
                          "nothing; `catalog compact` or `catalog doctor --repair` removes it", done)
             if not exact:

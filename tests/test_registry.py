@@ -345,6 +345,12 @@ def test_a_compaction_killed_before_removing_its_inputs_shows_each_record_once(r
     assert bob.compact()["events"] == {"files_merged": 0, "rows": 0}  # removing the leftovers is all it does
     assert not list((lake / "events").glob("part-*.parquet"))
     assert bob.sql(query).rows == before
+    for name, data in inputs.items():  # doctor --repair removes them too
+        (lake / "events" / name).write_bytes(data)
+    repaired = bob.doctor(repair=True)
+    assert sum(f.repaired is not None and "interrupted compaction" in f.problem for f in repaired.findings) == len(inputs)
+    assert not list((lake / "events").glob("part-*.parquet"))
+    assert bob.sql(query).rows == before
 
 
 def test_a_record_copied_into_a_second_file_is_reported_and_compaction_keeps_one(registry, lake):

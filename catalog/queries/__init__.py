@@ -28,7 +28,7 @@ from ..lake.lake import KEY, ORDER
 from ..lake.files import FileCheck, file_problem
 
 # A function giving a table's current files and whether each record is in one of them.
-FileLister = Callable[[str], "tuple[list[str], bool]"]
+FileLister = Callable[[str], tuple[list[str], bool]]
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 
