@@ -517,7 +517,7 @@ class Registry:
         self._lake.append(table, rows, now=now)
         if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
             try:
-                self._lake.compact(table, lambda paths: merge_files(table, paths), minor=True)
+                self._lake.compact(table, lambda *how: merge_files(table, *how), minor=True)
             except (CatalogError, OSError):
                 pass  # the record is written; another writer is compacting, or doctor will tell
 
@@ -734,7 +734,7 @@ class Registry:
             raise LakeNotFound(lake=self.location)
         out = {}
         for table in ("versions", "events"):
-            files, rows = self._lake.compact(table, lambda paths, t=table: merge_files(t, paths))
+            files, rows = self._lake.compact(table, lambda *how, t=table: merge_files(t, *how))
             out[table] = {"files_merged": files, "rows": rows}
         return out
 

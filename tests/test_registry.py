@@ -439,3 +439,20 @@ def test_sql_arrow_answers_as_sql_does_and_refuses_the_same(registry):
 
     with pytest.raises(QueryRefused):
         bob.sql_arrow("create table t as select 1")
+
+
+def test_a_long_lived_reader_follows_appends_compactions_and_rewrites(registry):
+    """The reader keeps small files in memory (reader.sql): it must never serve a stale,
+    missing or doubled row whatever other writers do to the files meanwhile."""
+    reader, writer = registry("ana"), registry("bob")
+    writer.register("m", "s3://m/1", description="first", capture_git=False)
+    assert [v.version for v in reader.show("m").versions] == [1]
+    writer.register("m", "s3://m/2", capture_git=False)
+    assert [v.version for v in reader.show("m").versions] == [1, 2]
+    writer.compact()  # the two small files leave; one compacted file holds both rows
+    assert [v.version for v in reader.show("m").versions] == [1, 2]
+    writer.register("m", "s3://m/3", description="third", capture_git=False)
+    writer.redact("m", 3, fields=["description"], reason="request")  # rewrites a small file in place
+    shown = reader.show("m").versions
+    assert [(v.version, v.description) for v in shown] == [(1, "first"), (2, None), (3, None)]
+    assert reader.sql("select count(*) as n from versions").rows == [{"n": 3}]

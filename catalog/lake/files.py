@@ -67,30 +67,36 @@ def file_problem(path: str, table: str) -> str | None:
 
     Raises FileNotFoundError when the file vanished (compaction removed it).
     """
+    return _inspect(path, table)[0]
+
+
+def _inspect(path: str, table: str) -> tuple[str | None, pa.Schema | None]:
+    """(why the file cannot be trusted or None, its schema when readable)."""
     size = os.path.getsize(path)
     if size == 0:
-        return "empty file (0 bytes), not Parquet"
+        return "empty file (0 bytes), not Parquet", None
     try:
         schema = pq.read_schema(path)
     except FileNotFoundError:
         raise
     except (OSError, pa.ArrowException):
-        return f"not readable as Parquet ({size} bytes): truncated or corrupt"
-    return schema_problem(table, schema)
+        return f"not readable as Parquet ({size} bytes): truncated or corrupt", None
+    return schema_problem(table, schema), schema
 
 
 class FileCheck:
     """Finds the table files a reader must not trust, remembering those found sound.
 
     Every ``*.parquet`` a table glob would read gets the footer and schema check
-    (about 0.2 ms a file): a file with the catalog's own name but a foreign
+    (about 0.1 ms a file): a file with the catalog's own name but a foreign
     schema would otherwise be read silently, its columns cast or nulled. Table
-    files never change once written, so each is checked once per process, and
-    compaction keeps their number small.
+    files never change schema once written (a redaction rewrites values only),
+    so each is checked once per process, and compaction keeps their number small.
     """
 
     def __init__(self) -> None:
-        self._sound: set[str] = set()
+        # path -> whether every column of the file is one of the current schema's
+        self._sound: dict[str, bool] = {}
 
     def first_problem_in(self, paths: list[str], table: str) -> tuple[str, str] | None:
         """(path, problem) of the first of ``table``'s files at ``paths`` a reader must not trust."""
@@ -98,13 +104,17 @@ class FileCheck:
             if path in self._sound:
                 continue
             try:
-                problem = file_problem(path, table)
+                problem, schema = _inspect(path, table)
             except FileNotFoundError:
                 continue
-            if problem:
-                return path, problem
-            self._sound.add(path)
+            if problem or schema is None:
+                return path, problem or "unreadable"
+            self._sound[path] = set(schema.names) <= set(TABLES[table].names)
         return None
+
+    def current_columns_only(self, path: str) -> bool:
+        """Whether a file found sound holds no column the current schema lacks."""
+        return self._sound.get(path, False)
 
 
 def parquet_files(folder: str) -> list[str]:

@@ -53,6 +53,8 @@ from .storage import LocalStorage, Storage
 
 
 _PART = PART
+# How a compaction merges files: (input paths, output path, footer metadata) -> rows written.
+Merge = Callable[[list[str], str, dict[bytes, bytes]], int]
 # Footer key of a compacted file: the JSON list of the file names it replaced.
 SUPERSEDES = b"catalog.supersedes"
 
@@ -282,13 +284,15 @@ class Lake:
             merged += size
         return chosen
 
-    def compact(self, table: str, merge: Callable[[list[str]], pa.Table], *, minor: bool = False) -> tuple[int, int]:
+    def compact(self, table: str, merge: Merge, *, minor: bool = False) -> tuple[int, int]:
         """Merge the table's record files into one; returns (files merged, rows kept).
 
         With ``minor``, merge only the small appended files and the compacted files
         of a similar size (see ``_minor_inputs``): what writers run automatically.
 
-        ``merge`` reads the given files and returns one row per key, in :data:`ORDER`.
+        ``merge(inputs, dest, footer)`` writes one row per key of the input files to
+        the Parquet file ``dest``, in :data:`ORDER`, with ``footer`` in its key/value
+        metadata, and returns how many rows (``catalog.queries.merge_files``).
         The merged file is renamed in before its inputs are removed, so a kill at
         any instant leaves every record readable (possibly twice on disk, never
         twice in the views); running it again finishes the job. Only the files
@@ -313,24 +317,26 @@ class Lake:
                     raise LakeDamaged(problem, path=self.storage.local_path(f))
             self._ensure_anchor(table)
             anchor = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
-            merged = merge([self.storage.local_path(f) for f in [anchor, *files]])
-            merged = merged.select(TABLES[table].names).cast(TABLES[table])
+            inputs = [self.storage.local_path(f) for f in [anchor, *files]]
             replaced = json.dumps(sorted(f.split("/")[-1] for f in files)).encode()
-            merged = merged.replace_schema_metadata({**(merged.schema.metadata or {}), SUPERSEDES: replaced})
             now = datetime.now(timezone.utc)
             # Compaction names its files from its own ids, not the injected generator,
             # so that when a compaction runs never changes the ids records get.
             out = f"{table}/compacted-{_file_id(now, uuid.uuid4().hex[:16])}.parquet"
-            self.storage.write_atomic(out, _to_parquet(merged, row_group_size=64_000))
+            rows = self.storage.write_atomic_with(out, lambda dest: merge(inputs, dest, {SUPERSEDES: replaced}))
             # Readers whose listing overlapped the removals below see this change and re-run.
             self.storage.write_atomic(compaction_marker(table), uuid.uuid4().hex.encode())
             for f in files:
                 self.storage.remove(f)
-            return (len(files), merged.num_rows)
+            return (len(files), rows)
 
 
 # The order compacted files are written in (events by model first, so that a query
 # about one model skips the other row groups), and each table's key.
+# Rows per row group of a compacted file. Files are sorted by model, so a question
+# about one model decodes one row group per file: 16k rows keep that a few ms while
+# the footer (read by every query) stays short.
+ROW_GROUP_ROWS = 16_384
 ORDER = {"versions": ("model", "version"), "events": ("model", "at", "event_id")}
 KEY = {"versions": ("model", "version"), "events": ("event_id",)}
 

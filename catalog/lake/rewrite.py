@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .lake import SUPERSEDES, _to_parquet
+from .lake import ROW_GROUP_ROWS, SUPERSEDES, _to_parquet
 from .storage import Storage
 
 
@@ -20,11 +20,14 @@ def rewrite_file(storage: Storage, path: str, transform: Callable[[pa.Table], pa
     transform changed nothing (the file is left as it is).
     """
     table = pq.read_table(storage.local_path(path))
+    # A writer may have declared a column required because it held no null (DuckDB
+    # does); the transform writes nulls, so every column is declared nullable again.
+    table = table.cast(pa.schema([f.with_nullable(True) for f in table.schema], metadata=table.schema.metadata))
     changed = transform(table)
     if changed is None:
         return False
     replaced = (table.schema.metadata or {}).get(SUPERSEDES)
     if replaced is not None:  # a compacted file keeps naming the inputs it replaced
         changed = changed.replace_schema_metadata({**(changed.schema.metadata or {}), SUPERSEDES: replaced})
-    storage.write_atomic(path, _to_parquet(changed, row_group_size=64_000))
+    storage.write_atomic(path, _to_parquet(changed, row_group_size=ROW_GROUP_ROWS))
     return True

@@ -19,10 +19,12 @@ import errno
 import fcntl
 import os
 import uuid
-from collections.abc import Iterator
-from typing import Protocol
+from collections.abc import Callable, Iterator
+from typing import Protocol, TypeVar
 
 from ..errors import InvalidValue, LakeBusy
+
+T = TypeVar("T")
 
 
 def check_relative(path: str) -> str:
@@ -48,6 +50,7 @@ class Storage(Protocol):
     def listdir(self, path: str) -> list[str]: ...
     def read_bytes(self, path: str) -> bytes: ...
     def write_atomic(self, path: str, data: bytes) -> None: ...
+    def write_atomic_with(self, path: str, fill: Callable[[str], T]) -> T: ...
     def create_exclusive(self, path: str, data: bytes, *, sync: bool = True) -> bool: ...
     def sync(self) -> None: ...
     def remove(self, path: str) -> None: ...
@@ -109,18 +112,40 @@ class LocalStorage:
 
     def write_atomic(self, path: str, data: bytes) -> None:
         """Write ``data`` to a temporary file beside the target, fsync it, rename it in."""
+
+        def write(tmp: str) -> None:
+            with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                if self.durable:
+                    os.fsync(fh.fileno())
+
+        self._atomic(path, write)
+
+    def write_atomic_with(self, path: str, fill: Callable[[str], T]) -> T:
+        """Like :meth:`write_atomic`, but ``fill`` writes the file itself, given the local
+        path of a temporary name: for output too large to hold in memory."""
+
+        def write(tmp: str) -> T:
+            result = fill(tmp)
+            if self.durable:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+            return result
+
+        return self._atomic(path, write)
+
+    def _atomic(self, path: str, write: Callable[[str], T]) -> T:
         final = self.local_path(path)
         folder = os.path.dirname(final)
         self._ensure_dir(folder)
         # The temporary name ends in .tmp so no reader's *.parquet glob matches it.
         tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex[:8]}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                if self.durable:
-                    os.fsync(fh.fileno())
+            result = write(tmp)
             os.replace(tmp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
@@ -128,6 +153,7 @@ class LocalStorage:
             raise
         if self.durable:
             self._fsync_dir(folder)
+        return result
 
     def create_exclusive(self, path: str, data: bytes, *, sync: bool = True) -> bool:
         """Create ``path`` only if it does not exist; False when someone else has it.

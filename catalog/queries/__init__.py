@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -24,8 +25,9 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
-from ..lake.lake import KEY, ORDER
+from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
 from ..lake.files import FileCheck, file_problem
+from ..schema import TABLES
 
 # A function giving a table's current files and whether each record is in one of them.
 FileLister = Callable[[str], tuple[list[str], bool]]
@@ -44,9 +46,9 @@ def _sql_file(name: str) -> str:
 
 
 @cache
-def named_queries() -> dict[str, str]:
-    """Every query in ``named.sql``, by name."""
-    text = _sql_file("named.sql")
+def named_queries(file: str = "named.sql") -> dict[str, str]:
+    """Every query in a ``.sql`` file of ``-- name:`` sections (``named.sql`` by default), by name."""
+    text = _sql_file(file)
     parts = _NAME.split(text)
     return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
 
@@ -93,6 +95,9 @@ _MAX_RERUNS = 20
 _TABLES = ("versions", "events")
 
 _READ_ONLY_TYPES = ("SELECT",)
+# An appended file at most this big is read once into the reader's memory (reader.sql)
+# rather than opened by every query: one-record files are ~10 KB, a bulk load's far more.
+TAIL_BYTES = 256 * 1024
 
 
 class Reader:
@@ -108,6 +113,7 @@ class Reader:
         self._list_files = files
         self._sources: tuple[list[str], list[str]] | None = None
         self._exact: tuple[bool, bool] | None = None
+        self._tails: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in _TABLES}
         self._lock = threading.RLock()
         self._files = FileCheck()
         self._con = duckdb.connect(":memory:", config={"threads": 2})
@@ -140,24 +146,61 @@ class Reader:
     def _point_at_files(self) -> None:
         """Point the views at the tables' current files, refusing any no reader can trust.
 
-        The views read the explicit lists in two variables; when every file holds
-        each record once (no compaction leftovers from an older catalog), they are
-        defined without the per-key dedupe.
+        Small appended files go to the in-memory tail tables (reader.sql); the
+        views read the others from the explicit lists in two variables. When
+        every file holds each record once (no compaction leftovers from an older
+        catalog), the views are defined without the per-key dedupe.
         """
-        (versions, v_exact), (events, e_exact) = self._list_files("versions"), self._list_files("events")
-        for table, paths in zip(_TABLES, (versions, events)):
+        listed = [self._list_files(table) for table in _TABLES]
+        for table, (paths, _) in zip(_TABLES, listed):
             found = self._files.first_problem_in(paths, table)
             if found:
                 raise LakeDamaged(found[1], path=found[0])
-        if (v_exact, e_exact) != self._exact:
-            self._con.execute(views_sql(versions, events, exact=(v_exact, e_exact)))
-            self._exact = (v_exact, e_exact)
+        exact = (listed[0][1], listed[1][1])
+        tails = [self._tail_files(paths) for paths, _ in listed]
+        versions, events = ([p for p in paths if p not in tail] for (paths, _), tail in zip(listed, tails))
+        if exact != self._exact:
+            self._con.execute(views_sql(versions, events, exact=exact))
+            self._con.execute(named_queries("reader.sql")["create_tails"])
+            self._exact = exact
         elif (versions, events) != self._sources:
             self._con.execute(
                 f"SET VARIABLE catalog_versions_files = {files_literal(versions)}; "
                 f"SET VARIABLE catalog_events_files = {files_literal(events)}"
             )
         self._sources = (versions, events)
+        for table, tail in zip(_TABLES, tails):
+            self._sync_tail(table, tail)
+
+    def _tail_files(self, paths: list[str]) -> dict[str, tuple[int, int]]:
+        """The small appended files among ``paths`` (with their identity: inode and
+        modification time, which a rewrite in place changes) that the tail tables hold."""
+        out = {}
+        for path in paths:
+            if not os.path.basename(path).startswith("part-") or not self._files.current_columns_only(path):
+                continue
+            try:
+                st = os.stat(path)
+            except FileNotFoundError:
+                continue  # removed by a compaction: _attempt sees its marker and runs again
+            if st.st_size <= TAIL_BYTES:
+                out[path] = (st.st_ino, st.st_mtime_ns)
+        return out
+
+    def _sync_tail(self, table: str, files: dict[str, tuple[int, int]]) -> None:
+        """Make ``table``'s tail table hold exactly the rows of ``files``: read what is new
+        (or was rewritten in place), drop what left. Each statement is all or nothing."""
+        held = self._tails[table]
+        stale = [p for p, ident in held.items() if files.get(p) != ident]
+        new = [p for p, ident in files.items() if held.get(p) != ident]
+        queries = named_queries("reader.sql")
+        if stale:
+            self._con.execute(queries[f"{table}_tail_drop"], {"files": stale})
+            for path in stale:
+                del held[path]
+        if new:
+            self._con.execute(queries[f"{table}_tail_add"], {"files": new})
+            held.update((p, files[p]) for p in new)
 
     def _markers(self) -> tuple[bytes, ...]:
         """What compaction last wrote before removing files (see catalog.lake.lake)."""
@@ -299,21 +342,60 @@ def _damaged_file(message: str, lake_root: str) -> str | None:
     return None
 
 
-def merge_files(table: str, paths: list[str]) -> "pa.Table":
-    """Read a table's files and return one row per key, in key order (for compaction)."""
-    keys = ", ".join(f'"{c}"' for c in KEY[table])
+# What DuckDB may hold in memory while it sorts a compaction; beyond it, it spills
+# to a temporary folder. (Its readers and Python's Arrow batches come on top.)
+MERGE_MEMORY = "128MB"
+
+
+def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, bytes]) -> int:
+    """Write the rows of a table's files to the Parquet file ``dest`` in :data:`ORDER`,
+    each record once, with ``metadata`` in its footer; returns how many rows (compaction).
+
+    DuckDB sorts within MERGE_MEMORY (spilling beyond it) and hands the rows over
+    in batches that are written as they come, so compacting a large lake needs
+    little more memory than a small one. Copies of a record (same key) sort next
+    to each other: all but the first are dropped on the way.
+    """
+    import pyarrow.parquet as pq
+
     order = ", ".join(f'"{c}"' for c in ORDER[table])
+    columns = ", ".join(f'"{c}"' for c in TABLES[table].names)
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-    with duckdb.connect(":memory:", config={"threads": 2}) as con:
-        con.execute("SET enable_progress_bar = false")
-        sql = (
-            f"SELECT DISTINCT ON ({keys}) * FROM read_parquet({listing}, union_by_name = true) "
-            f"ORDER BY {order}"
-        )
-        try:
-            return con.sql(sql).to_arrow_table()
-        except duckdb.Error as exc:
-            damaged = _damaged_file(str(exc), "/")
-            if damaged:
-                raise LakeDamaged(_first_line(str(exc)), path=damaged) from None
-            raise
+    sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = true) ORDER BY {order}"
+    schema = TABLES[table].with_metadata(metadata)
+    rows = 0
+    with tempfile.TemporaryDirectory(prefix="catalog-merge-") as spill:
+        config = {"threads": 1, "memory_limit": MERGE_MEMORY, "temp_directory": spill}
+        with duckdb.connect(":memory:", config=config) as con, pq.ParquetWriter(dest, schema, compression="zstd") as out:
+            con.execute("SET enable_progress_bar = false")
+            try:
+                batches = con.sql(sql).to_arrow_reader(ROW_GROUP_ROWS)
+                last: tuple[Any, ...] | None = None
+                for batch in batches:
+                    batch, last = _drop_copies(batch, KEY[table], last)
+                    out.write_batch(batch.cast(schema), row_group_size=ROW_GROUP_ROWS)
+                    rows += batch.num_rows
+            except duckdb.Error as exc:
+                damaged = _damaged_file(str(exc), "/")
+                if damaged:
+                    raise LakeDamaged(_first_line(str(exc)), path=damaged) from None
+                raise
+    return rows
+
+
+def _drop_copies(batch: "pa.RecordBatch", key: tuple[str, ...], last: tuple[Any, ...] | None) -> tuple["pa.RecordBatch", tuple[Any, ...] | None]:
+    """``batch`` without the rows whose key equals the previous row's (``last`` is the
+    key of the row before the batch), and the key of its last row."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    n = batch.num_rows
+    if n == 0:
+        return batch, last
+    keep = None
+    for i, name in enumerate(key):
+        column = batch.column(name)
+        before = pa.concat_arrays([pa.array([None if last is None else last[i]], column.type), column.slice(0, n - 1)])
+        differs = pc.fill_null(pc.not_equal(column, before), True)
+        keep = differs if keep is None else pc.or_(keep, differs)
+    return batch.filter(keep), tuple(batch.column(name)[n - 1].as_py() for name in key)

@@ -14,11 +14,17 @@ SET VARIABLE catalog_events_files = {events_files};
 
 -- Raw table files. The zero-row schema anchor in each folder makes union_by_name
 -- yield every current column, null where an older file lacks it.
-CREATE OR REPLACE VIEW _versions_files AS
+CREATE OR REPLACE VIEW _versions_parquet AS
 SELECT * FROM read_parquet(getvariable('catalog_versions_files'), hive_partitioning = false, union_by_name = true, filename = true);
 
-CREATE OR REPLACE VIEW _events_files AS
+CREATE OR REPLACE VIEW _events_parquet AS
 SELECT * FROM read_parquet(getvariable('catalog_events_files'), hive_partitioning = false, union_by_name = true, filename = true);
+
+-- Every row of each table's files. (The catalog's own reader redefines these two
+-- to add the small files it keeps in memory: see reader.sql.)
+CREATE OR REPLACE VIEW _versions_files AS SELECT * FROM _versions_parquet;
+
+CREATE OR REPLACE VIEW _events_files AS SELECT * FROM _events_parquet;
 
 -- One row per key, all time. Through a glob, a record can sit in two files for a
 -- moment during compaction, so DISTINCT ON keeps one. (model is part of the events
