@@ -214,7 +214,7 @@ class Registry:
         if not self._lake.exists():
             raise LakeNotFound(lake=self.location)
         if self._reader_obj is None:
-            self._reader_obj = Reader(self._lake.root, self._lake.current_files)
+            self._reader_obj = Reader(self._lake.root, self._lake.current_files, self._lake.checked)
         return self._reader_obj
 
     def _q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
@@ -504,7 +504,12 @@ class Registry:
         if not self._lake.exists():
             raise ModelNotFound(model=refs[0][0])
         models = sorted({m for m, _ in refs})
-        known = {(r["model"], r["version"]) for r in self._q("existing_versions", models=models)}
+        reader = self._reader()
+        # Records are never removed: what the files as last listed hold is there now;
+        # the lake is listed again only when some parent was not among them.
+        known = {(r["model"], r["version"]) for r in reader.query("existing_versions", relist=False, models=models)}
+        if not set(refs) <= known:
+            known = {(r["model"], r["version"]) for r in reader.query("existing_versions", models=models)}
         for model, version in refs:
             if (model, version) not in known:
                 if not any(m == model for m, _ in known):
@@ -517,7 +522,7 @@ class Registry:
         self._lake.append(table, rows, now=now)
         if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
             try:
-                self._lake.compact(table, lambda *how: merge_files(table, *how), minor=True)
+                self._lake.compact(table, lambda *how: _merge(table, *how), minor=True)
             except (CatalogError, OSError):
                 pass  # the record is written; another writer is compacting, or doctor will tell
 
@@ -734,7 +739,7 @@ class Registry:
             raise LakeNotFound(lake=self.location)
         out = {}
         for table in ("versions", "events"):
-            files, rows = self._lake.compact(table, lambda *how, t=table: merge_files(t, *how))
+            files, rows = self._lake.compact(table, lambda *how, t=table: _merge(t, *how))
             out[table] = {"files_merged": files, "rows": rows}
         return out
 
@@ -780,6 +785,10 @@ def _blank(model: str, version: int | None, fields: Sequence[str], *, skip_kind:
         return table if changed else None
 
     return transform
+
+
+def _merge(table: str, paths: list[str], dest: str, footer: dict[bytes, bytes], same_schema: bool) -> int:
+    return merge_files(table, paths, dest, footer, same_schema=same_schema)
 
 
 def _answers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:

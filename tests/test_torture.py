@@ -49,12 +49,12 @@ def test_compaction_never_removes_a_file_added_after_its_listing(registry, lake)
     raw = Lake(LocalStorage(lake))
     added: list[str] = []
 
-    def merge_while_a_writer_appends(paths: list[str], dest: str, footer: dict[bytes, bytes]) -> int:
+    def merge_while_a_writer_appends(paths: list[str], dest: str, footer: dict[bytes, bytes], same: bool) -> int:
         from catalog.queries import merge_files
 
         # a writer lands a new record after the listing, while the merge runs
         added.append(raw.append("versions", [_row("m", 99)]))
-        return merge_files("versions", paths, dest, footer)
+        return merge_files("versions", paths, dest, footer, same_schema=same)
 
     files, rows = raw.compact("versions", merge_while_a_writer_appends)
     assert (files, rows) == (5, 5)
@@ -96,7 +96,7 @@ def test_a_compaction_killed_between_rename_and_removal_shows_each_record_once(r
     from catalog.queries import merge_files
 
     with pytest.raises(KeyboardInterrupt):
-        Lake(storage).compact("versions", lambda *how: merge_files("versions", *how))
+        Lake(storage).compact("versions", lambda p, d, f, same: merge_files("versions", p, d, f, same_schema=same))
     on_disk = registry("x").sql("select count(*) as n from read_parquet('%s/versions/*.parquet')" % lake).rows[0]["n"]
     assert on_disk == 6 + 4  # four records sit in two files for now
     assert _versions(registry("bob"), "m") == [1, 2, 3, 4, 5, 6]

@@ -95,8 +95,8 @@ class FileCheck:
     """
 
     def __init__(self) -> None:
-        # path -> whether every column of the file is one of the current schema's
-        self._sound: dict[str, bool] = {}
+        # path -> the names of the file's columns, in order
+        self._sound: dict[str, tuple[str, ...]] = {}
 
     def first_problem_in(self, paths: list[str], table: str) -> tuple[str, str] | None:
         """(path, problem) of the first of ``table``'s files at ``paths`` a reader must not trust."""
@@ -109,12 +109,24 @@ class FileCheck:
                 continue
             if problem or schema is None:
                 return path, problem or "unreadable"
-            self._sound[path] = set(schema.names) <= set(TABLES[table].names)
+            self._sound[path] = tuple(schema.names)
         return None
 
-    def current_columns_only(self, path: str) -> bool:
+    def wrote(self, path: str, table: str) -> None:
+        """Record that this process wrote ``path`` itself, with the current schema."""
+        self._sound[path] = _CURRENT[table]
+
+    def current_columns_only(self, path: str, table: str) -> bool:
         """Whether a file found sound holds no column the current schema lacks."""
-        return self._sound.get(path, False)
+        names = self._sound.get(path)
+        return names is not None and set(names) <= set(_CURRENT[table])
+
+    def current_schema(self, path: str, table: str) -> bool:
+        """Whether a file found sound has exactly the current schema's columns, in order."""
+        return self._sound.get(path) == _CURRENT[table]
+
+
+_CURRENT = {table: tuple(schema.names) for table, schema in TABLES.items()}
 
 
 def parquet_files(folder: str) -> list[str]:

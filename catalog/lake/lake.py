@@ -48,13 +48,14 @@ import pyarrow.parquet as pq
 
 from ..errors import LakeDamaged
 from ..schema import SCHEMA_VERSION, TABLES
-from .files import PART, file_problem, parquet_files
+from .files import PART, FileCheck, parquet_files
 from .storage import LocalStorage, Storage
 
 
 _PART = PART
-# How a compaction merges files: (input paths, output path, footer metadata) -> rows written.
-Merge = Callable[[list[str], str, dict[bytes, bytes]], int]
+# How a compaction merges files: (input paths, output path, footer metadata, whether every
+# input has the current columns) -> rows written. See catalog.queries.merge_files.
+Merge = Callable[[list[str], str, dict[bytes, bytes], bool], int]
 # Footer key of a compacted file: the JSON list of the file names it replaced.
 SUPERSEDES = b"catalog.supersedes"
 
@@ -111,7 +112,9 @@ class Lake:
     def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None) -> None:
         self.storage = storage
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
-        self._supersedes_seen: dict[str, tuple[tuple[int, int], frozenset[str] | None]] = {}
+        self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int]]] = {}
+        # Which table files are known sound: checked once, or written by this process.
+        self.checked = FileCheck()
 
     # -- locations ---------------------------------------------------------
 
@@ -130,23 +133,28 @@ class Lake:
         """Relative paths of the table's record files (anchors excluded)."""
         return [f"{table}/{n}" for n in self.storage.listdir(table) if _PART.match(n)]
 
-    def _supersedes(self, path: str) -> frozenset[str] | None:
-        """The file names the compacted file at ``path`` replaced; None when it was
-        written before compactions recorded them. Raises FileNotFoundError if it is gone."""
+    def _footer(self, path: str) -> tuple[frozenset[str] | None, int]:
+        """(the file names the compacted file at ``path`` replaced, None when it was written
+        before compactions recorded them; how many rows it holds), read from its footer
+        once per version of the file. Raises FileNotFoundError if it is gone."""
         st = os.stat(path)
         key = (st.st_mtime_ns, st.st_size)
-        seen = self._supersedes_seen.get(path)
+        seen = self._footers.get(path)
         if seen is not None and seen[0] == key:
             return seen[1]
         try:
-            raw = (pq.read_metadata(path).metadata or {}).get(SUPERSEDES)
-            names = None if raw is None else frozenset(json.loads(raw))
+            meta = pq.read_metadata(path)
+            raw = (meta.metadata or {}).get(SUPERSEDES)
+            found = (None if raw is None else frozenset(json.loads(raw)), meta.num_rows)
         except FileNotFoundError:
             raise
         except (OSError, ValueError, pa.ArrowException):
-            names = frozenset()  # damaged: the file check names it, no reader trusts it
-        self._supersedes_seen[path] = (key, names)
-        return names
+            found = (frozenset(), 0)  # damaged: the file check names it, no reader trusts it
+        self._footers[path] = (key, found)
+        return found
+
+    def _supersedes(self, path: str) -> frozenset[str] | None:
+        return self._footer(path)[0]
 
     def _superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
         """(names in ``names`` a compacted file there replaced, whether every compacted file said)."""
@@ -213,6 +221,10 @@ class Lake:
         stamp = now or datetime.now(timezone.utc)
         path = f"{table}/part-{_file_id(stamp, self._new_id())}.parquet"
         self.storage.write_atomic(path, _to_parquet(data))
+        local = self.storage.local_path(path)
+        self.checked.wrote(local, table)
+        st = os.stat(local)
+        self._footers[local] = ((st.st_mtime_ns, st.st_size), (None, data.num_rows))
         return path
 
     # -- version numbers -------------------------------------------------------
@@ -271,17 +283,19 @@ class Lake:
 
     def _minor_inputs(self, files: list[str]) -> list[str]:
         """Size-tiered choice: every part file, plus compacted files, smallest first, while
-        each is at most twice what is merged so far. Files stay O(log n) in number and
-        each record is rewritten O(log n) times."""
-        parts = [f for f in files if f.split("/")[-1].startswith("part-")]
-        merged = sum(self.storage.size(f) for f in parts)
+        each holds at most twice the rows merged so far. Files stay O(log n) in number and
+        each record is rewritten O(log n) times. (Rows, not bytes: small appends are
+        written uncompressed, so by bytes a hundred of them would outweigh a compacted
+        file of thousands of rows and every minor compaction would rewrite it.)"""
+        rows = {f: self._footer(self.storage.local_path(f))[1] for f in files if self.storage.exists(f)}
+        parts = [f for f in rows if f.split("/")[-1].startswith("part-")]
+        merged = sum(rows[f] for f in parts)
         chosen = list(parts)
-        for f in sorted((f for f in files if f not in parts), key=self.storage.size):
-            size = self.storage.size(f)
-            if size > 2 * merged:
+        for f in sorted((f for f in rows if f not in parts), key=rows.__getitem__):
+            if rows[f] > 2 * merged:
                 break
             chosen.append(f)
-            merged += size
+            merged += rows[f]
         return chosen
 
     def compact(self, table: str, merge: Merge, *, minor: bool = False) -> tuple[int, int]:
@@ -290,9 +304,9 @@ class Lake:
         With ``minor``, merge only the small appended files and the compacted files
         of a similar size (see ``_minor_inputs``): what writers run automatically.
 
-        ``merge(inputs, dest, footer)`` writes one row per key of the input files to
-        the Parquet file ``dest``, in :data:`ORDER`, with ``footer`` in its key/value
-        metadata, and returns how many rows (``catalog.queries.merge_files``).
+        ``merge(inputs, dest, footer, same_schema)`` writes one row per key of the input
+        files to the Parquet file ``dest``, in :data:`ORDER`, with ``footer`` in its
+        key/value metadata, and returns how many rows (``catalog.queries.merge_files``).
         The merged file is renamed in before its inputs are removed, so a kill at
         any instant leaves every record readable (possibly twice on disk, never
         twice in the views); running it again finishes the job. Only the files
@@ -311,19 +325,22 @@ class Lake:
             # without the list of inputs it replaced: rewriting it records that.
             if len(files) <= 1 and all(n.startswith("compacted-") for n in names) and self._superseded(table, names)[1]:
                 return (0, 0)
-            for f in files:
-                problem = file_problem(self.storage.local_path(f), table)
-                if problem:
-                    raise LakeDamaged(problem, path=self.storage.local_path(f))
+            found = self.checked.first_problem_in([self.storage.local_path(f) for f in files], table)
+            if found:
+                raise LakeDamaged(found[1], path=found[0])
             self._ensure_anchor(table)
             anchor = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
-            inputs = [self.storage.local_path(f) for f in [anchor, *files]]
+            inputs = [self.storage.local_path(f) for f in files]
+            # The anchor gives every current column when some file lacks one (an older file).
+            same = all(self.checked.current_schema(p, table) for p in inputs)
+            if not same:
+                inputs.insert(0, self.storage.local_path(anchor))
             replaced = json.dumps(sorted(f.split("/")[-1] for f in files)).encode()
             now = datetime.now(timezone.utc)
             # Compaction names its files from its own ids, not the injected generator,
             # so that when a compaction runs never changes the ids records get.
             out = f"{table}/compacted-{_file_id(now, uuid.uuid4().hex[:16])}.parquet"
-            rows = self.storage.write_atomic_with(out, lambda dest: merge(inputs, dest, {SUPERSEDES: replaced}))
+            rows = self.storage.write_atomic_with(out, lambda dest: merge(inputs, dest, {SUPERSEDES: replaced}, same))
             # Readers whose listing overlapped the removals below see this change and re-run.
             self.storage.write_atomic(compaction_marker(table), uuid.uuid4().hex.encode())
             for f in files:

@@ -108,14 +108,14 @@ class Reader:
     further accepts a single SELECT (or EXPLAIN) so no statement can write.
     """
 
-    def __init__(self, lake_root: str, files: FileLister) -> None:
+    def __init__(self, lake_root: str, files: FileLister, checked: FileCheck | None = None) -> None:
         self.lake_root = lake_root
         self._list_files = files
         self._sources: tuple[list[str], list[str]] | None = None
         self._exact: tuple[bool, bool] | None = None
         self._tails: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in _TABLES}
         self._lock = threading.RLock()
-        self._files = FileCheck()
+        self._files = checked or FileCheck()
         self._con = duckdb.connect(":memory:", config={"threads": 2})
         try:
             # Creating the views reads the footers of the files they list.
@@ -157,7 +157,7 @@ class Reader:
             if found:
                 raise LakeDamaged(found[1], path=found[0])
         exact = (listed[0][1], listed[1][1])
-        tails = [self._tail_files(paths) for paths, _ in listed]
+        tails = [self._tail_files(table, paths) for table, (paths, _) in zip(_TABLES, listed)]
         versions, events = ([p for p in paths if p not in tail] for (paths, _), tail in zip(listed, tails))
         if exact != self._exact:
             self._con.execute(views_sql(versions, events, exact=exact))
@@ -172,12 +172,12 @@ class Reader:
         for table, tail in zip(_TABLES, tails):
             self._sync_tail(table, tail)
 
-    def _tail_files(self, paths: list[str]) -> dict[str, tuple[int, int]]:
+    def _tail_files(self, table: str, paths: list[str]) -> dict[str, tuple[int, int]]:
         """The small appended files among ``paths`` (with their identity: inode and
         modification time, which a rewrite in place changes) that the tail tables hold."""
         out = {}
         for path in paths:
-            if not os.path.basename(path).startswith("part-") or not self._files.current_columns_only(path):
+            if not os.path.basename(path).startswith("part-") or not self._files.current_columns_only(path, table):
                 continue
             try:
                 st = os.stat(path)
@@ -213,21 +213,25 @@ class Reader:
                 out.append(b"")
         return tuple(out)
 
-    def _attempt(self, work: Any) -> Any:
+    def _attempt(self, work: Any, *, relist: bool = True) -> Any:
         """Run ``work`` over a consistent view of the lake's files.
 
         Damaged files are refused before DuckDB sees them. A file removed by a
         compaction between DuckDB's listing and its reading makes DuckDB fail:
         the work is run again. A compaction that removed files while the work
         ran may have hidden a record from the listing: the work is run again.
+        Without ``relist``, the files as last listed are read (see :meth:`query`).
         """
         deadline = time.monotonic() + _RETRY_SECONDS
         reruns = 0
         pause = 0.005
+        relist = relist or self._sources is None
         while True:
             before = self._markers()
             try:
-                self._point_at_files()
+                if relist:
+                    self._point_at_files()
+                relist = True
                 result = work()
             except (duckdb.IOException, duckdb.InvalidInputException) as exc:
                 message = str(exc)
@@ -244,18 +248,24 @@ class Reader:
                 continue
             return result
 
-    def _arrow(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> "pa.Table":
+    def _arrow(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True) -> "pa.Table":
         with self._lock:
             self._set_as_of(as_of)
-            return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
+            return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table(), relist=relist)
 
-    def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> tuple[list[str], list[dict[str, Any]]]:
-        table = self._arrow(sql, params, as_of)
+    def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True) -> tuple[list[str], list[dict[str, Any]]]:
+        table = self._arrow(sql, params, as_of, relist=relist)
         return table.column_names, table.to_pylist()
 
-    def query(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
-        """Run a named query from ``named.sql``."""
-        return self._run(named_queries()[name], params, as_of)[1]
+    def query(self, name: str, as_of: datetime | None = None, *, relist: bool = True, **params: Any) -> list[dict[str, Any]]:
+        """Run a named query from ``named.sql``.
+
+        With ``relist=False`` it reads the files as last listed, skipping the look
+        for new ones: for a question whose yes never turns into no (records are never
+        removed, so a record found then is there now), asked again with a fresh
+        listing only when the answer is no.
+        """
+        return self._run(named_queries()[name], params, as_of, relist=relist)[1]
 
     def user_query(self, sql: str, as_of: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Run one read-only statement a person typed; refuse anything else."""
@@ -345,27 +355,32 @@ def _damaged_file(message: str, lake_root: str) -> str | None:
 # What DuckDB may hold in memory while it sorts a compaction; beyond it, it spills
 # to a temporary folder. (Its readers and Python's Arrow batches come on top.)
 MERGE_MEMORY = "128MB"
+MERGE_PARALLEL_BYTES = 16 * 2**20
 
 
-def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, bytes]) -> int:
+def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, bytes], *, same_schema: bool = False) -> int:
     """Write the rows of a table's files to the Parquet file ``dest`` in :data:`ORDER`,
     each record once, with ``metadata`` in its footer; returns how many rows (compaction).
 
     DuckDB sorts within MERGE_MEMORY (spilling beyond it) and hands the rows over
     in batches that are written as they come, so compacting a large lake needs
     little more memory than a small one. Copies of a record (same key) sort next
-    to each other: all but the first are dropped on the way.
+    to each other: all but the first are dropped on the way. ``same_schema`` says
+    every file has the current columns, so they need not be matched up by name.
     """
     import pyarrow.parquet as pq
 
     order = ", ".join(f'"{c}"' for c in ORDER[table])
     columns = ", ".join(f'"{c}"' for c in TABLES[table].names)
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-    sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = true) ORDER BY {order}"
+    sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = {not same_schema}) ORDER BY {order}"
     schema = TABLES[table].with_metadata(metadata)
     rows = 0
+    # Two threads read many small files twice as fast, but a large sort within the
+    # budget needs every byte of it: only merges of small inputs get the second one.
+    threads = 2 if sum(os.path.getsize(p) for p in paths) < MERGE_PARALLEL_BYTES else 1
     with tempfile.TemporaryDirectory(prefix="catalog-merge-") as spill:
-        config = {"threads": 1, "memory_limit": MERGE_MEMORY, "temp_directory": spill}
+        config = {"threads": threads, "memory_limit": MERGE_MEMORY, "temp_directory": spill}
         with duckdb.connect(":memory:", config=config) as con, pq.ParquetWriter(dest, schema, compression="zstd") as out:
             con.execute("SET enable_progress_bar = false")
             try:
