@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from .entry import funnel
+from .entry import main as entry_main
+
 if TYPE_CHECKING:
     from .registry import Registry
 
@@ -94,31 +97,10 @@ def _funnel(func: F) -> F:
     """Map CatalogError to one stderr line and its exit code; hide other tracebacks."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .errors import CatalogError
-
-        try:
-            return func(*args, **kwargs)
-        except CatalogError as exc:
-            typer.echo(f"Error: {exc}", err=True)
-            raise typer.Exit(exc.exit_code) from None
-        except (typer.Exit, typer.Abort):
-            raise
-        except KeyboardInterrupt:
-            typer.echo("Interrupted.", err=True)
-            raise typer.Exit(130) from None
-        except BrokenPipeError:
-            # The reader went away (`catalog list | head`): stop quietly, as shell tools do.
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(141) from None
-        except Exception as exc:  # noqa: BLE001 - the funnel's last resort
-            if STATE.traceback:
-                raise
-            typer.echo(
-                f"Error: unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
-                err=True,
-            )
-            raise typer.Exit(1) from None
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        code = funnel(lambda: func(*args, **kwargs), traceback=STATE.traceback, passthrough=(typer.Exit, typer.Abort))
+        if code:
+            raise typer.Exit(code)
 
     return wrapper  # type: ignore[return-value]
 
@@ -689,46 +671,9 @@ def demo(
         typer.echo(f"Open it: catalog serve --out {out}   (then http://127.0.0.1:8000/)")
 
 
-_GLOBAL_VALUE_OPTIONS = {"--lake": "lake", "--actor": "actor", "--config": "config"}
-
-
-def _plain_resolve(argv: Sequence[str]) -> dict[str, Any] | None:
-    """The options of a plain `catalog [--lake L] [--actor A] [--config C] resolve REF [--json]`,
-    or None for anything else (which typer then parses as usual)."""
-    found: dict[str, Any] = {"json": False}
-    args = list(argv)
-    while len(args) > 1 and args[0] in _GLOBAL_VALUE_OPTIONS:
-        option, value = args.pop(0), args.pop(0)
-        found[_GLOBAL_VALUE_OPTIONS[option]] = value
-    if not args or args.pop(0) != "resolve":
-        return None
-    if "--json" in args:
-        args.remove("--json")
-        found["json"] = True
-    if len(args) != 1 or args[0].startswith("-"):
-        return None
-    found["ref"] = args[0]
-    return found
-
-
 def main() -> None:
-    """Console entry point.
-
-    `catalog resolve` sits on the path of every serving start-up, so its plain
-    form is answered without building the typer app (whose parameter
-    validation costs ~100 ms a run); everything else goes through typer.
-    """
-    plain = _plain_resolve(sys.argv[1:])
-    if plain is None:
-        app()
-        return
-    STATE.lake = plain.get("lake") or os.environ.get("CATALOG_LAKE")
-    STATE.actor = plain.get("actor") or os.environ.get("CATALOG_ACTOR")
-    STATE.config = plain.get("config") or os.environ.get("CATALOG_CONFIG")
-    try:
-        resolve(plain["ref"], as_of=None, as_json=plain["json"])
-    except typer.Exit as done:
-        sys.exit(done.exit_code)
+    """Console entry point (see catalog.entry: the plain `catalog resolve` skips typer)."""
+    entry_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

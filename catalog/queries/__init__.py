@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
-from ..lake.files import FileCheck, file_problem
+from ..lake.files import ANCHOR, FileCheck, file_problem
 from ..schema import TABLES
 
 # A function giving a table's current files and whether each record is in one of them.
@@ -160,10 +160,15 @@ class Reader:
         tails = [self._tail_files(table, paths) for table, (paths, _) in zip(_TABLES, listed)]
         versions, events = ([p for p in paths if p not in tail] for (paths, _), tail in zip(listed, tails))
         if exact != self._exact:
-            self._con.execute(views_sql(versions, events, exact=exact))
+            # Creating a view binds it, reading the footer of every file it lists; bound
+            # over the zero-row anchors alone that is cheap, and a query binds it again
+            # over the files the variables below name.
+            anchors = [[p for p in paths if ANCHOR.match(os.path.basename(p))] or paths for paths in (versions, events)]
+            self._con.execute(views_sql(*anchors, exact=exact))
             self._con.execute(named_queries("reader.sql")["create_tails"])
             self._exact = exact
-        elif (versions, events) != self._sources:
+            self._sources = None
+        if (versions, events) != self._sources:
             self._con.execute(
                 f"SET VARIABLE catalog_versions_files = {files_literal(versions)}; "
                 f"SET VARIABLE catalog_events_files = {files_literal(events)}"
