@@ -56,12 +56,15 @@ UNION ALL
 SELECT 'pin', CAST(version AS VARCHAR), artifact_uri FROM versions WHERE model = $model;
 
 -- name: ancestors
-WITH RECURSIVE up(model, version, depth) AS (
+-- The recursion walks a narrow, materialised list of model edges (one scan of
+-- versions' parents), not the whole lineage view once per level.
+WITH RECURSIVE edges AS MATERIALIZED (
+    SELECT child_model, child_version, parent_model, parent_version FROM lineage WHERE parent_kind = 'model'
+), up(model, version, depth) AS (
     SELECT $model::VARCHAR, $version::BIGINT, 0
     UNION
-    SELECT l.parent_model, l.parent_version, up.depth + 1
-    FROM lineage AS l JOIN up ON l.child_model = up.model AND l.child_version = up.version
-    WHERE l.parent_kind = 'model'
+    SELECT e.parent_model, e.parent_version, up.depth + 1
+    FROM edges AS e JOIN up ON e.child_model = up.model AND e.child_version = up.version
 )
 SELECT l.child_model, l.child_version, l.parent_kind, l.parent, l.parent_model,
        l.parent_version, l.relation, min(up.depth) + 1 AS depth
@@ -70,20 +73,20 @@ GROUP BY ALL
 ORDER BY depth, l.child_model, l.child_version, l.parent_kind, l.parent;
 
 -- name: descendants
-WITH RECURSIVE down(model, version, depth) AS (
+WITH RECURSIVE edges AS MATERIALIZED (
+    SELECT child_model, child_version, parent_kind, parent, parent_model, parent_version, relation
+    FROM lineage WHERE parent_kind = 'model'
+), down(model, version, depth) AS (
     SELECT $model::VARCHAR, $version::BIGINT, 0
     UNION
-    SELECT l.child_model, l.child_version, down.depth + 1
-    FROM lineage AS l JOIN down ON l.parent_model = down.model AND l.parent_version = down.version
-    WHERE l.parent_kind = 'model'
+    SELECT e.child_model, e.child_version, down.depth + 1
+    FROM edges AS e JOIN down ON e.parent_model = down.model AND e.parent_version = down.version
 )
-SELECT l.child_model, l.child_version, l.parent_kind, l.parent, l.parent_model,
-       l.parent_version, l.relation, min(down.depth) + 1 AS depth
-FROM lineage AS l
-JOIN down ON l.parent_model = down.model AND l.parent_version = down.version
-    AND l.parent_kind = 'model'
+SELECT e.child_model, e.child_version, e.parent_kind, e.parent, e.parent_model,
+       e.parent_version, e.relation, min(down.depth) + 1 AS depth
+FROM edges AS e JOIN down ON e.parent_model = down.model AND e.parent_version = down.version
 GROUP BY ALL
-ORDER BY depth, l.child_model, l.child_version;
+ORDER BY depth, e.child_model, e.child_version;
 
 
 -- name: approvers
