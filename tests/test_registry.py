@@ -428,6 +428,23 @@ def test_writers_compact_automatically_and_files_stay_few(registry, lake):
     assert [r["version"] for r in rows] == list(range(1, total + 1))
 
 
+def test_automatic_compaction_leaves_a_much_larger_compacted_file_alone(registry, lake):
+    """Minor compactions tier by rows: a hundred one-row appends (uncompressed, so
+    larger on disk per row) must not drag a compacted file of thousands of rows in."""
+    from catalog.registry import AUTO_COMPACT_PARTS
+
+    reg = registry("ana")
+    reg.register_many([{"model": "bulk", "artifact_uri": f"s3://bulk/{n}"} for n in range(3000)])
+    reg.compact()
+    big = {p.name for p in (lake / "versions").glob("compacted-*.parquet")}
+    assert len(big) == 1
+    for n in range(AUTO_COMPACT_PARTS):
+        reg.register("m", f"s3://m/{n}", capture_git=False)
+    files = {p.name for p in (lake / "versions").glob("*.parquet")}
+    assert big <= files and len(files - big) == 2  # the untouched big file, one small merged file, the anchor
+    assert reg.sql("select count(*) as n from versions").rows == [{"n": 3000 + AUTO_COMPACT_PARTS}]
+
+
 def test_sql_arrow_answers_as_sql_does_and_refuses_the_same(registry):
     s = churn_scenario(registry)
     bob = s["bob"]
