@@ -416,7 +416,7 @@ class Registry:
         counts: dict[str, int] = {}
         for row in rows:
             counts[row["model"]] = counts.get(row["model"], 0) + 1
-        first = self._lake.claim_many(counts, self.actor, floor=self._floor)
+        first = self._lake.claim_many(counts, self.actor, floors=self._floors)
         now = self._clock()
         for row in rows:
             row["version"] = first[row["model"]]
@@ -424,6 +424,14 @@ class Registry:
             row["created_at"] = now
         self._append("versions", rows, now)
         return [_registered(row) for row in rows]
+
+    def _floors(self, models: list[str]) -> dict[str, int]:
+        """The highest recorded version of each of ``models`` that has one: one query."""
+        top: dict[str, int] = {}
+        if models and self._lake.exists():
+            for r in self._q("existing_versions", models=models):
+                top[r["model"]] = max(top.get(r["model"], 0), r["version"])
+        return top
 
     def _prepare(
         self,
