@@ -19,7 +19,7 @@ import errno
 import fcntl
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from ..errors import InvalidValue, LakeBusy
@@ -48,6 +48,7 @@ class Storage(Protocol):
     def listdir(self, path: str) -> list[str]: ...
     def read_bytes(self, path: str) -> bytes: ...
     def write_atomic(self, path: str, data: bytes) -> None: ...
+    def write_atomic_with(self, path: str, write: Callable[[str], None]) -> None: ...
     def create_exclusive(self, path: str, data: bytes, *, sync: bool = True) -> bool: ...
     def sync(self) -> None: ...
     def remove(self, path: str) -> None: ...
@@ -121,6 +122,29 @@ class LocalStorage:
                 fh.flush()
                 if self.durable:
                     os.fsync(fh.fileno())
+            os.replace(tmp, final)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            raise
+        if self.durable:
+            self._fsync_dir(folder)
+
+    def write_atomic_with(self, path: str, write: Callable[[str], None]) -> None:
+        """:meth:`write_atomic` for a file too large to hold in memory: ``write`` fills
+        the temporary path it is given, then it is fsynced and renamed in."""
+        final = self.local_path(path)
+        folder = os.path.dirname(final)
+        self._ensure_dir(folder)
+        tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            write(tmp)
+            if self.durable:
+                fd = os.open(tmp, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
             os.replace(tmp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
