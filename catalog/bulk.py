@@ -192,9 +192,10 @@ class Spill:
 
     def __init__(self, chunk: int = 2048) -> None:
         self._file = tempfile.TemporaryFile()
-        self._writer: pa.ipc.RecordBatchFileWriter | None = pa.ipc.new_file(
-            self._file, SPILLED, options=pa.ipc.IpcWriteOptions(compression="zstd", use_threads=False)  # a quarter of the bytes
-        )
+        # zstd: a quarter of the bytes for the claims' sync to flush; one thread: each
+        # thread of Arrow's pool would keep memory of its own.
+        options = pa.ipc.IpcWriteOptions(compression="zstd", use_threads=False)
+        self._writer: pa.ipc.RecordBatchFileWriter | None = pa.ipc.new_file(self._file, SPILLED, options=options)
         self._reader: pa.ipc.RecordBatchFileReader | None = None
         self._take = itemgetter(*SPILLED.names)
         self._pending: list[tuple[Any, ...]] = []

@@ -230,7 +230,7 @@ def test_concurrent_bulk_and_single_registrations_never_share_a_number(tmp_path)
     assert reg.doctor().ok
 
 
-def test_a_bulk_load_waits_for_no_model_lock_but_for_single_claims(tmp_path):
+def test_a_bulk_load_waits_for_a_single_claim_in_progress(tmp_path):
     """A single claim holds the lake's claims lock shared: a bulk load's claims wait for it."""
     import fcntl
     import os
