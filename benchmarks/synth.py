@@ -97,6 +97,17 @@ def version_record(rng: random.Random, model: str, index: int, version: int,
     }
 
 
+def version_records(n_versions: int, seed: int = 7, most: int = 50) -> Iterator[dict[str, Any]]:
+    """``register``'s keywords (plus ``model``) for ``n_versions`` versions of models of
+    ``generate``'s shape, made one at a time, without parents, events or history: the
+    input of a bulk load."""
+    rng = random.Random(seed)
+    for i, k in enumerate(version_sizes(n_versions, rng, most)):
+        model = model_name(i)
+        for v in range(1, k + 1):
+            yield version_record(rng, model, i, v, [])
+
+
 @dataclass
 class Synth:
     """The generated history: version rows and event rows (lake schema), in time order."""

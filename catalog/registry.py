@@ -6,6 +6,7 @@ never prints and never exits: it returns records and raises CatalogErrors.
 
 from __future__ import annotations
 
+import functools
 import getpass
 import json
 import os
@@ -15,6 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
+from . import bulk
 from . import validate as check
 from .config import Config
 from .config import load as load_config
@@ -391,39 +393,76 @@ class Registry:
         self._append("versions", [row], row["created_at"])
         return _registered(row)
 
-    def register_many(self, records: Iterable[Mapping[str, Any]], *, capture_git: bool = False) -> list[Version]:
+    def register_many(self, records: Iterable[Mapping[str, Any]], *, capture_git: bool = False) -> Sequence[Version]:
         """Register many versions at once (imports, back-fills): one Parquet file, all or nothing.
 
         Each record holds ``register``'s keywords plus ``model`` and
-        ``artifact_uri``. Every record is validated before anything is claimed
-        or written; versions of one model are numbered in the order given.
+        ``artifact_uri``. Every record is checked as ``register`` checks it
+        before anything is claimed or written; a refusal names the record's
+        index. Versions of one model are numbered in the order given. Records
+        may come from a generator: they are kept in a temporary file, not in
+        memory, and the returned sequence reads them back as it is indexed.
         """
-        rows = []
-        for i, record in enumerate(records):
-            fields = dict(record)
-            try:
-                model, uri = fields.pop("model"), fields.pop("artifact_uri")
-            except KeyError as missing:
-                raise InvalidValue(f"record {i}: {missing.args[0]} is required") from None
-            unknown = set(fields) - _REGISTER_KEYWORDS
-            if unknown:
-                raise InvalidValue(f"record {i}: unknown field(s) {sorted(unknown)}")
-            fields.setdefault("capture_git", capture_git)
-            rows.append(self._prepare(model, uri, check_parents=False, **fields))
-        if not rows:
-            return []
-        self._require_versions([(p["model"], p["version"]) for row in rows for p in row["parents"]])
+        lean = bulk.LeanCheck(self.actor, functools.cache(git_info), parse_parent)
+        spill = bulk.Spill()
         counts: dict[str, int] = {}
-        for row in rows:
-            counts[row["model"]] = counts.get(row["model"], 0) + 1
-        first = self._lake.claim_many(counts, self.actor, floor=self._floor)
-        now = self._clock()
-        for row in rows:
-            row["version"] = first[row["model"]]
-            first[row["model"]] += 1
-            row["created_at"] = now
-        self._append("versions", rows, now)
-        return [_registered(row) for row in rows]
+        parents: list[tuple[str, int, int]] = []  # (model, version, record index)
+        try:
+            for i, record in enumerate(records):
+                fields = dict(record)
+                try:
+                    model, uri = fields.pop("model"), fields.pop("artifact_uri")
+                except KeyError as missing:
+                    raise InvalidValue(f"record {i}: {missing.args[0]} is required") from None
+                unknown = fields.keys() - _REGISTER_KEYWORDS
+                if unknown:
+                    raise InvalidValue(f"record {i}: unknown field(s) {sorted(unknown)}")
+                fields.setdefault("capture_git", capture_git)
+                row = lean.row(model, uri, fields)
+                if row is None:
+                    try:
+                        row = self._prepare(model, uri, check_parents=False, **fields)
+                    except CatalogError as exc:
+                        raise _in_record(i, exc)
+                spill.add(row)
+                counts[model] = counts.get(model, 0) + 1
+                parents += [(p["model"], p["version"], i) for p in row["parents"]]
+            if not counts:
+                spill.close()
+                return []
+            self._require_parents(parents)
+            first = self._lake.claim_many(counts, self.actor, floors=self._floors)
+            now = self._clock()
+            self._lake.append_batches("versions", spill.numbered(first, now), now=now)
+        except BaseException:
+            spill.close()
+            raise
+        self._auto_compact("versions")
+        return bulk.Registered(spill, now, _registered)
+
+    def _require_parents(self, refs: list[tuple[str, int, int]]) -> None:
+        """``_require_versions`` for a bulk load: the refusal names the first record at fault."""
+        try:
+            self._require_versions([(m, v) for m, v, _ in refs])
+        except (ModelNotFound, VersionNotFound) as exc:
+            raise _in_record(next(i for m, v, i in refs if m == exc.model and getattr(exc, "version", v) == v), exc)
+
+    def _floors(self, models: list[str]) -> dict[str, int]:
+        """The highest recorded version of each of ``models`` that has one: one query."""
+        top: dict[str, int] = {}
+        if models and self._lake.exists():
+            for r in self._q("existing_versions", models=models):
+                top[r["model"]] = max(top.get(r["model"], 0), r["version"])
+        return top
+
+    def _auto_compact(self, table: str) -> None:
+        """Past AUTO_COMPACT_PARTS small files, a minor compaction, so that reads never
+        have to scan thousands of tiny files."""
+        if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
+            try:
+                self._lake.compact(table, lambda *how: _merge(table, *how), minor=True)
+            except (CatalogError, OSError):
+                pass  # the records are written; another writer is compacting, or doctor will tell
 
     def _prepare(
         self,
@@ -517,14 +556,9 @@ class Registry:
                 raise VersionNotFound(model=model, version=version)
 
     def _append(self, table: str, rows: list[dict[str, Any]], now: datetime) -> None:
-        """Write rows as one file; then, past AUTO_COMPACT_PARTS small files, run a minor
-        compaction so that reads never have to scan thousands of tiny files."""
+        """Write rows as one file, then compact if the table has collected enough small files."""
         self._lake.append(table, rows, now=now)
-        if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
-            try:
-                self._lake.compact(table, lambda *how: _merge(table, *how), minor=True)
-            except (CatalogError, OSError):
-                pass  # the record is written; another writer is compacting, or doctor will tell
+        self._auto_compact(table)
 
     def _floor(self, model: str) -> int:
         if not self._lake.exists():
@@ -748,6 +782,14 @@ _REGISTER_KEYWORDS = {
     "owner", "description", "tags", "code_repo", "code_version", "runtime_image", "data_refs", "parents",
     "metrics", "params", "dashboards", "artifact_sha256", "capture_git", "allow_missing_data",
 }
+
+
+def _in_record(i: int, exc: CatalogError) -> CatalogError:
+    """``exc``, its message prefixed with the index of the bulk-loaded record at fault."""
+    exc.record = i  # type: ignore[attr-defined]
+    exc.fields["record"] = i
+    exc.args = (f"record {i}: {exc}",)
+    return exc
 
 
 def _registered(row: dict[str, Any]) -> Version:

@@ -56,7 +56,7 @@ class Storage(Protocol):
     def remove(self, path: str) -> None: ...
     def size(self, path: str) -> int: ...
     def move(self, path: str, to: str) -> None: ...
-    def lock(self, name: str, *, wait: bool = True) -> contextlib.AbstractContextManager[None]: ...
+    def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
     def local_path(self, path: str) -> str: ...
 
@@ -197,14 +197,14 @@ class LocalStorage:
             self._fsync_dir(os.path.dirname(source))
 
     @contextlib.contextmanager
-    def lock(self, name: str, *, wait: bool = True) -> Iterator[None]:
-        """An exclusive advisory lock, released when the block ends or the process dies."""
+    def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> Iterator[None]:
+        """An advisory lock, exclusive or ``shared``, released when the block ends or the process dies."""
         path = self.local_path(f"_locks/{name}.lock")
         self._ensure_dir(os.path.dirname(path))
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
-                fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
             except OSError as exc:
                 if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
                     raise LakeBusy(f"another process holds the lake's '{name}' lock; try again when it is done") from None
