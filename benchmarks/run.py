@@ -200,9 +200,14 @@ def m_reads(a: argparse.Namespace) -> dict[str, Any]:
         refs.append(f"{m}@{target}")
     for m in rng.sample(meta["approved"], min(100, len(meta["approved"]))):
         refs += [f"{m}@latest", f"{m}:{meta['latest'][m]}"]
-    t = time.perf_counter()
-    reg.resolve(refs[0])
-    out["resolve_first_ms"] = _ms(time.perf_counter() - t)
+    # The first lookup of a model loads its answers with one filtered query; every
+    # later lookup is a dictionary hit until a file enters or leaves the lake.
+    firsts = []
+    for ref in dict.fromkeys(refs):
+        t = time.perf_counter()
+        reg.resolve(ref)
+        firsts.append(time.perf_counter() - t)
+    out["resolve_first_ms"] = _ms(statistics.median(firsts))
     samples = []
     clock = time.perf_counter_ns
     for k in range(a.calls):
@@ -494,7 +499,7 @@ def bench_size(n: int, work: Path, a: argparse.Namespace, log: Any) -> tuple[Tab
         table.add(f"[{label}] open registry (DuckDB views)", f"{r['open_ms']:.0f} ms", "", None, r["peak_rss_mb"])
         table.add(f"[{label}] RSS after imports / after open / after views",
                   f"{r['rss_import_mb']:.0f} / {r['rss_open_mb']:.0f} / {r['lineage']['rss_mb']:.0f} MB")
-        table.add(f"[{label}] resolve, first call (builds index)", f"{r['resolve_first_ms']:.0f} ms")
+        table.add(f"[{label}] resolve, first lookup of a model (one query), median", f"{r['resolve_first_ms']:.1f} ms")
         table.add(f"[{label}] resolve warm median / p95",
                   f"{r['resolve_median_us']:.1f} / {r['resolve_p95_us']:.1f} µs", "median ≤ 300 µs",
                   r["resolve_median_us"] <= 300)
