@@ -451,7 +451,7 @@ def bench_size(n: int, work: Path, a: argparse.Namespace, log: Any) -> tuple[Tab
 
     g = step("generate", "generate", lake=lake, size=n, tail=a.tail)
     table.add("synthetic lake: models / versions / events", f"{g['models']:,} / {g['versions']:,} / {g['events']:,}")
-    table.add("synthetic lake: files (chunks + one-row tail)",
+    table.add("synthetic lake: files (compacted chunks + one-row tail)",
               f"{g['files']:,} in {g['seconds']:.1f} s", rss=g["peak_rss_mb"], rss_limit=None)
 
     r0 = step("reads_before", "reads", lake=lake, repeat=a.repeat_before, calls=a.calls)

@@ -239,10 +239,12 @@ def write_lake(lake: str, synth: Synth, *, tail: int = 1000, version_chunk: int 
                event_chunk: int = 25000) -> dict[str, int]:
     """Write ``synth`` into ``lake``: the history in chunks, then ``tail`` one-row files.
 
-    The tail is the most recent rows (a tenth of them versions, the rest events),
-    one file each: the small files a lake collects between compactions. Version
-    claims are written (the highest version of each model) so that later
-    registrations number on from them. Not durable (synthetic data).
+    Each chunk is written as a compacted file (sorted by model, naming no inputs),
+    as the writers' minor compactions leave a lake; the tail is the most recent
+    rows (a tenth of them versions, the rest events), one file each: the small
+    files a lake collects between compactions. Version claims are written (the
+    highest version of each model) so that later registrations number on from
+    them. Not durable (synthetic data).
     """
     from catalog import Registry
 
@@ -254,10 +256,10 @@ def write_lake(lake: str, synth: Synth, *, tail: int = 1000, version_chunk: int 
     head_v = synth.versions[: len(synth.versions) - tail_versions]
     head_e = synth.events[: len(synth.events) - tail_events]
     for rows in _chunks(head_v, version_chunk):
-        store.append("versions", rows, now=rows[-1]["created_at"])
+        _write_compacted(store, "versions", rows)
         files += 1
     for rows in _chunks(head_e, event_chunk):
-        store.append("events", rows, now=rows[-1]["at"])
+        _write_compacted(store, "events", rows)
         files += 1
     for row in synth.versions[len(head_v):]:
         store.append("versions", [row], now=row["created_at"])
@@ -270,6 +272,23 @@ def write_lake(lake: str, synth: Synth, *, tail: int = 1000, version_chunk: int 
     reg.close()
     return {"files": files, "versions": len(synth.versions), "events": len(synth.events),
             "models": len(synth.models)}
+
+
+def _write_compacted(store: Any, table: str, rows: list[dict[str, Any]]) -> None:
+    """One compacted file of ``rows``, as a minor compaction writes it."""
+    import uuid
+
+    import pyarrow as pa
+
+    from catalog.lake.lake import ORDER, ROW_GROUP_ROWS, SUPERSEDES, _file_id, _to_parquet
+    from catalog.schema import TABLES
+
+    data = pa.Table.from_pylist(rows, schema=TABLES[table]).sort_by([(c, "ascending") for c in ORDER[table]])
+    data = data.replace_schema_metadata({SUPERSEDES: b"[]"})
+    for name in TABLES:
+        store._ensure_anchor(name)
+    path = f"{table}/compacted-{_file_id(rows[-1]['at' if table == 'events' else 'created_at'], uuid.uuid4().hex[:16])}.parquet"
+    store.storage.write_atomic(path, _to_parquet(data, row_group_size=ROW_GROUP_ROWS))
 
 
 def site_lake(lake: str, n_models: int, seed: int = 11) -> dict[str, int]:
