@@ -202,11 +202,14 @@ def m_reads(a: argparse.Namespace) -> dict[str, Any]:
         refs += [f"{m}@latest", f"{m}:{meta['latest'][m]}"]
     # The first lookup of a model loads its answers with one filtered query; every
     # later lookup is a dictionary hit until a file enters or leaves the lake.
-    firsts = []
-    for ref in dict.fromkeys(refs):
+    firsts, seen = [], set()
+    for ref in refs:
+        model = ref.replace(":", "@").split("@")[0]
         t = time.perf_counter()
         reg.resolve(ref)
-        firsts.append(time.perf_counter() - t)
+        if model not in seen:
+            firsts.append(time.perf_counter() - t)
+            seen.add(model)
     out["resolve_first_ms"] = _ms(statistics.median(firsts))
     samples = []
     clock = time.perf_counter_ns

@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from . import bulk
 from . import validate as check
 from .config import Config
 from .config import load as load_config
@@ -403,6 +402,8 @@ class Registry:
         may come from a generator: they are kept in a temporary file, not in
         memory, and the returned sequence reads them back as it is indexed.
         """
+        from . import bulk
+
         lean = bulk.LeanCheck(self.actor, functools.cache(git_info), parse_parent)
         spill = bulk.Spill()
         counts: dict[str, int] = {}
