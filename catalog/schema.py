@@ -9,69 +9,105 @@ column of the current schema, and each lake table folder keeps a zero-row
 
 from __future__ import annotations
 
-import pyarrow as pa
+from functools import cache
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 SCHEMA_VERSION = 1
 
-_STR_MAP = pa.map_(pa.string(), pa.string())
-_TS = pa.timestamp("us", tz="UTC")
-
-VERSIONS = pa.schema(
-    [
-        pa.field("schema_version", pa.int32(), nullable=False),
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("version", pa.int64(), nullable=False),
-        pa.field("artifact_uri", pa.string(), nullable=False),
-        pa.field("artifact_sha256", pa.string()),
-        pa.field("artifact_bytes", pa.int64()),
-        pa.field("owner", pa.string()),
-        pa.field("description", pa.string()),
-        pa.field("tags", _STR_MAP),
-        pa.field("code_repo", pa.string()),
-        pa.field("code_version", pa.string()),
-        pa.field("code_dirty", pa.bool_()),
-        pa.field("runtime_image", pa.string()),
-        pa.field("data_refs", pa.list_(pa.string())),
-        pa.field(
-            "parents",
-            pa.list_(
-                pa.struct(
-                    [
-                        pa.field("model", pa.string()),
-                        pa.field("version", pa.int64()),
-                        pa.field("relation", pa.string()),
-                    ]
-                )
-            ),
-        ),
-        pa.field("metrics", pa.map_(pa.string(), pa.float64())),
-        pa.field("params", _STR_MAP),
-        pa.field("dashboards", _STR_MAP),
-        pa.field("created_at", _TS, nullable=False),
-        pa.field("created_by", pa.string(), nullable=False),
-    ]
-)
-
-EVENTS = pa.schema(
-    [
-        pa.field("schema_version", pa.int32(), nullable=False),
-        pa.field("event_id", pa.string(), nullable=False),
-        pa.field("at", _TS, nullable=False),
-        pa.field("actor", pa.string(), nullable=False),
-        pa.field("model", pa.string(), nullable=False),
-        pa.field("version", pa.int64()),
-        pa.field("kind", pa.string(), nullable=False),
+# Each table's columns: (name, type, nullable). The types are spelled here and turned
+# into pyarrow types by _arrow_type, so that a reader needs no pyarrow to know the
+# columns (``COLUMNS``, ``FAMILIES``) and pyarrow is imported only to write.
+_DECLARED: dict[str, tuple[tuple[str, str, bool], ...]] = {
+    "versions": (
+        ("schema_version", "int32", False),
+        ("model", "string", False),
+        ("version", "int64", False),
+        ("artifact_uri", "string", False),
+        ("artifact_sha256", "string", True),
+        ("artifact_bytes", "int64", True),
+        ("owner", "string", True),
+        ("description", "string", True),
+        ("tags", "map<string,string>", True),
+        ("code_repo", "string", True),
+        ("code_version", "string", True),
+        ("code_dirty", "bool", True),
+        ("runtime_image", "string", True),
+        ("data_refs", "list<string>", True),
+        ("parents", "list<parent>", True),  # parent: struct<model string, version int64, relation string>
+        ("metrics", "map<string,double>", True),
+        ("params", "map<string,string>", True),
+        ("dashboards", "map<string,string>", True),
+        ("created_at", "timestamp", False),
+        ("created_by", "string", False),
+    ),
+    "events": (
+        ("schema_version", "int32", False),
+        ("event_id", "string", False),
+        ("at", "timestamp", False),
+        ("actor", "string", False),
+        ("model", "string", False),
+        ("version", "int64", True),
+        ("kind", "string", False),
         # The approval state the version is in after this event (null when the
         # event does not change it). Decided by the writer under the model's
         # lock, so that state is a plain "last non-null" over the events.
-        pa.field("state", pa.string()),
-        pa.field("target", pa.string()),
-        pa.field("note", pa.string()),
-        pa.field("evidence", pa.string()),  # JSON text
-    ]
-)
+        ("state", "string", True),
+        ("target", "string", True),
+        ("note", "string", True),
+        ("evidence", "string", True),  # JSON text
+    ),
+}
 
-TABLES: dict[str, pa.Schema] = {"versions": VERSIONS, "events": EVENTS}
+COLUMNS: dict[str, tuple[str, ...]] = {t: tuple(c[0] for c in cols) for t, cols in _DECLARED.items()}
+
+_FAMILY = {"int32": "integer", "int64": "integer", "string": "text", "bool": "bool", "timestamp": "timestamp"}
+# The kind of value each column holds (text, integer, float, timestamp, bool, map,
+# list, struct), whatever its width or unit: what a file's column must match.
+FAMILIES: dict[str, dict[str, str]] = {
+    t: {name: _FAMILY.get(kind) or kind.split("<")[0] for name, kind, _ in cols} for t, cols in _DECLARED.items()
+}
+
+
+def _arrow_type(kind: str) -> pa.DataType:
+    import pyarrow as pa
+
+    return {
+        "int32": pa.int32(),
+        "int64": pa.int64(),
+        "string": pa.string(),
+        "bool": pa.bool_(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+        "map<string,string>": pa.map_(pa.string(), pa.string()),
+        "map<string,double>": pa.map_(pa.string(), pa.float64()),
+        "list<string>": pa.list_(pa.string()),
+        "list<parent>": pa.list_(
+            pa.struct([pa.field("model", pa.string()), pa.field("version", pa.int64()), pa.field("relation", pa.string())])
+        ),
+    }[kind]
+
+
+@cache
+def arrow_tables() -> dict[str, pa.Schema]:
+    """The tables' pyarrow schemas (importing pyarrow: only writers and checks need them)."""
+    import pyarrow as pa
+
+    return {
+        table: pa.schema([pa.field(name, _arrow_type(kind), nullable=nullable) for name, kind, nullable in cols])
+        for table, cols in _DECLARED.items()
+    }
+
+
+def __getattr__(name: str) -> Any:
+    """``TABLES``, ``VERSIONS`` and ``EVENTS``: the pyarrow schemas, built on first use."""
+    if name == "TABLES":
+        return arrow_tables()
+    if name in ("VERSIONS", "EVENTS"):
+        return arrow_tables()[name.lower()]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 # Lifecycle vocabulary shared by the registry and the views.
 STATES = ("candidate", "approved", "rejected", "deprecated")
