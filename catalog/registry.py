@@ -215,7 +215,7 @@ class Registry:
         if not self._lake.exists():
             raise LakeNotFound(lake=self.location)
         if self._reader_obj is None:
-            self._reader_obj = Reader(self._lake.root, self._lake.current_files, self._lake.checked)
+            self._reader_obj = Reader(self._lake)
         return self._reader_obj
 
     def _q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:

@@ -203,3 +203,30 @@ def test_the_plain_resolve_fast_path_answers_like_typer(lake):
     assert subprocess.run([*catalog, "--lake", str(lake), "resolve", "m@prod"], capture_output=True, text=True).stdout == "s3://m/1\n"
     as_json = subprocess.run([*catalog, "--lake", str(lake), "resolve", "m@prod", "--json"], capture_output=True, text=True)
     assert json.loads(as_json.stdout) == {"ref": "m@prod", "artifact_uri": "s3://m/1"}
+
+
+def test_resolve_and_help_import_only_what_they_need(lake):
+    """Serving code pays for every import of a cold `catalog resolve`: it reads through
+    DuckDB alone (no pyarrow, no typer), and --help loads neither DuckDB nor pyarrow."""
+    from catalog import Registry
+
+    reg = Registry(lake, actor="ana")
+    reg.register("m", "s3://m/1", capture_git=False)
+    probe = (
+        "import sys, runpy; sys.argv = ['catalog'] + sys.argv[1:]\n"
+        "try:\n    runpy.run_module('catalog', run_name='__main__')\n"
+        "except SystemExit:\n    pass\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'pyarrow', 'typer', 'duckdb', 'mkdocs', 'jinja2'}))"
+    )
+    resolved = subprocess.run([sys.executable, "-c", probe, "--lake", str(lake), "resolve", "m:1"],
+                              capture_output=True, text=True, check=True)
+    assert resolved.stdout.splitlines() == ["s3://m/1", "['duckdb']"]
+    helped = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True)
+    assert helped.stdout.splitlines()[-1] == "['typer']"
+
+
+def test_sql_answers_maps_as_objects(cli):
+    ok(cli("register", "m", "s3://m/1", "--tag", "team=search", "--no-git"))
+    rows = json.loads(ok(cli("sql", "select tags, created_at from versions", "--format", "json")))
+    assert rows[0]["tags"] == {"team": "search"} and rows[0]["created_at"].endswith("Z")
+    assert "team=search" in ok(cli("sql", "select tags from versions"))

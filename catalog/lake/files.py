@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
-import pyarrow as pa
-import pyarrow.parquet as pq
+from ..schema import COLUMNS, FAMILIES
 
-from ..schema import TABLES
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 PART = re.compile(r"^(part|compacted)-[0-9TZ]+-[0-9a-f]+\.parquet$")
 ANCHOR = re.compile(r"^schema-v(\d+)\.parquet$")
@@ -29,6 +31,8 @@ REQUIRED = {
 
 def _family(kind: pa.DataType) -> str:
     """The kind of value a column holds, ignoring width, unit and field names."""
+    import pyarrow as pa
+
     checks = (
         ("text", lambda t: pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)),
         ("integer", pa.types.is_integer),
@@ -51,6 +55,8 @@ def schema_problem(table: str, schema: pa.Schema) -> str | None:
     missing = [c for c in REQUIRED[table] if c not in names]
     if missing:
         return f"wrong schema for the {table} table: it lacks column(s) {', '.join(missing)}"
+    from ..schema import TABLES
+
     current = TABLES[table]
     for field in schema:
         index = current.get_field_index(field.name)
@@ -72,6 +78,9 @@ def file_problem(path: str, table: str) -> str | None:
 
 def _inspect(path: str, table: str) -> tuple[str | None, pa.Schema | None]:
     """(why the file cannot be trusted or None, its schema when readable)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     size = os.path.getsize(path)
     if size == 0:
         return "empty file (0 bytes), not Parquet", None
@@ -98,10 +107,21 @@ class FileCheck:
         # path -> the names of the file's columns, in order
         self._sound: dict[str, tuple[str, ...]] = {}
 
-    def first_problem_in(self, paths: list[str], table: str) -> tuple[str, str] | None:
-        """(path, problem) of the first of ``table``'s files at ``paths`` a reader must not trust."""
-        for path in paths:
-            if path in self._sound:
+    def first_problem_in(self, paths: list[str], table: str, columns_of: ColumnReader | None = None) -> tuple[str, str] | None:
+        """(path, problem) of the first of ``table``'s files at ``paths`` a reader must not trust.
+
+        ``columns_of`` may read the columns of many files at once (the reader asks
+        DuckDB, so that it needs no pyarrow); a file it cannot vouch for is checked
+        alone with pyarrow, whose verdict (and wording) counts.
+        """
+        todo = [p for p in paths if p not in self._sound]
+        if not todo:
+            return None
+        found = columns_of(todo) if columns_of is not None else {}
+        for path in todo:
+            columns = found.get(path)
+            if columns is not None and _fits(table, columns):
+                self._sound[path] = tuple(name for name, _ in columns)
                 continue
             try:
                 problem, schema = _inspect(path, table)
@@ -126,7 +146,33 @@ class FileCheck:
         return self._sound.get(path) == _CURRENT[table]
 
 
-_CURRENT = {table: tuple(schema.names) for table, schema in TABLES.items()}
+_CURRENT = COLUMNS
+
+# (column name, kind of value) of each file asked about; files it could not read are left out.
+ColumnReader = Callable[[list[str]], dict[str, Sequence[tuple[str, str]]]]
+
+
+def _fits(table: str, columns: Sequence[tuple[str, str]]) -> bool:
+    """Whether columns (name, kind) hold every required one, each known one of its kind."""
+    kinds = dict(columns)
+    known = FAMILIES[table]
+    return all(c in kinds for c in REQUIRED[table]) and all(known.get(n, k) == k for n, k in kinds.items())
+
+
+def duckdb_family(duckdb_type: str) -> str:
+    """The kind of value (as in schema.FAMILIES) of a DuckDB column type."""
+    t = duckdb_type.upper()
+    if t.endswith("]"):
+        return "list"
+    for prefix, family in (("MAP(", "map"), ("STRUCT(", "struct"), ("TIMESTAMP", "timestamp"), ("DECIMAL", "float")):
+        if t.startswith(prefix):
+            return family
+    simple = {"VARCHAR": "text", "BOOLEAN": "bool", "FLOAT": "float", "DOUBLE": "float"}
+    if t in simple:
+        return simple[t]
+    if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"):
+        return "integer"
+    return t
 
 
 def parquet_files(folder: str) -> list[str]:

@@ -41,18 +41,21 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
-from typing import Any
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from ..errors import LakeDamaged
-from ..schema import SCHEMA_VERSION, TABLES
+from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck, parquet_files
 from .storage import LocalStorage, Storage
 
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 _PART = PART
+# Reads a Parquet file's footer: (its key/value metadata, its row count). Raises
+# FileNotFoundError when the file is gone and ValueError when it is not Parquet.
+FooterReader = Callable[[str], tuple[dict[bytes, bytes], int]]
 # How a compaction merges files: (input paths, output path, footer metadata, whether every
 # input has the current columns) -> rows written. See catalog.queries.merge_files.
 Merge = Callable[[list[str], str, dict[bytes, bytes], bool], int]
@@ -125,6 +128,8 @@ class Lake:
         self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int]]] = {}
         # Which table files are known sound: checked once, or written by this process.
         self.checked = FileCheck()
+        # How footers are read: pyarrow here; the catalog's reader swaps in DuckDB's.
+        self.read_footer: FooterReader = _arrow_footer
 
     # -- locations ---------------------------------------------------------
 
@@ -153,12 +158,12 @@ class Lake:
         if seen is not None and seen[0] == key:
             return seen[1]
         try:
-            meta = pq.read_metadata(path)
-            raw = (meta.metadata or {}).get(SUPERSEDES)
-            found = (None if raw is None else frozenset(json.loads(raw)), meta.num_rows)
+            metadata, rows = self.read_footer(path)
+            raw = metadata.get(SUPERSEDES)
+            found = (None if raw is None else frozenset(json.loads(raw)), rows)
         except FileNotFoundError:
             raise
-        except (OSError, ValueError, pa.ArrowException):
+        except (OSError, ValueError):
             found = (frozenset(), 0)  # damaged: the file check names it, no reader trusts it
         self._footers[path] = (key, found)
         return found
@@ -221,13 +226,15 @@ class Lake:
     def _ensure_anchor(self, table: str) -> None:
         name = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
         if not self.storage.exists(name):
-            self.storage.write_atomic(name, _to_parquet(TABLES[table].empty_table()))
+            self.storage.write_atomic(name, _to_parquet(arrow_tables()[table].empty_table()))
 
     def append(self, table: str, rows: Sequence[dict[str, Any]], *, now: datetime | None = None) -> str:
         """Append rows as one new Parquet file; returns its relative path."""
-        for name in TABLES:  # both, so that either table reads before its first record
+        for name in COLUMNS:  # both, so that either table reads before its first record
             self._ensure_anchor(name)
-        data = pa.Table.from_pylist(list(rows), schema=TABLES[table])
+        import pyarrow as pa
+
+        data = pa.Table.from_pylist(list(rows), schema=arrow_tables()[table])
         stamp = now or datetime.now(timezone.utc)
         path = f"{table}/part-{_file_id(stamp, self._new_id())}.parquet"
         self.storage.write_atomic(path, _to_parquet(data))
@@ -242,12 +249,14 @@ class Lake:
         file (a row group each), so neither the table nor the file is ever whole in memory.
         No dictionary encoding: its buffers would add ~10 MB to a 100k-row load, and
         compaction rewrites the file anyway."""
-        for name in TABLES:
+        for name in COLUMNS:
             self._ensure_anchor(name)
         path = f"{table}/part-{_file_id(now, self._new_id())}.parquet"
 
+        import pyarrow.parquet as pq
+
         def write(tmp: str) -> None:
-            with pq.ParquetWriter(tmp, TABLES[table], compression="zstd", use_dictionary=False) as out:
+            with pq.ParquetWriter(tmp, arrow_tables()[table], compression="zstd", use_dictionary=False) as out:
                 for batch in batches:
                     out.write_batch(batch)
 
@@ -312,7 +321,7 @@ class Lake:
         Leftovers of an interrupted compaction are removed first, so that every copy
         of a record sits in a file the reader lists (and a redaction reaches)."""
         with self.storage.lock("compact-versions"), self.storage.lock("compact-events"):
-            for table in TABLES:
+            for table in COLUMNS:
                 self.finish_compactions(table)
             yield
 
@@ -408,9 +417,25 @@ KEY = {"versions": ("model", "version"), "events": ("event_id",)}
 def _to_parquet(table: pa.Table, *, row_group_size: int | None = None) -> bytes:
     """Parquet bytes: zstd for merged files; small appends plain, since zstd's set-up
     alone costs ~0.6 ms a file and compaction compresses them later."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     sink = pa.BufferOutputStream()
     if table.num_rows > 100:
         pq.write_table(table, sink, compression="zstd", row_group_size=row_group_size)
     else:
         pq.write_table(table, sink, compression="none", use_dictionary=False, row_group_size=row_group_size)
     return sink.getvalue().to_pybytes()
+
+
+def _arrow_footer(path: str) -> tuple[dict[bytes, bytes], int]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.read_metadata(path)
+    except FileNotFoundError:
+        raise
+    except pa.ArrowException as exc:
+        raise ValueError(str(exc)) from None
+    return dict(meta.metadata or {}), meta.num_rows

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING
 
 from .lake import ROW_GROUP_ROWS, SUPERSEDES, _to_parquet
 from .storage import Storage
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def rewrite_file(storage: Storage, path: str, transform: Callable[[pa.Table], pa.Table | None]) -> bool:
@@ -19,6 +20,9 @@ def rewrite_file(storage: Storage, path: str, transform: Callable[[pa.Table], pa
     the list of inputs it replaced. Returns False when the
     transform changed nothing (the file is left as it is).
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     table = pq.read_table(storage.local_path(path))
     # A writer may have declared a column required because it held no null (DuckDB
     # does); the transform writes nulls, so every column is declared nullable again.

@@ -8,6 +8,7 @@ timestamp, and both go through :func:`quote_literal`. Results are materialised
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -17,17 +18,21 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from functools import cache
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import duckdb
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..lake import Lake
+
+T = TypeVar("T")
+
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
-from ..lake.files import ANCHOR, FileCheck, file_problem
-from ..schema import TABLES
+from ..lake.files import ANCHOR, FileCheck, duckdb_family, file_problem
+from ..schema import arrow_tables
 
 # A function giving a table's current files and whether each record is in one of them.
 FileLister = Callable[[str], tuple[list[str], bool]]
@@ -108,22 +113,29 @@ class Reader:
     further accepts a single SELECT (or EXPLAIN) so no statement can write.
     """
 
-    def __init__(self, lake_root: str, files: FileLister, checked: FileCheck | None = None) -> None:
-        self.lake_root = lake_root
-        self._list_files = files
+    def __init__(self, lake: Lake) -> None:
+        self.lake_root = lake.root
+        self._list_files: FileLister = lake.current_files
         self._sources: tuple[list[str], list[str]] | None = None
         self._exact: tuple[bool, bool] | None = None
         self._tails: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in _TABLES}
         self._lock = threading.RLock()
-        self._files = checked or FileCheck()
+        self._files: FileCheck = lake.checked
         self._con = duckdb.connect(":memory:", config={"threads": 2})
+        # Timestamps come back in UTC, whatever the machine's zone. Without the ICU
+        # extension DuckDB knows no other zone, and the setting is not even offered.
+        with contextlib.suppress(duckdb.Error):
+            self._con.execute("SET TimeZone = 'UTC'")
+        # Footers and file checks go through this connection too: a process that only
+        # reads (serving code calling resolve) never imports pyarrow.
+        lake.read_footer = self._footer
         try:
             # Creating the views reads the footers of the files they list.
             self._attempt(lambda: None)
         except BaseException:
             self._con.close()
             raise
-        root = lake_root.rstrip("/") + "/"
+        root = self.lake_root.rstrip("/") + "/"
         self._con.execute(f"SET allowed_directories = [{quote_literal(root)}]")
         self._con.execute("SET autoinstall_known_extensions = false")
         self._con.execute("SET autoload_known_extensions = false")
@@ -153,7 +165,7 @@ class Reader:
         """
         listed = [self._list_files(table) for table in _TABLES]
         for table, (paths, _) in zip(_TABLES, listed):
-            found = self._files.first_problem_in(paths, table)
+            found = self._files.first_problem_in(paths, table, self._columns_of)
             if found:
                 raise LakeDamaged(found[1], path=found[0])
         exact = (listed[0][1], listed[1][1])
@@ -207,6 +219,39 @@ class Reader:
             self._con.execute(queries[f"{table}_tail_add"], {"files": new})
             held.update((p, files[p]) for p in new)
 
+    def _columns_of(self, paths: list[str]) -> dict[str, list[tuple[str, str]]]:
+        """The top-level columns (name, kind of value) of each Parquet file at ``paths``,
+        read from their footers in one query; {} when one cannot be read (each is then
+        checked alone, see FileCheck)."""
+        try:
+            rows = self._con.execute(named_queries("reader.sql")["file_columns"], {"files": paths}).fetchall()
+        except duckdb.Error:
+            return {}
+        out: dict[str, list[tuple[str, str]]] = {}
+        left: dict[str, list[int]] = {}  # per file, the children still to come at each depth
+        for file, name, children, duckdb_type in rows:
+            stack = left.setdefault(file, [])
+            if stack and len(stack) == 1:  # a child of the root: a column
+                out.setdefault(file, []).append((name, duckdb_family(duckdb_type or "")))
+            if stack:
+                stack[-1] -= 1
+            if children:
+                stack.append(children)
+            while stack and stack[-1] == 0:
+                stack.pop()
+        return out
+
+    def _footer(self, path: str) -> tuple[dict[bytes, bytes], int]:
+        """A Parquet file's key/value metadata and row count (catalog.lake.FooterReader)."""
+        with self._lock:
+            try:
+                rows, pairs = self._con.execute(named_queries("reader.sql")["footer"], {"file": path}).fetchone()
+            except duckdb.Error as exc:
+                if not os.path.exists(path):
+                    raise FileNotFoundError(path) from None
+                raise ValueError(_first_line(str(exc))) from None
+        return {p["key"]: p["value"] for p in pairs or []}, int(rows)
+
     def _markers(self) -> tuple[bytes, ...]:
         """What compaction last wrote before removing files (see catalog.lake.lake)."""
         out = []
@@ -253,14 +298,22 @@ class Reader:
                 continue
             return result
 
-    def _arrow(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True) -> "pa.Table":
+    def _arrow(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None) -> "pa.Table":
         with self._lock:
             self._set_as_of(as_of)
-            return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table(), relist=relist)
+            return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
 
     def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True) -> tuple[list[str], list[dict[str, Any]]]:
-        table = self._arrow(sql, params, as_of, relist=relist)
-        return table.column_names, table.to_pylist()
+        """(column names, a dict per row), as Python values straight from DuckDB."""
+
+        def work() -> tuple[list[str], list[tuple[Any, ...]]]:
+            result = self._con.sql(sql, params=params or None)
+            return list(result.columns), result.fetchall()
+
+        with self._lock:
+            self._set_as_of(as_of)
+            columns, rows = self._attempt(work, relist=relist)
+        return columns, [dict(zip(columns, row)) for row in rows]
 
     def query(self, name: str, as_of: datetime | None = None, *, relist: bool = True, **params: Any) -> list[dict[str, Any]]:
         """Run a named query from ``named.sql``.
@@ -274,11 +327,14 @@ class Reader:
 
     def user_query(self, sql: str, as_of: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Run one read-only statement a person typed; refuse anything else."""
-        table = self.user_query_arrow(sql, as_of)
-        return table.column_names, table.to_pylist()
+        return self._user(sql, lambda: self._run(sql, None, as_of))
 
     def user_query_arrow(self, sql: str, as_of: datetime | None = None) -> "pa.Table":
         """:meth:`user_query`, answered as an Arrow table (no Python objects per row)."""
+        return self._user(sql, lambda: self._arrow(sql, None, as_of))
+
+    def _user(self, sql: str, answer: Callable[[], T]) -> T:
+        """``answer()`` if ``sql`` is one read-only statement; refusals and failures as CatalogErrors."""
         with self._lock:
             try:
                 statements = self._con.extract_statements(sql)
@@ -298,7 +354,7 @@ class Reader:
                     "write a SELECT over the views (catalog sql --print-views lists them)"
                 )
             try:
-                return self._arrow(sql, None, as_of)
+                return answer()
             except duckdb.PermissionException as exc:
                 raise QueryRefused(
                     "catalog sql reads only the lake's views and files: " + _first_line(str(exc))
@@ -376,10 +432,10 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     import pyarrow.parquet as pq
 
     order = ", ".join(f'"{c}"' for c in ORDER[table])
-    columns = ", ".join(f'"{c}"' for c in TABLES[table].names)
+    columns = ", ".join(f'"{c}"' for c in arrow_tables()[table].names)
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
     sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = {not same_schema}) ORDER BY {order}"
-    schema = TABLES[table].with_metadata(metadata)
+    schema = arrow_tables()[table].with_metadata(metadata)
     rows = 0
     # Two threads read many small files twice as fast, but a large sort within the
     # budget needs every byte of it: only merges of small inputs get the second one.

@@ -31,3 +31,14 @@ DELETE FROM _versions_tail WHERE list_contains($files, filename);
 
 -- name: events_tail_drop
 DELETE FROM _events_tail WHERE list_contains($files, filename);
+
+-- name: file_columns
+-- Every node of each file's Parquet schema, in order: the root's children are the columns.
+SELECT file_name, name, num_children, duckdb_type
+FROM parquet_schema($files)
+ORDER BY file_name, column_id;
+
+-- name: footer
+SELECT
+    (SELECT num_rows FROM parquet_file_metadata($file)) AS num_rows,
+    (SELECT list({'key': key, 'value': value}) FROM parquet_kv_metadata($file)) AS pairs;
