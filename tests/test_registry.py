@@ -476,3 +476,19 @@ def test_a_long_lived_reader_follows_appends_compactions_and_rewrites(registry):
     shown = reader.show("m").versions
     assert [(v.version, v.description) for v in shown] == [(1, "first"), (2, None), (3, None)]
     assert reader.sql("select count(*) as n from versions").rows == [{"n": 3}]
+
+
+def test_a_writer_with_an_open_reader_compacts_then_checks_parents(registry):
+    """The reader's DuckDB connection also reads footers for compaction: a query right
+    after (a parent check on the files as last listed) must still run."""
+    from catalog.registry import AUTO_COMPACT_PARTS
+
+    registry("ana").register("base", "s3://base/1", capture_git=False)
+    writer = registry("bob")
+    writer.show("base")  # opens the reader
+    # Two minor compactions: the second reads the footer of the file the first wrote.
+    for n in range(2 * AUTO_COMPACT_PARTS):
+        writer.register("m", f"s3://m/{n}", capture_git=False)
+    child = writer.register("child", "s3://child/1", parents=[("base", 1)], capture_git=False)
+    assert child.parents[0].model == "base"
+    assert writer.lineage("child", 1).ancestors[0].parent == "base:1"

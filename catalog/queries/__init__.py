@@ -245,7 +245,7 @@ class Reader:
         """A Parquet file's key/value metadata and row count (catalog.lake.FooterReader)."""
         with self._lock:
             try:
-                rows, pairs = self._con.execute(named_queries("reader.sql")["footer"], {"file": path}).fetchone()
+                rows, pairs = self._con.execute(named_queries("reader.sql")["footer"], {"file": path}).fetchall()[0]
             except duckdb.Error as exc:
                 if not os.path.exists(path):
                     raise FileNotFoundError(path) from None
