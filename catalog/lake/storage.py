@@ -19,7 +19,7 @@ import errno
 import fcntl
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
 from ..errors import InvalidValue, LakeBusy
@@ -52,7 +52,7 @@ class Storage(Protocol):
     def write_atomic(self, path: str, data: bytes) -> None: ...
     def write_atomic_with(self, path: str, fill: Callable[[str], T]) -> T: ...
     def create_exclusive(self, path: str, data: bytes, *, sync: bool = True) -> bool: ...
-    def sync(self) -> None: ...
+    def sync(self, folders: Sequence[str] | None = None) -> None: ...
     def remove(self, path: str) -> None: ...
     def size(self, path: str) -> int: ...
     def move(self, path: str, to: str) -> None: ...
@@ -97,11 +97,17 @@ class LocalStorage:
             if self.durable and sync:
                 self._fsync_dir(os.path.dirname(folder))
 
-    def sync(self) -> None:
-        """Make every write so far durable at once (one ``sync`` instead of a
-        folder fsync per file: what a bulk load of many claims uses)."""
-        if self.durable:
+    def sync(self, folders: Sequence[str] | None = None) -> None:
+        """Make the files created in ``folders`` (and the folders themselves) durable, one
+        fsync each; with None, every write so far, by one ``sync`` of the machine."""
+        if not self.durable:
+            return
+        if folders is None:
             os.sync()
+            return
+        for folder in folders:
+            self._fsync_dir(self.local_path(folder))
+        self._fsync_dir(self.root)  # in case a folder named is itself new
 
     def _fsync_dir(self, folder: str) -> None:
         fd = os.open(folder, os.O_RDONLY)
