@@ -167,7 +167,9 @@ def m_reads(a: argparse.Namespace) -> dict[str, Any]:
     out: dict[str, Any] = {"open_ms": open_ms, "files": count_files(a.lake), "rss_import_mb": rss_import,
                            "rss_open_mb": rss_now_mb()}
     model, version = rng.choice(meta["with_parents"]) if meta["with_parents"] else (meta["models"][0], 1)
-    deployed_model, target = rng.choice(meta["deployed"])
+    # A deployed model of the same size in every lake (10 versions, or the nearest), so
+    # that the answers to the one-model questions do not grow with the lake.
+    deployed_model, target = min(meta["deployed"], key=lambda d: (abs(meta["latest"][d[0]] - QUESTION_VERSIONS), d))
     # Whole-lake views, answered as Arrow tables (Registry.sql_arrow); their answers grow with the lake.
     views = {
         "latest_approved": lambda: reg.sql_arrow("select * from latest_approved"),
@@ -569,6 +571,7 @@ def bench_sites(sizes: list[int], work: Path, log: Any) -> tuple[Table, dict[str
     return table, got
 
 
+QUESTION_VERSIONS = 10
 QUESTIONS = {
     "show": "show(model): its versions, states, targets",
     "candidates": "candidates(model, target=...)",
@@ -623,7 +626,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cli-n", type=int, default=20, help="versions registered through the CLI in-process")
     p.add_argument("--proc-n", type=int, default=5, help="`catalog register` processes")
     p.add_argument("--bulk-max", type=int, default=100_000, help="largest register_many call")
-    p.add_argument("--repeat", type=int, default=5, help="timed repeats of each view")
+    p.add_argument("--repeat", type=int, default=9, help="timed repeats of each view")
     p.add_argument("--calls", type=int, default=5000, help="warm resolve calls")
     p.add_argument("--cold-runs", type=int, default=10, help="cold `catalog resolve` processes")
     p.add_argument("--repeat-before", type=int, default=2, help="timed repeats of each view before compaction")
