@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 import typer
 
 from .entry import funnel
-from .entry import main as entry_main
+from .entry import main  # the console entry point: the plain `catalog resolve` skips typer
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -669,11 +669,6 @@ def demo(
         site = _build(registry, out)
         typer.echo(f"\nThe catalog site: {site.pages} pages in {site.out_dir}")
         typer.echo(f"Open it: catalog serve --out {out}   (then http://127.0.0.1:8000/)")
-
-
-def main() -> None:
-    """Console entry point (see catalog.entry: the plain `catalog resolve` skips typer)."""
-    entry_main()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -461,7 +461,7 @@ class Registry:
         have to scan thousands of tiny files."""
         if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
             try:
-                self._lake.compact(table, lambda *how: _merge(table, *how), minor=True)
+                self._lake.compact(table, lambda *how: merge_files(table, *how), minor=True)
             except (CatalogError, OSError):
                 pass  # the records are written; another writer is compacting, or doctor will tell
 
@@ -774,7 +774,7 @@ class Registry:
             raise LakeNotFound(lake=self.location)
         out = {}
         for table in ("versions", "events"):
-            files, rows = self._lake.compact(table, lambda *how, t=table: _merge(t, *how))
+            files, rows = self._lake.compact(table, lambda *how, t=table: merge_files(t, *how))
             out[table] = {"files_merged": files, "rows": rows}
         return out
 
@@ -828,10 +828,6 @@ def _blank(model: str, version: int | None, fields: Sequence[str], *, skip_kind:
         return table if changed else None
 
     return transform
-
-
-def _merge(table: str, paths: list[str], dest: str, footer: dict[bytes, bytes], same_schema: bool) -> int:
-    return merge_files(table, paths, dest, footer, same_schema=same_schema)
 
 
 def _answers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:

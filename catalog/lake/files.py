@@ -134,19 +134,19 @@ class FileCheck:
 
     def wrote(self, path: str, table: str) -> None:
         """Record that this process wrote ``path`` itself, with the current schema."""
-        self._sound[path] = _CURRENT[table]
+        self._sound[path] = COLUMNS[table]
 
     def current_columns_only(self, path: str, table: str) -> bool:
         """Whether a file found sound holds no column the current schema lacks."""
         names = self._sound.get(path)
-        return names is not None and set(names) <= set(_CURRENT[table])
+        return names is not None and _CURRENT_SET[table].issuperset(names)
 
     def current_schema(self, path: str, table: str) -> bool:
         """Whether a file found sound has exactly the current schema's columns, in order."""
-        return self._sound.get(path) == _CURRENT[table]
+        return self._sound.get(path) == COLUMNS[table]
 
 
-_CURRENT = COLUMNS
+_CURRENT_SET = {table: frozenset(names) for table, names in COLUMNS.items()}
 
 # (column name, kind of value) of each file asked about; files it could not read are left out.
 ColumnReader = Callable[[list[str]], dict[str, Sequence[tuple[str, str]]]]

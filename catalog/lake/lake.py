@@ -412,12 +412,12 @@ class Lake:
             return (len(files), rows)
 
 
-# The order compacted files are written in (events by model first, so that a query
-# about one model skips the other row groups), and each table's key.
 # Rows per row group of a compacted file. Files are sorted by model, so a question
 # about one model decodes one row group per file: 16k rows keep that a few ms while
 # the footer (read by every query) stays short.
 ROW_GROUP_ROWS = 16_384
+# The order compacted files are written in (events by model first, so that a query
+# about one model skips the other row groups), and each table's key.
 ORDER = {"versions": ("model", "version"), "events": ("model", "at", "event_id")}
 KEY = {"versions": ("model", "version"), "events": ("event_id",)}
 

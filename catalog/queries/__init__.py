@@ -27,12 +27,12 @@ if TYPE_CHECKING:
 
     from ..lake import Lake
 
-T = TypeVar("T")
-
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
 from ..lake.files import ANCHOR, FileCheck, duckdb_family, file_problem
-from ..schema import arrow_tables
+from ..schema import COLUMNS, arrow_tables
+
+T = TypeVar("T")
 
 # A function giving a table's current files and whether each record is in one of them.
 FileLister = Callable[[str], tuple[list[str], bool]]
@@ -419,7 +419,7 @@ MERGE_MEMORY = "128MB"
 MERGE_PARALLEL_BYTES = 16 * 2**20
 
 
-def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, bytes], *, same_schema: bool = False) -> int:
+def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, bytes], same_schema: bool = False) -> int:
     """Write the rows of a table's files to the Parquet file ``dest`` in :data:`ORDER`,
     each record once, with ``metadata`` in its footer; returns how many rows (compaction).
 
@@ -432,7 +432,7 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     import pyarrow.parquet as pq
 
     order = ", ".join(f'"{c}"' for c in ORDER[table])
-    columns = ", ".join(f'"{c}"' for c in arrow_tables()[table].names)
+    columns = ", ".join(f'"{c}"' for c in COLUMNS[table])
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
     sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = {not same_schema}) ORDER BY {order}"
     schema = arrow_tables()[table].with_metadata(metadata)
