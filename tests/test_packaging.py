@@ -30,7 +30,9 @@ def _run(args: list[str], cwd: Path, env: dict[str, str] | None = None) -> subpr
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("wheel")
-    _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)], cwd=out)
+    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(out), str(REPO)], cwd=out)
+    # setuptools warns about a deprecated or invalid pyproject.toml on every install (make demo shows it)
+    assert "BuildBackendWarning" not in built.stderr and "deprecated" not in built.stderr.lower(), built.stderr
     (found,) = out.glob("model_catalog-*.whl")
     return found
 
