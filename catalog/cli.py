@@ -534,16 +534,51 @@ def redact(
     _say_event(_registry().redact(model, version, fields=field, reason=reason), as_json)
 
 
+# -- starting ---------------------------------------------------------------------
+
+
+@app.command()
+@_funnel
+def init(as_json: JsonOpt = False) -> None:
+    """Start a registry here: an empty lake (--lake, default data/lake) and a commented
+    starter policy in ./catalog.toml (or --config). Keeps whatever is already there.
+
+    Example: catalog init
+    """
+    report = _registry().init()
+    if as_json:
+        _json(report.to_dict())
+        return
+    lake, config = _here(report.lake), _here(report.config)
+    typer.echo(f"{'Created the lake' if report.lake_created else 'Kept the lake already'} at {lake}")
+    typer.echo(f"{'Wrote a starter policy to' if report.config_created else 'Kept the policy in'} {config}"
+               + (" (four eyes on; edit it: README, Governance)" if report.config_created else ""))
+    typer.echo("Next: catalog register MODEL ARTIFACT --owner NAME   (then approve, deploy, resolve)")
+
+
+def _here(path: str) -> str:
+    """``path`` relative to the current folder when it lies below it, else as it is."""
+    rel = os.path.relpath(path)
+    return path if rel.startswith("..") else rel
+
+
 # -- the catalog site ------------------------------------------------------------
 
 OutOpt = Annotated[str, typer.Option("--out", "-o", help="The site folder. Example: --out public")]
 
 
-def _build(registry: Registry, out: str, as_of: str | None = None) -> Any:
+TemplatesOpt = Annotated[Optional[str], typer.Option(
+    "--templates", help="A folder of your own templates (and assets) that win over the defaults. Example: --templates site_templates")]
+MkdocsOpt = Annotated[Optional[str], typer.Option(
+    "--mkdocs-config", help="Your own mkdocs.yml, laid over the default configuration. Example: --mkdocs-config mkdocs.yml")]
+
+
+def _build(registry: Registry, out: str, as_of: str | None = None, *,
+           templates: str | None = None, mkdocs_config: str | None = None) -> Any:
     from .site import build_site
 
     typer.echo(f"Building the catalog site of {registry.location} into {out} ...", err=True)
-    report = build_site(registry, out, registry.config, as_of=as_of)
+    report = build_site(registry, out, registry.config, as_of=as_of, templates=templates, mkdocs_config=mkdocs_config)
     for model, found in report.problems.items():
         for problem in found:
             typer.echo(f"warning: {model}: {problem}", err=True)
@@ -552,12 +587,13 @@ def _build(registry: Registry, out: str, as_of: str | None = None) -> Any:
 
 @app.command()
 @_funnel
-def build(out: OutOpt = "site", as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+def build(out: OutOpt = "site", as_of: AsOfOpt = None, templates: TemplatesOpt = None,
+          mkdocs_config: MkdocsOpt = None, as_json: JsonOpt = False) -> None:
     """Render the searchable catalog site (MkDocs Material, strict) from the lake.
 
     Example: catalog build --out site
     """
-    report = _build(_registry(), out, as_of)
+    report = _build(_registry(), out, as_of, templates=templates, mkdocs_config=mkdocs_config)
     if as_json:
         _json(report.to_dict())
         return

@@ -235,3 +235,32 @@ def _template(value: Any, where: str, fail: Any) -> str:
     if names - _PLACEHOLDERS:
         raise fail(where, f"unknown placeholder(s) {sorted(names - _PLACEHOLDERS)}; use {{model}}, {{version}}, {{target}}")
     return value
+
+
+# What `catalog init` writes: a policy a team can start from, every other rule
+# shown commented out with an example. It parses to a valid Config (a test checks).
+STARTER = """\
+# catalog.toml: the policy of this model registry (README, "Governance").
+# Found via --config, CATALOG_CONFIG, ./catalog.toml, else the lake root.
+# Unknown keys and bad values are errors that name the file and the key.
+
+[policy]                     # every model
+four_eyes = true             # the approver is not the registrant
+# required = ["owner", "code_version", "data_refs"]   # fields a version needs before approval
+# approvals = 2              # distinct approvers needed (quorum)
+# metrics = { auc = ">= 0.80" }                       # thresholds on offline metrics
+
+# [policy.models.churn]      # per model (most specific wins: model > owner > default)
+# challenger = { auc = ">= -0.02" }   # allowed change against the approved champion
+
+# [policy.owners.ana]        # per owner
+# approvers = ["bob", "carol"]        # who may approve
+
+# [policy.targets."prod*"]   # deploy rules for matching targets
+# approvers = ["bob", "carol"]        # the version carries an approval from one of them
+# after = "staging*"                  # and ran on a matching target first
+
+# [dashboards]               # links added to every deployment on the site
+# serving = "https://grafana.example.com/d/serving?var-model={model}&var-version={version}&var-target={target}"
+"""
+

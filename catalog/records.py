@@ -226,3 +226,13 @@ class GateReport(Record):
         data = super().to_dict()
         data.pop("subject", None)
         return data
+
+
+@dataclass(frozen=True)
+class InitReport(Record):
+    """What `catalog init` found and made: the lake and the policy file (never overwritten)."""
+
+    lake: str
+    lake_created: bool
+    config: str
+    config_created: bool

@@ -41,6 +41,7 @@ from .records import (
     Candidate,
     GateReport,
     Deployment,
+    InitReport,
     Event,
     Lineage,
     LineageEdge,
@@ -208,6 +209,24 @@ class Registry:
         if self._config is None:
             self._config = load_config(self._config_arg, self._lake.root)  # type: ignore[arg-type]
         return self._config
+
+    # -- starting ----------------------------------------------------------------
+
+    def init(self, config_file: str | os.PathLike[str] | None = None) -> InitReport:
+        """Start a registry: an empty lake at this location and, unless one exists, a
+        commented starter policy at ``config_file`` (default: the ``--config`` given, else
+        ``./catalog.toml``). Whatever is already there is kept as it is."""
+        from .config import FILE_NAME, STARTER
+
+        chosen = config_file or (self._config_arg if isinstance(self._config_arg, (str, os.PathLike)) else None)
+        path = os.path.abspath(os.fspath(chosen or FILE_NAME))
+        lake_created = self._lake.create()
+        config_created = False
+        if not os.path.exists(path):
+            with open(path, "x", encoding="utf-8") as fh:
+                fh.write(STARTER)
+            config_created = True
+        return InitReport(lake=self.root, lake_created=lake_created, config=path, config_created=config_created)
 
     # -- reading ---------------------------------------------------------------
 

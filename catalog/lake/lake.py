@@ -226,6 +226,13 @@ class Lake:
 
     # -- writing -------------------------------------------------------------
 
+    def create(self) -> bool:
+        """Make an empty lake here (both tables' schema anchors); False if it was one already."""
+        existed = self.exists()
+        for name in COLUMNS:
+            self._ensure_anchor(name)
+        return not existed
+
     def _ensure_anchor(self, table: str) -> None:
         name = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
         if not self.storage.exists(name):

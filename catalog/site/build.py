@@ -24,10 +24,9 @@ from ..errors import SiteBuildFailed
 from ..records import Candidate, Event, LineageEdge, Version
 from ..registry import Registry
 from .context import SiteRecords, api_model, api_models, make_document
+from .layers import layered_config
 from .render import Renderer, render_pages
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_MKDOCS = REPO_ROOT / "mkdocs.yml"
 
 
 @dataclass
@@ -107,8 +106,9 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path = DEFAULT_MKDOCS) -> list[str]:
-    """``mkdocs build --strict`` with docs_dir = ``build_dir`` and site_dir = ``out_dir``."""
+def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None) -> list[str]:
+    """``mkdocs build --strict`` with docs_dir = ``build_dir`` and site_dir = ``out_dir``;
+    ``config_file`` (a site owner's mkdocs.yml) is laid over the default configuration."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, ConfigurationError
@@ -118,7 +118,7 @@ def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path = DEFAULT_MKDOC
     logger.addHandler(collect)
     try:
         config = load_config(
-            config_file=str(config_file), docs_dir=str(build_dir), site_dir=str(out_dir), strict=True,
+            config_file=layered_config(config_file), docs_dir=str(build_dir), site_dir=str(out_dir), strict=True,
         )
         build(config)
     except (Abort, ConfigurationError) as exc:
@@ -152,7 +152,8 @@ def build_site(
         dashboard_templates = _option(config, "dashboard_templates", "dashboards")
     dashboards = dict(dashboard_templates or {})
     overrides = templates if templates is not None else _option(config, "templates")
-    mkdocs_file = Path(mkdocs_config or _option(config, "mkdocs_config") or DEFAULT_MKDOCS)
+    own_mkdocs = mkdocs_config or _option(config, "mkdocs_config")
+    mkdocs_file = Path(own_mkdocs) if own_mkdocs else None
     out = Path(out_dir).resolve()
     timings: dict[str, float] = {}
 

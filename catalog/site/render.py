@@ -1,6 +1,6 @@
 """Jinja2 rendering of the catalog pages, from the data document alone.
 
-Templates live in ``site_src/`` (``*.md.j2``; partials start with ``_``). A site
+Templates live in ``site_src/`` (shipped as ``catalog/site/defaults``, see layers.py) (``*.md.j2``; partials start with ``_``). A site
 owner can point the generator at an overrides folder whose templates win over
 the defaults and can still extend them: ``{% extends "default:model.md.j2" %}``.
 
@@ -22,10 +22,12 @@ import jinja2
 from markupsafe import Markup
 
 from . import svg
+from ..errors import SiteBuildFailed
 from .context import is_web_url
+from .layers import DEFAULTS, NOT_ASSETS
 from .svg import esc
 
-DEFAULT_TEMPLATES = Path(__file__).resolve().parents[2] / "site_src"
+DEFAULT_TEMPLATES = DEFAULTS
 
 
 def page_root(path: str) -> str:
@@ -94,6 +96,8 @@ class Renderer:
     def __init__(self, overrides: str | Path | None = None, defaults: str | Path = DEFAULT_TEMPLATES) -> None:
         self.defaults = Path(defaults)
         self.overrides = Path(overrides) if overrides else None
+        if self.overrides is not None and not self.overrides.is_dir():
+            raise SiteBuildFailed(f"the templates folder {self.overrides} does not exist: give a folder of *.md.j2 templates")
         search = [str(self.overrides)] if self.overrides else []
         search.append(str(self.defaults))
         loader = jinja2.ChoiceLoader([
@@ -126,7 +130,9 @@ class Renderer:
             if not folder.is_dir():
                 continue
             for file in sorted(folder.rglob("*")):
-                if file.is_file() and not file.name.endswith(".j2") and not file.name.startswith("."):
+                top = file.relative_to(folder).parts[0]
+                if (file.is_file() and not file.name.endswith(".j2") and not file.name.startswith(".")
+                        and not (folder == self.defaults and top in NOT_ASSETS)):
                     found[file.relative_to(folder).as_posix()] = file
         return found
 
