@@ -675,6 +675,11 @@ def demo(
     _table(report["approvals"], ["at", "actor", "model", "version", "state", "gates"])
     typer.echo("\nRollback candidates (first choice per target):")
     _table(report["rollback"], ["model", "target", "version", "last_deployed_at"])
+    typer.echo("\nNot offered for rollback until deployed again (a rollback moved away from them):")
+    for row in report["rolled_back"]:
+        typer.echo(f"{row['model']} v{row['version']} on {row['target']}: {row['detail']}")
+    if not report["rolled_back"]:
+        typer.echo("(none)")
     flag = "" if os.path.normpath(lake) == os.path.normpath("data/lake") else f" --lake {lake}"
     typer.echo("\nTry:")
     for line in report["try"]:
