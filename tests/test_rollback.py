@@ -8,6 +8,7 @@ came after that rollback.
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 
@@ -17,6 +18,7 @@ from catalog import Registry
 from catalog.errors import NoRollbackCandidate
 from catalog.site.build import read_records
 from catalog.site.context import make_document
+from catalog.site.render import Renderer, render_pages
 
 from .conftest import REPO, snapshot
 
@@ -140,3 +142,12 @@ def test_the_sample_lake_no_longer_offers_the_churn_version_prod_eu_left(tmp_pat
     assert dict(seen["excluded"])[7].startswith("rolled back from on 2026-11-02 08:00:00Z by carol: p95 latency")
     with pytest.raises(NoRollbackCandidate, match="deploy churn 7 --target prod-eu"):
         reg.rollback("churn", target="prod-eu", note="try v7 again", to=7)
+    # the model page shows v7 among the versions prod-eu cannot go back to, with the note
+    pages, problems = render_pages(Renderer(), make_document(read_records(reg)), only=["models/churn/index.md"])
+    page = html.unescape(pages["models/churn/index.md"])
+    assert not problems
+    excluded = page[page.index('<table class="catalog-rollback-excluded">'):]
+    row = next(line for line in excluded.splitlines() if "<td>prod-eu</td>" in line and "#v7" in line)
+    assert "rolled back from on 2026-11-02 08:00:00Z by carol: p95 latency regression" in row
+    candidates = page[page.index('<table class="catalog-candidates">'):page.index('<table class="catalog-rollback-excluded">')]
+    assert not any("<td>prod-eu</td>" in line and "#v7" in line for line in candidates.splitlines())
