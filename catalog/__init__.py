@@ -22,6 +22,7 @@ _EXPORTS = {
     "Candidate": "records",
     "Deployment": "records",
     "Event": "records",
+    "Exclusion": "records",
     "GateReport": "records",
     "Lineage": "records",
     "LineageEdge": "records",
@@ -29,6 +30,7 @@ _EXPORTS = {
     "ModelSummary": "records",
     "Parent": "records",
     "QueryResult": "records",
+    "RollbackOptions": "records",
     "Version": "records",
 }
 
@@ -47,7 +49,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import CatalogError, InvalidInput, Refused
     from .records import (
-        Candidate, Deployment, Event, GateReport, Lineage, LineageEdge, ModelInfo, ModelSummary, Parent,
-        QueryResult, Version,
+        Candidate, Deployment, Event, Exclusion, GateReport, Lineage, LineageEdge, ModelInfo, ModelSummary, Parent,
+        QueryResult, RollbackOptions, Version,
     )
     from .registry import Registry

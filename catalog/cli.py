@@ -437,20 +437,34 @@ def lineage(model: ModelArg, version: VersionArg, as_of: AsOfOpt = None, as_json
 
 @app.command()
 @_funnel
-def candidates(model: ModelArg, target: TargetOpt, as_of: AsOfOpt = None, as_json: JsonOpt = False) -> None:
+def candidates(
+    model: ModelArg,
+    target: TargetOpt,
+    as_of: AsOfOpt = None,
+    as_json: JsonOpt = False,
+    excluded: Annotated[bool, typer.Option("--excluded", help="With --json, also list the versions that ran on TARGET but are not candidates (\"candidate\": false, with reason and detail); the table always shows them. Example: --json --excluded")] = False,
+) -> None:
     """The versions TARGET can roll back to; rank 1 is what `rollback` picks by default.
+    Below them, the versions that ran there and are not candidates, and why.
 
     Example: catalog candidates churn --target prod
     """
-    found = _registry().candidates(model, target=target, as_of=as_of)
+    found = _registry().rollback_options(model, target=target, as_of=as_of)
     if as_json:
-        _json(found)
+        rows = [c.to_dict() | {"candidate": True} for c in found.candidates]
+        if excluded:
+            rows += [e.to_dict() | {"rank": None, "candidate": False} for e in found.excluded]
+        _json(rows)
         return
     _table(
-        [c.to_dict() | {"last_deployed_at": c.last_deployed_at} for c in found],
+        [c.to_dict() | {"last_deployed_at": c.last_deployed_at} for c in found.candidates],
         ["rank", "version", "last_deployed_at", "artifact_uri"],
         empty=f"(no rollback candidates for {model} on {target})",
     )
+    if found.excluded:
+        typer.echo(f"\nNot candidates (ran on {target}, most recent first):")
+        for e in found.excluded:
+            typer.echo(f"v{e.version}  {e.detail}")
 
 
 @app.command()
@@ -697,6 +711,11 @@ def demo(
     _table(report["approvals"], ["at", "actor", "model", "version", "state", "gates"])
     typer.echo("\nRollback candidates (first choice per target):")
     _table(report["rollback"], ["model", "target", "version", "last_deployed_at"])
+    typer.echo("\nNot offered for rollback until deployed again (a rollback moved away from them):")
+    for row in report["rolled_back"]:
+        typer.echo(f"{row['model']} v{row['version']} on {row['target']}: {row['detail']}")
+    if not report["rolled_back"]:
+        typer.echo("(none)")
     flag = "" if os.path.normpath(lake) == os.path.normpath("data/lake") else f" --lake {lake}"
     typer.echo("\nTry:")
     for line in report["try"]:

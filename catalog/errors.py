@@ -71,8 +71,39 @@ class IllegalTransition(Refused):
 class NoRollbackCandidate(Refused):
     template = (
         "'{model}' has no rollback candidate on '{target}'{detail}: a candidate is an approved "
-        "version that ran there before; see `catalog candidates {model} --target {target}`"
+        "version that ran there before and was not rolled back from there since its last deploy; {hint}"
     )
+
+    def __init__(self, detail: str = "", *, model: str, target: str, hint: str = "", **fields: object) -> None:
+        hint = hint or f"see `catalog candidates {model} --target {target}`"
+        super().__init__(detail, model=model, target=target, hint=hint, **fields)
+
+    @classmethod
+    def because(cls, model: str, target: str, excluded: list[tuple[int, str, str]]) -> NoRollbackCandidate:
+        """Nothing left to roll back to; ``excluded`` holds (version, reason, detail) of what ran there."""
+        why = [f"v{version} {detail}" for version, reason, detail in excluded if reason != "running"]
+        back = [version for version, reason, _ in excluded if reason == "rolled back"]
+        hint = (
+            f"deploy v{back[0]} again, with its gates, to make it one: catalog deploy {model} {back[0]} --target {target}"
+            if back else ""
+        )
+        return cls(f" ({'; '.join(why)})" if why else "", model=model, target=target, hint=hint)
+
+
+class NotRollbackCandidate(NoRollbackCandidate):
+    """``rollback --to VERSION`` names a version that ran on the target but is excluded."""
+
+    template = "cannot roll '{target}' back to {model} v{version}: {detail}; {hint}"
+
+    HINTS = {
+        "running": "see `catalog candidates {model} --target {target}` for the versions it can go back to",
+        "rolled back": "only a new deploy brings it back, with its gates: catalog deploy {model} {version} --target {target}",
+    }
+    OTHER = "only approved versions serve as rollback candidates (see `catalog history {model}`)"
+
+    def __init__(self, detail: str = "", *, model: str, target: str, version: int, reason: str, **fields: object) -> None:
+        hint = self.HINTS.get(reason, self.OTHER).format(model=model, version=version, target=target)
+        super().__init__(detail, model=model, target=target, version=version, reason=reason, hint=hint, **fields)
 
 
 class LakeBusy(Refused):

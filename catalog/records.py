@@ -144,6 +144,39 @@ class Candidate(Record):
 
 
 @dataclass(frozen=True)
+class Exclusion(Record):
+    """A version that ran on a target and that the target cannot roll back to, and why.
+
+    ``reason`` is ``running`` (the target runs it now), ``rolled back`` (a rollback
+    moved the target away from it and no deploy brought it back since) or the
+    version's state when it is no longer approved (``deprecated``); ``detail`` says
+    it in one sentence with when, who and the rollback's note.
+    """
+
+    model: str
+    target: str
+    version: int
+    reason: str
+    detail: str
+    last_deployed_at: datetime
+    artifact_uri: str
+    decided_at: datetime | None = None
+    decided_by: str | None = None
+    note: str | None = None
+    rolled_back_to: int | None = None
+
+
+@dataclass(frozen=True)
+class RollbackOptions(Record):
+    """What a target can roll back to (first choice first) and what ran there but cannot, and why."""
+
+    model: str
+    target: str
+    candidates: list[Candidate]
+    excluded: list[Exclusion]
+
+
+@dataclass(frozen=True)
 class LineageEdge(Record):
     child_model: str
     child_version: int

@@ -30,6 +30,7 @@ from .errors import (
     ModelNotFound,
     NoApprovedVersion,
     NoRollbackCandidate,
+    NotRollbackCandidate,
     TargetNotDeployed,
     VersionNotFound,
 )
@@ -43,12 +44,14 @@ from .records import (
     Deployment,
     InitReport,
     Event,
+    Exclusion,
     Lineage,
     LineageEdge,
     ModelInfo,
     ModelSummary,
     Parent,
     QueryResult,
+    RollbackOptions,
     Version,
 )
 from .schema import SCHEMA_VERSION
@@ -315,6 +318,24 @@ class Registry:
         when = _as_of(as_of)
         self._require_model(model, when)
         return [Candidate.from_row(r) for r in self._q("candidates", when, model=model, target=target)]
+
+    def rollback_options(self, model: str, *, target: str, as_of: str | datetime | None = None) -> RollbackOptions:
+        """The rollback candidates of ``target`` (first choice first) and the versions that
+        ran there but are excluded, each with why (running now, rolled back from, no longer
+        approved), most recently run first; both read at the same moment."""
+        check.name(model)
+        check.target(target)
+        when = _as_of(as_of)
+        self._require_model(model, when)
+        return self._rollback_options(model, target, when)
+
+    def _rollback_options(self, model: str, target: str, as_of: datetime | None = None) -> RollbackOptions:
+        rows = self._q("rollback_options", as_of, model=model, target=target)
+        return RollbackOptions(
+            model=model, target=target,
+            candidates=[Candidate.from_row(r) for r in rows if r["reason"] is None],
+            excluded=[Exclusion.from_row(r) for r in rows if r["reason"] is not None],
+        )
 
     def lineage(self, model: str, version: int, *, as_of: str | datetime | None = None) -> Lineage:
         """Ancestors (models, data, code, image) and descendants of a version, recursively."""
@@ -695,13 +716,20 @@ class Registry:
             running = self._q("deployment", model=model, target=target)
             if not running:
                 raise TargetNotDeployed(model=model, target=target, detail=", so there is nothing to roll back")
-            options = [Candidate.from_row(r) for r in self._q("candidates", model=model, target=target)]
-            if not options:
-                raise NoRollbackCandidate(model=model, target=target, detail="")
-            chosen = options[0] if to is None else next((c for c in options if c.version == to), None)
+            found = self._rollback_options(model, target)
+            options, excluded = found.candidates, found.excluded
+            if to is None:
+                chosen = options[0] if options else None
+            else:
+                chosen = next((c for c in options if c.version == to), None)
             if chosen is None:
+                named = next((e for e in excluded if e.version == to), None)
+                if named is not None:
+                    raise NotRollbackCandidate(named.detail, model=model, target=target, version=to, reason=named.reason)
+                if not options:
+                    raise NoRollbackCandidate.because(model, target, [(e.version, e.reason, e.detail) for e in excluded])
                 listed = ", ".join(f"v{c.version}" for c in options)
-                raise NoRollbackCandidate(model=model, target=target, detail=f" at version {to} (candidates: {listed})")
+                raise NoRollbackCandidate(f" at version {to} (candidates: {listed})", model=model, target=target)
             return self._record(
                 model, chosen.version, "rollback", target=target, note=note,
                 evidence={"from_version": running[0]["version"], "rank": chosen.rank},

@@ -299,7 +299,8 @@ def replace_sample_lake(path: str | os.PathLike[str]) -> None:
 
 
 def tour(registry: Registry) -> dict[str, Any]:
-    """What the demo shows: counts, what runs where, what can be rolled back."""
+    """What the demo shows: counts, what runs where, what can be rolled back (and what a
+    rollback moved away from, which only a new deploy brings back)."""
     created = False
     if not registry._lake.exists():
         build_sample_lake(registry.root)
@@ -312,6 +313,10 @@ def tour(registry: Registry) -> dict[str, Any]:
     latest = registry.sql("select model, version, approved_at, approved_by from latest_approved order by model").rows
     rollback = registry.sql(
         "select model, target, version, last_deployed_at from rollback_candidates where rank = 1 order by model, target"
+    ).rows
+    rolled_back = registry.sql(
+        "select model, target, version, detail from rollback_excluded where reason = 'rolled back' "
+        "order by model, target, last_deployed_at desc, version desc"
     ).rows
     approvals = registry.sql(
         "select \"at\", actor, model, version, state, evidence from events where kind = 'approve' "
@@ -331,6 +336,7 @@ def tour(registry: Registry) -> dict[str, Any]:
         "deployments": deployments,
         "latest_approved": latest,
         "rollback": rollback,
+        "rolled_back": rolled_back,
         "approvals": approvals,
         "policy": registry.config.source,
         "try": [

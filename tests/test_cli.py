@@ -44,7 +44,9 @@ def test_the_issue_scenario_end_to_end(cli, artifact):
     assert history[-1]["note"] == "p95 latency regression" and history[3]["note"] == "passed offline eval"
     table = ok(cli("history", "churn"))
     assert "p95 latency regression" in table and "carol" in table
-    assert [c["version"] for c in json.loads(ok(cli("candidates", "churn", "--target", "prod", "--json")))] == [2]
+    # v2 is what the rollback moved prod away from: only a new deploy brings it back
+    assert json.loads(ok(cli("candidates", "churn", "--target", "prod", "--json"))) == []
+    assert "v2  rolled back from on" in ok(cli("candidates", "churn", "--target", "prod"))
     ok(cli("deprecate", "churn", "2", "--note", "regression", actor="bob"))
     assert json.loads(ok(cli("candidates", "churn", "--target", "prod", "--json"))) == []
     assert "no rollback candidates" in ok(cli("candidates", "churn", "--target", "prod"))

@@ -186,7 +186,10 @@ def test_rollback_scenario_and_candidates(registry):
     bob = s["bob"]
     assert s["rollback"].version == 1 and s["rollback"].evidence["from_version"] == 2
     assert bob.resolve("churn@prod") == "s3://models/churn/1.pkl"
-    assert [c.version for c in bob.candidates("churn", target="prod")] == [2]
+    # v2 is what the rollback moved prod away from: not a way back (tests/test_rollback.py)
+    assert bob.candidates("churn", target="prod") == []
+    assert [(e.version, e.reason) for e in bob.rollback_options("churn", target="prod").excluded] == [
+        (1, "running"), (2, "rolled back")]
     bob.deprecate("churn", 2, note="regression")
     assert bob.candidates("churn", target="prod") == []
     with pytest.raises(NoRollbackCandidate):
@@ -200,11 +203,13 @@ def test_rollback_candidates_rank_most_recent_first_and_to_picks_one(registry):
         bob.approve("m", n)
         bob.deploy("m", n, target="prod")
     assert [(c.version, c.rank) for c in bob.candidates("m", target="prod")] == [(3, 1), (2, 2), (1, 3)]
-    with pytest.raises(NoRollbackCandidate, match="candidates: v3, v2, v1"):
+    with pytest.raises(NoRollbackCandidate, match="running now"):
         bob.rollback("m", target="prod", note="x", to=4)
+    with pytest.raises(NoRollbackCandidate, match="candidates: v3, v2, v1"):
+        bob.rollback("m", target="prod", note="x", to=9)
     event = bob.rollback("m", target="prod", note="bad release", to=1)
     assert event.version == 1 and bob.resolve("m@prod") == "s3://m/1"
-    assert [c.version for c in bob.candidates("m", target="prod")] == [4, 3, 2]
+    assert [c.version for c in bob.candidates("m", target="prod")] == [3, 2]  # not v4: rolled back from
 
 
 def test_latest_approved_skips_candidates_rejected_and_deprecated(registry):

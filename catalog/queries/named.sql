@@ -46,6 +46,21 @@ FROM rollback_candidates
 WHERE model = $model AND target = $target
 ORDER BY rank;
 
+-- name: rollback_options
+-- Candidates (rank set) and the versions excluded (reason set), read in one statement
+-- so that the two lists describe the same moment.
+SELECT model, target, version, rank, last_deployed_at, artifact_uri,
+       NULL AS reason, NULL AS detail, NULL::TIMESTAMPTZ AS decided_at, NULL AS decided_by,
+       NULL AS note, NULL::BIGINT AS rolled_back_to
+FROM rollback_candidates
+WHERE model = $model AND target = $target
+UNION ALL
+SELECT model, target, version, NULL, last_deployed_at, artifact_uri,
+       reason, detail, decided_at, decided_by, note, rolled_back_to
+FROM rollback_excluded
+WHERE model = $model AND target = $target
+ORDER BY rank NULLS LAST, last_deployed_at DESC, version DESC;
+
 -- name: resolve_model
 SELECT 'target' AS kind, d.target AS key, v.artifact_uri
 FROM deployments AS d JOIN versions AS v USING (model, version)

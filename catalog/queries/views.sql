@@ -112,29 +112,95 @@ SELECT t.model, t.top.version AS version, v.artifact_uri, v.artifact_sha256,
 FROM top AS t
 JOIN versions AS v ON v.model = t.model AND v.version = t.top.version;
 
--- Per (model, target): the versions that ran there before and are still approved,
--- excluding the one running now; rank 1 (the most recently run) is the default.
-CREATE OR REPLACE VIEW rollback_candidates AS
-WITH ran AS (
-    SELECT model, target, version, max("at") AS last_deployed_at
+-- Per (model, target, version that ran there): whether the target can roll back to it,
+-- and if not, why. One definition behind both rollback views below.
+--
+-- A version V is excluded on target T when:
+--   * T runs V now ("running"), or
+--   * V is not approved any more (its state: "deprecated"...), or
+--   * a rollback on T moved T away from V and no deploy of V on T came after that
+--     rollback ("rolled back"): only a new deploy, with its gates, brings V back.
+-- "Moved away from" is read from the event sequence itself: the version T ran just
+-- before the rollback, by the order ("at", event_id) that `deployments` uses, so the
+-- two views always agree on what ran when (the rollback's evidence is not needed).
+CREATE OR REPLACE VIEW _rollback_options AS
+WITH moves AS (
+    SELECT model, target, version, kind, "at", actor, note,
+           row_number() OVER w AS seq,
+           lag(version) OVER w AS replaced
     FROM events
     WHERE kind IN ('deploy', 'rollback')
+    WINDOW w AS (PARTITION BY model, target ORDER BY "at", event_id)
+), ran AS (
+    SELECT model, target, version, max("at") AS last_deployed_at,
+           coalesce(max(seq) FILTER (WHERE kind = 'deploy'), 0) AS last_deploy_seq
+    FROM moves
     GROUP BY model, target, version
+), away AS (
+    -- per version: the latest rollback on the target that moved it away from that version
+    SELECT model, target, replaced AS version,
+           arg_max({'seq': seq, 'at': "at", 'by': actor, 'note': note, 'to': version}, seq) AS last
+    FROM moves
+    WHERE kind = 'rollback' AND replaced IS NOT NULL
+    GROUP BY model, target, replaced
+), judged AS (
+    SELECT
+        r.model, r.target, r.version, r.last_deployed_at, v.artifact_uri,
+        CASE
+            WHEN r.version = d.version THEN 'running'
+            WHEN coalesce(s.state, 'candidate') <> 'approved' THEN coalesce(s.state, 'candidate')
+            WHEN a.last.seq > r.last_deploy_seq THEN 'rolled back'
+        END AS reason,
+        d.since AS running_since, d.by AS running_by, s.state_at, s.state_by, a.last AS away
+    FROM ran AS r
+    JOIN deployments AS d ON d.model = r.model AND d.target = r.target
+    JOIN versions AS v ON v.model = r.model AND v.version = r.version
+    LEFT JOIN _version_state AS s ON s.model = r.model AND s.version = r.version
+    LEFT JOIN away AS a ON a.model = r.model AND a.target = r.target AND a.version = r.version
 )
 SELECT
-    r.model,
-    r.target,
-    r.version,
-    row_number() OVER (
-        PARTITION BY r.model, r.target ORDER BY r.last_deployed_at DESC, r.version DESC
-    ) AS rank,
-    r.last_deployed_at,
-    v.artifact_uri
-FROM ran AS r
-JOIN deployments AS d ON d.model = r.model AND d.target = r.target
-JOIN _version_state AS s ON s.model = r.model AND s.version = r.version
-JOIN versions AS v ON v.model = r.model AND v.version = r.version
-WHERE r.version <> d.version AND s.state = 'approved';
+    model, target, version, last_deployed_at, artifact_uri, reason,
+    CASE reason WHEN 'running' THEN running_since WHEN 'rolled back' THEN away.at ELSE state_at END AS decided_at,
+    CASE reason WHEN 'running' THEN running_by WHEN 'rolled back' THEN away.by ELSE state_by END AS decided_by,
+    CASE reason WHEN 'rolled back' THEN away.note END AS note,
+    CASE reason WHEN 'rolled back' THEN away.to END AS rolled_back_to
+FROM judged;
+
+-- Per (model, target): the approved versions that ran there before and that the
+-- target may go back to (see _rollback_options); rank 1 (the most recently run) is
+-- the default.
+CREATE OR REPLACE VIEW rollback_candidates AS
+SELECT
+    model,
+    target,
+    version,
+    row_number() OVER (PARTITION BY model, target ORDER BY last_deployed_at DESC, version DESC) AS rank,
+    last_deployed_at,
+    artifact_uri
+FROM _rollback_options
+WHERE reason IS NULL;
+
+-- Per (model, target): every version that ran there and is not a rollback candidate,
+-- and why. reason is 'running' (the target runs it now), 'rolled back' (a rollback
+-- moved the target away from it and it was not deployed there again since), or the
+-- version's state when it is no longer approved ('deprecated'...). decided_at and
+-- decided_by say when and by whom (the deploy or rollback that put the running version
+-- there, the rollback, or the state change); note is the rollback's note; detail is
+-- all of it in one sentence, as the CLI, the site and the refusals show it.
+CREATE OR REPLACE VIEW rollback_excluded AS
+SELECT
+    model, target, version, reason, decided_at, decided_by, note, rolled_back_to,
+    CASE reason
+        WHEN 'running' THEN 'running now'
+        WHEN 'rolled back' THEN 'rolled back from on ' || strftime(make_timestamp(epoch_us(decided_at)), '%Y-%m-%d %H:%M:%SZ')
+            || ' by ' || decided_by || coalesce(': ' || replace(replace(note, chr(13), ' '), chr(10), ' '), '')
+        ELSE reason || coalesce(' on ' || strftime(make_timestamp(epoch_us(decided_at)), '%Y-%m-%d %H:%M:%SZ'), '')
+            || coalesce(' by ' || decided_by, '')
+    END AS detail,
+    last_deployed_at,
+    artifact_uri
+FROM _rollback_options
+WHERE reason IS NOT NULL;
 
 -- One row per lineage edge: parent models, data refs, code and image.
 CREATE OR REPLACE VIEW lineage AS

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SiteBuildFailed
-from ..records import Candidate, Event, LineageEdge, Version
+from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
@@ -56,18 +56,20 @@ _SQL = {
     "versions": "SELECT * FROM model_versions ORDER BY model, version",
     "events": 'SELECT * FROM audit_log ORDER BY "at" DESC, event_id DESC',
     "candidates": "SELECT * FROM rollback_candidates ORDER BY model, target, rank",
+    "excluded": "SELECT * FROM rollback_excluded ORDER BY model, target, last_deployed_at DESC, version DESC",
     "lineage": "SELECT *, 1 AS depth FROM lineage ORDER BY child_model, child_version, parent_kind, parent",
 }
 
 
 def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> SiteRecords:
-    """Everything the site shows, in five bulk reads over the stable views."""
+    """Everything the site shows, in six bulk reads over the stable views."""
     rows = {name: registry.sql(sql, as_of=as_of).rows for name, sql in _SQL.items()}
     return SiteRecords(
         versions=[Version.from_row(r) for r in rows["versions"]],
         deployments=registry.deployments(as_of=as_of),
         events=[Event.from_row(r) for r in rows["events"]],
         candidates=[Candidate.from_row(r) for r in rows["candidates"]],
+        excluded=[Exclusion.from_row(r) for r in rows["excluded"]],
         lineage=[LineageEdge.from_row(r) for r in rows["lineage"]],
         lake=registry.location,
     )

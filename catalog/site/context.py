@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..records import Candidate, Deployment, Event, LineageEdge, Version
+from ..records import Candidate, Deployment, Event, Exclusion, LineageEdge, Version
 
 DOCUMENT_SCHEMA = 1
 
@@ -40,6 +40,7 @@ class SiteRecords:
     lineage: Sequence[LineageEdge]     # direct edges only (depth 1)
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     lake: str | None = None
+    excluded: Sequence[Exclusion] = ()  # the rollback_excluded view: ran on a target, not a candidate
 
 
 def iso(value: datetime | None) -> str | None:
@@ -201,6 +202,12 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
             {"version": c.version, "rank": c.rank, "last_deployed_at": iso(c.last_deployed_at),
              "artifact_uri": c.artifact_uri}
         )
+    excluded: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for e in sorted(records.excluded, key=lambda e: (e.model, e.target, -e.last_deployed_at.timestamp(), -e.version)):
+        excluded[e.model][e.target].append(
+            {"version": e.version, "reason": e.reason, "detail": e.detail, "decided_at": iso(e.decided_at),
+             "decided_by": e.decided_by, "note": e.note, "last_deployed_at": iso(e.last_deployed_at)}
+        )
 
     upstream: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
     children: dict[str, set[tuple[str, int, int, str]]] = defaultdict(set)
@@ -245,6 +252,8 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
             "metric_names": sorted({k for v in versions for k in v.metrics}),
             "running": running.get(name, []),
             "candidates": {t: rows for t, rows in sorted(candidates.get(name, {}).items())},
+            # per target that the model ran on: the versions it cannot roll back to, and why
+            "rollback_excluded": {t: rows for t, rows in sorted(excluded.get(name, {}).items())},
             "lineage": {
                 "parents": [{"model": m, "versions": vs} for m, vs in sorted(parents.items())],
                 "data": sorted(up.get("data", ())),
