@@ -153,3 +153,12 @@ class SiteBuildFailed(CatalogError):
     """MkDocs refused the generated pages (a warning under --strict, or a bad mkdocs.yml)."""
 
     template = "the catalog site did not build: {detail}"
+
+
+class ArtifactNotRegular(InvalidInput):
+    """A local artifact is not a regular file or a folder of regular files."""
+
+    template = (
+        "artifact {path} is {kind}{detail}: register a regular file, or a folder holding only "
+        "regular files and folders"
+    )

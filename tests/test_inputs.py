@@ -1,0 +1,141 @@
+"""What people type and what they point at is checked the same way everywhere:
+who someone is, what a command would do, what an artifact is, where a credential hides."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import textwrap
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from catalog import Registry
+from catalog.errors import (
+    ArtifactNotRegular,
+)
+from catalog.schema import SCHEMA_VERSION, VERSIONS
+
+from .conftest import snapshot
+
+# -- item 8: only regular files and folders of them are artifacts --------------------
+
+
+def _within(seconds: float, call, unblock: Path | None = None):
+    """``call()``'s result or exception, or AssertionError when it is still running after
+    ``seconds`` (a FIFO opened for reading waits for a writer: ``unblock`` is then opened
+    for writing, which lets the stuck reader finish)."""
+    out: dict[str, object] = {}
+
+    def run() -> None:
+        try:
+            out["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - handed back to the test
+            out["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    if worker.is_alive():
+        if unblock is not None:
+            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
+            worker.join(10)
+        raise AssertionError(f"still running after {seconds} s: it opened a FIFO")
+    if "error" in out:
+        raise out["error"]  # type: ignore[misc]
+    return out.get("value")
+
+
+@pytest.fixture
+def unix_socket(tmp_path):
+    path = tmp_path / "s.sock"
+    server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    server.bind(str(path))
+    yield path
+    server.close()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "socket"])
+def test_a_fifo_device_or_socket_is_refused_as_an_artifact_without_being_opened(registry, lake, cli, tmp_path, kind, request):
+    registry("ana").register("seed", "s3://m/seed", capture_git=False)
+    if kind == "fifo":
+        path = tmp_path / "pipe"
+        os.mkfifo(path)
+        words = "named pipe"
+    elif kind == "device":
+        path, words = Path(os.devnull), "character device"
+    else:
+        path, words = request.getfixturevalue("unix_socket"), "socket"
+    before = snapshot(lake)
+    unblock = path if kind == "fifo" else None
+    with pytest.raises(ArtifactNotRegular, match=words) as refused:
+        _within(5, lambda: registry("ana").register("m", str(path), capture_git=False), unblock)
+    assert refused.value.path == str(path)
+    with pytest.raises(ArtifactNotRegular, match=words):
+        _within(5, lambda: registry("ana").register_many([{"model": "m", "artifact_uri": str(path)}]), unblock)
+    result = _within(5, lambda: cli("register", "m", str(path), "--no-git"), unblock)
+    assert result.exit_code == 2 and str(path) in result.stderr and words in result.stderr, result.output
+    assert snapshot(lake) == before
+
+
+@pytest.mark.parametrize("inside", ["symlink", "fifo", "nothing", "only a symlink"])
+def test_a_folder_holding_a_link_a_fifo_or_no_file_is_refused(registry, lake, tmp_path, inside):
+    registry("ana").register("seed", "s3://m/seed", capture_git=False)
+    folder = tmp_path / "model"
+    (folder / "weights").mkdir(parents=True)
+    outside = tmp_path / "outside.bin"
+    outside.write_bytes(b"anything")
+    if inside in ("symlink", "fifo"):
+        (folder / "config.json").write_text("{}")
+    if inside in ("symlink", "only a symlink"):
+        (folder / "weights" / "w.bin").symlink_to(outside)
+    if inside == "fifo":
+        os.mkfifo(folder / "weights" / "w.bin")
+    before = snapshot(lake)
+    unblock = folder / "weights" / "w.bin" if inside == "fifo" else None
+    with pytest.raises(ArtifactNotRegular) as refused:
+        _within(5, lambda: registry("ana").register("m", str(folder), capture_git=False), unblock)
+    if inside == "nothing":
+        assert refused.value.path == str(folder) and "no files" in str(refused.value)
+    else:
+        assert refused.value.path == str(folder / "weights" / "w.bin")
+        assert ("symbolic link" if "symlink" in inside else "named pipe") in str(refused.value)
+    assert snapshot(lake) == before
+
+
+def test_a_symlink_given_as_the_artifact_records_the_file_it_points_to(registry, artifact, tmp_path):
+    link = tmp_path / "current.pkl"
+    link.symlink_to(artifact)
+    v = registry("ana").register("m", str(link), capture_git=False)
+    assert v.artifact_uri == str(artifact.resolve())
+    assert v.artifact_bytes == 2048
+    folder = tmp_path / "model"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "sub" / "w.bin").write_bytes(b"w")
+    (folder / "a.json").write_text("{}")
+    assert registry("ana").register("m", str(folder), capture_git=False).artifact_bytes == 3
+
+
+def test_doctor_reports_an_artifact_that_is_no_longer_a_regular_file(registry, cli, artifact, tmp_path):
+    reg = registry("ana")
+    reg.register("m", str(artifact), capture_git=False)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "w.bin").write_bytes(b"weights")
+    reg.register("f", str(folder), capture_git=False)
+    artifact.unlink()
+    os.mkfifo(artifact)
+    (folder / "w.bin").unlink()
+    (folder / "w.bin").symlink_to(tmp_path / "elsewhere")
+    (tmp_path / "elsewhere").write_bytes(b"weights")  # the same bytes, through a link
+    report = _within(10, lambda: reg.doctor(verify_artifacts=True), artifact)
+    errors = {f.path: f.problem for f in report.findings if f.severity == "error"}
+    assert "named pipe" in errors.get("m:1", ""), report.findings
+    assert "symbolic link" in errors.get("f:1", ""), report.findings
+    result = _within(10, lambda: cli("doctor", "--verify-artifacts"), artifact)
+    assert result.exit_code == 1 and "named pipe" in result.stdout, result.output
