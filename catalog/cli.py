@@ -122,13 +122,15 @@ def _cell(value: Any) -> str:
     return str(value).replace("\n", " ")
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)") -> None:
+def _table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)", width: int = 60
+) -> None:
     if not rows:
         typer.echo(empty)
         return
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    widths = [min(w, 60) for w in widths]
+    widths = [min(w, width) for w in widths]
     typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
     for row in cells:
         typer.echo("  ".join((v if len(v) <= w else v[: w - 1] + "…").ljust(w) for v, w in zip(row, widths)).rstrip())
@@ -501,7 +503,7 @@ def check(
     target: Annotated[Optional[str], typer.Option("--target", "-t", help="Check the deploy rules of this target instead of approval. Example: --target prod-eu", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the promotion gates without approving (a dry run for CI); exit 1 if one fails.
+    """Run what approve (or deploy, with --target) would run, lifecycle rules included, without writing (a dry run for CI); exit 1 if the command would be refused.
 
     Example: catalog --actor bob check churn 3 --json
     """
@@ -512,8 +514,9 @@ def check(
         what = f"deploy to {target}" if target else "approval"
         typer.echo(f"{model} v{version} {what} by {report.actor}: {'passes' if report.passed else 'FAILS'}"
                    f" (policy {report.policy_source or 'none: permissive defaults'})")
+        # the detail in full: it is the reason the command itself would give
         _table([g.to_dict() | {"result": "pass" if g.passed else "FAIL"} for g in report.gates],
-               ["result", "gate", "detail"], empty="(no gates apply)")
+               ["result", "gate", "detail"], empty="(no gates apply)", width=1_000)
     if not report.passed:
         raise typer.Exit(1)
 

@@ -18,10 +18,55 @@ import pytest
 from catalog import Registry
 from catalog.errors import (
     ArtifactNotRegular,
+    IllegalTransition,
 )
 from catalog.schema import SCHEMA_VERSION, VERSIONS
 
 from .conftest import snapshot
+
+# -- item 7: check runs what the command runs ---------------------------------------
+
+
+def _in_state(registry, state: str) -> None:
+    ana, bob = registry("ana"), registry("bob")
+    ana.register("churn", "s3://m/churn/1", capture_git=False)
+    if state == "rejected":
+        bob.reject("churn", 1, note="leaks the label")
+    else:
+        bob.approve("churn", 1)
+    if state == "deprecated":
+        bob.deprecate("churn", 1, note="retired")
+
+
+@pytest.mark.parametrize("state", ["rejected", "approved", "deprecated"])
+def test_check_fails_with_the_reason_approve_gives_on_a_version_past_candidate(registry, lake, cli, state):
+    _in_state(registry, state)
+    before = snapshot(lake)
+    with pytest.raises(IllegalTransition) as refused:
+        registry("carol").approve("churn", 1)
+    report = registry("carol").check("churn", 1)
+    assert not report.passed
+    assert [g.detail for g in report.gates if not g.passed] == [str(refused.value)]
+    result = cli("check", "churn", "1", actor="carol")
+    assert result.exit_code == 1, result.output
+    assert "FAILS" in result.stdout and str(refused.value) in result.stdout
+    assert snapshot(lake) == before
+
+
+def test_check_target_fails_like_deploy_when_the_target_already_runs_the_version(registry, lake, cli):
+    _in_state(registry, "approved")
+    registry("ops").deploy("churn", 1, target="prod")
+    before = snapshot(lake)
+    with pytest.raises(IllegalTransition, match="already runs") as refused:
+        registry("ops").deploy("churn", 1, target="prod")
+    report = registry("ops").check("churn", 1, target="prod")
+    assert not report.passed
+    assert [g.detail for g in report.gates if not g.passed] == [str(refused.value)]
+    result = cli("check", "churn", "1", "--target", "prod", actor="ops")
+    assert result.exit_code == 1 and str(refused.value) in result.stdout, result.output
+    assert registry("ops").check("churn", 1, target="staging").passed
+    assert snapshot(lake) == before
+
 
 # -- item 8: only regular files and folders of them are artifacts --------------------
 
