@@ -184,3 +184,37 @@ def test_doctor_reports_an_artifact_that_is_no_longer_a_regular_file(registry, c
     assert "symbolic link" in errors.get("f:1", ""), report.findings
     result = _within(10, lambda: cli("doctor", "--verify-artifacts"), artifact)
     assert result.exit_code == 1 and "named pipe" in result.stdout, result.output
+
+
+# -- item 9: lake text reaches a terminal escaped -------------------------------------
+
+
+def _forge(lake: Path, **fields) -> None:
+    """A versions row written straight into the lake, past every check (as a foreign writer could)."""
+    row = {f.name: None for f in VERSIONS}
+    row.update(schema_version=SCHEMA_VERSION, model="forged", version=1, artifact_uri="s3://m/forged",
+               created_at=datetime(2026, 11, 20, tzinfo=timezone.utc), created_by="mallory",
+               tags=[], metrics=[], params=[], dashboards=[], data_refs=[], parents=[])
+    row.update(fields)
+    pq.write_table(pa.Table.from_pylist([row], schema=VERSIONS),
+                   lake / "versions" / "part-20261120T000000000000Z-00000000000000ee.parquet")
+
+
+def test_control_characters_in_the_lake_reach_a_terminal_escaped(registry, lake, cli):
+    registry("ana").register("seed", "s3://m/seed", capture_git=False)
+    _forge(lake, description="evil\x1b[31mred\x07", owner="mal\x1b]0;x\x07", tags=[("k", "v\x1b[2J")])
+    outputs = {
+        "sql": cli("sql", "select model, owner, description, tags from versions where model = 'forged'"),
+        "sql csv": cli("sql", "select description from versions where model = 'forged'", "--format", "csv"),
+        "show version": cli("show", "forged", "1"),
+        "show model": cli("show", "forged"),
+    }
+    for what, result in outputs.items():
+        assert result.exit_code == 0, (what, result.output)
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout, what
+        assert "evil\\x1b[31mred\\x07" in result.stdout, (what, result.stdout)
+        if what != "sql csv":
+            assert "mal\\x1b]0;x\\x07" in result.stdout, (what, result.stdout)
+    exact = cli("sql", "select description from versions where model = 'forged'", "--format", "json")
+    assert json.loads(exact.stdout)[0]["description"] == "evil\x1b[31mred\x07"
+    assert json.loads(cli("show", "forged", "1", "--json").stdout)["owner"] == "mal\x1b]0;x\x07"
