@@ -155,6 +155,12 @@ class SiteBuildFailed(CatalogError):
     template = "the catalog site did not build: {detail}"
 
 
+class ControlCharacter(InvalidInput):
+    """Text holds a character a terminal would act on (ESC, BEL...) or one that cannot be seen."""
+
+    template = "{what} holds the control character {char!r}: remove it (a terminal acts on such characters)"
+
+
 class ArtifactNotRegular(InvalidInput):
     """A local artifact is not a regular file or a folder of regular files."""
 

@@ -490,10 +490,10 @@ class Registry:
         check.name(model)
         check.uri(artifact_uri)
         record: dict[str, Any] = {
-            "owner": check.text(owner, "owner", limit=200),
-            "description": check.text(description, "description"),
+            "owner": check.line(owner, "owner", limit=200),
+            "description": _no_credentials(check.text(description, "description"), "description"),
             "tags": check.mapping(tags, "tag"),
-            "runtime_image": check.text(runtime_image, "runtime image", limit=1_000),
+            "runtime_image": _no_credentials(check.text(runtime_image, "runtime image", limit=1_000), "runtime image", bare=True),
             "metrics": check.metrics(metrics),
             "params": check.mapping(params, "param"),
             "dashboards": {k: check.uri(u, f"dashboard {k!r}") for k, u in check.mapping(dashboards, "dashboard").items()},
@@ -603,7 +603,7 @@ class Registry:
         return GateReport(
             model=model, version=version, action="approve", actor=self.actor,
             passed=not failures(gates), gates=gates, policy_source=self._policy_source(),
-            policy_sha256=config.sha256, approvals=len(set(prior)) + 1, quorum=rules.approvals,
+            policy_sha256=config.sha256, approvals=len(check.people(prior)) + 1, quorum=rules.approvals,
             subject=current,
         )
 
@@ -833,6 +833,10 @@ def _answers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
 # not already run): it appears in a report only when it fails, and refuses as an
 # IllegalTransition rather than a GateFailed.
 _LIFECYCLE = "state"
+
+
+def _no_credentials(value: str | None, what: str, *, bare: bool = False) -> str | None:
+    return None if value is None else check.no_credentials(value, what, bare=bare)
 
 
 def _raise_failures(action: str, report: GateReport) -> None:

@@ -18,11 +18,101 @@ import pytest
 from catalog import Registry
 from catalog.errors import (
     ArtifactNotRegular,
+    ControlCharacter,
+    GateFailed,
     IllegalTransition,
+    InvalidInput,
+    InvalidValue,
+    UnsafeURI,
 )
 from catalog.schema import SCHEMA_VERSION, VERSIONS
 
 from .conftest import snapshot
+
+# -- item 5: one person, however their name is spelled -------------------------------
+
+
+@pytest.fixture
+def policy(tmp_path, lake):
+    """A factory: policy(toml)(actor) opens the test lake under that catalog.toml."""
+
+    def write(text: str):
+        path = tmp_path / "catalog.toml"
+        path.write_text(textwrap.dedent(text))
+        return lambda actor: Registry(lake, actor=actor, durable=False, config=path)
+
+    return write
+
+
+def test_two_spellings_of_one_name_do_not_make_a_quorum(policy, lake):
+    as_ = policy("[policy]\napprovals = 2\n")
+    as_("ana").register("churn", "s3://m/churn/1", capture_git=False)
+    assert as_("bob").approve("churn", 1).state is None  # 1 of 2
+    before = snapshot(lake)
+    for spelling in ("Bob", "BOB", "ｂｏｂ"):
+        with pytest.raises(GateFailed, match="distinct-approver"):
+            as_(spelling).approve("churn", 1)
+    assert snapshot(lake) == before
+    assert as_("carol").approve("churn", 1).state == "approved"
+
+
+def test_four_eyes_refuses_the_registrant_under_another_case(policy, lake):
+    as_ = policy("[policy]\nfour_eyes = true\n")
+    as_("ana").register("churn", "s3://m/churn/1", capture_git=False)
+    before = snapshot(lake)
+    for spelling in ("Ana", "ANA", "ａｎａ"):
+        with pytest.raises(GateFailed, match="four-eyes"):
+            as_(spelling).approve("churn", 1)
+    assert snapshot(lake) == before
+
+
+def test_approver_lists_admit_one_person_however_spelled(policy):
+    as_ = policy(
+        """
+        [policy.models.churn]
+        approvers = ["bob", "carol"]
+        [policy.owners.risk]
+        approvers = ["Dan"]
+        [policy.targets."prod*"]
+        approvers = ["carol"]
+        """
+    )
+    as_("ana").register("churn", "s3://m/churn/1", capture_git=False)
+    as_("ana").register("fraud", "s3://m/fraud/1", owner="Risk", capture_git=False)
+    for spelling in ("bob", "BOB", "Bob", "ｂｏｂ"):
+        assert as_(spelling).check("churn", 1).passed, spelling
+    assert not as_("bobby").check("churn", 1).passed
+    # the owner table applies to the owner however spelled, its list to the approver likewise
+    assert not as_("bob").check("fraud", 1).passed
+    assert as_("DAN").check("fraud", 1).passed
+    as_("CAROL").approve("churn", 1)
+    gate = as_("ops").check("churn", 1, target="prod-eu").gates[0]
+    assert gate.gate == "target:prod*:approver" and gate.passed, gate
+    assert as_("ops").deploy("churn", 1, target="prod-eu").evidence["gates"][0]["passed"]
+    assert as_("ops").show("churn", 1).deployed_to == ["prod-eu"]
+    # the name is stored as typed
+    assert [e.actor for e in as_("ops").history("churn") if e.kind == "approve"] == ["CAROL"]
+
+
+@pytest.mark.parametrize("name", ["bob\n", "bob\x9b31m", "bo\u200bb", "bob\u202egnp", "bob\u2028"], ids=repr)
+def test_an_actor_with_a_control_or_invisible_character_is_refused_with_exit_2(cli, lake, name):
+    assert cli("register", "churn", "s3://m/churn/1", "--no-git").exit_code == 0
+    before = snapshot(lake)
+    with pytest.raises(InvalidValue, match="invalid actor"):
+        Registry(lake, actor=name, durable=False)
+    by_option = cli.runner.invoke(cli_app(), ["--lake", str(lake), "--actor", name, "approve", "churn", "1"])
+    by_env = cli.runner.invoke(cli_app(), ["--lake", str(lake), "approve", "churn", "1"], env={"CATALOG_ACTOR": name})
+    for result in (by_option, by_env):
+        assert result.exit_code == 2, result.output
+        assert "invalid actor" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert snapshot(lake) == before
+
+
+def cli_app():
+    from catalog.cli import app
+
+    return app
+
 
 # -- item 7: check runs what the command runs ---------------------------------------
 
@@ -186,7 +276,63 @@ def test_doctor_reports_an_artifact_that_is_no_longer_a_regular_file(registry, c
     assert result.exit_code == 1 and "named pipe" in result.stdout, result.output
 
 
-# -- item 9: lake text reaches a terminal escaped -------------------------------------
+# -- item 9: credentials anywhere an address fits; control characters ---------------
+
+CREDENTIALS = [
+    ("params", {"db": "postgres://u:pw@db.example.com/db"}),
+    ("params", {"export": "https://h.example.com/x?token=abc"}),
+    ("tags", {"source": "https://ghp_abc123@github.com/acme/churn"}),
+    ("runtime_image", "user:pass@registry.example.com/img:1"),
+    ("description", "reads from postgres://etl:s3cret@db.example.com/features nightly"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), CREDENTIALS, ids=lambda x: repr(x)[:40])
+def test_a_credential_outside_the_uri_fields_is_refused(registry, lake, field, value):
+    reg = registry("ana")
+    reg.register("seed", "s3://m/seed", capture_git=False)
+    before = snapshot(lake)
+    with pytest.raises(UnsafeURI) as refused:
+        reg.register("m", "s3://m/x", capture_git=False, **{field: value})
+    assert "pw" not in str(refused.value) and "s3cret" not in str(refused.value) and "abc" not in str(refused.value)
+    with pytest.raises(UnsafeURI):
+        reg.register_many([{"model": "m", "artifact_uri": "s3://m/x", field: value}])
+    assert snapshot(lake) == before
+    # what only looks like one stays accepted: an image digest, an '@' that is no user info
+    kept = reg.register(
+        "m", "s3://m/x", capture_git=False,
+        runtime_image="python:3.11@sha256:" + "ab" * 32,
+        params={"table": "bq://project.table@snapshot-12", "who": "ana@example.com"},
+        tags={"q": "why?"}, description="mail ana@example.com: https://wiki.example.com/churn?page=2",
+    )
+    assert kept.params["table"] == "bq://project.table@snapshot-12"
+
+
+def test_the_cli_refuses_a_credential_in_a_param_or_an_image_with_exit_2(cli, lake):
+    assert cli("register", "seed", "s3://m/seed", "--no-git").exit_code == 0
+    before = snapshot(lake)
+    for option in (["--param", "db=postgres://u:pw@h/db"], ["--image", "user:pass@registry.example.com/img:1"]):
+        result = cli("register", "m", "s3://m/x", "--no-git", *option)
+        assert result.exit_code == 2 and "credential" in result.stderr, result.output
+        assert "pw@" not in result.stderr and "pass@" not in result.stderr
+    assert snapshot(lake) == before
+
+
+def test_control_characters_are_refused_in_owners_and_text_but_line_breaks_stay_in_descriptions(registry, lake):
+    reg = registry("ana")
+    reg.register("seed", "s3://m/seed", capture_git=False)
+    before = snapshot(lake)
+    for fields in ({"owner": "ana\x1b[31m"}, {"owner": "a\u200bna"}, {"description": "a\x1b[2Jb"},
+                   {"params": {"k": "v\x07"}}, {"description": "c1 \x9b31m"}):
+        with pytest.raises(ControlCharacter):
+            reg.register("m", "s3://m/x", capture_git=False, **fields)
+        with pytest.raises(ControlCharacter):
+            reg.register_many([{"model": "m", "artifact_uri": "s3://m/x", **fields}])
+    with pytest.raises(ControlCharacter):
+        reg.approve("seed", 1, note="ok\x1b]0;pwned\x07")
+    assert snapshot(lake) == before
+    v = reg.register("m", "s3://m/x", description="line one\nline two\twith a tab", capture_git=False)
+    assert v.description == "line one\nline two\twith a tab"
 
 
 def _forge(lake: Path, **fields) -> None:
