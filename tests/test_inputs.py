@@ -21,7 +21,6 @@ from catalog.errors import (
     ControlCharacter,
     GateFailed,
     IllegalTransition,
-    InvalidInput,
     InvalidValue,
     UnsafeURI,
 )
