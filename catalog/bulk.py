@@ -2,7 +2,7 @@
 
 ``register`` checks a record in ~40 µs, most of it in ``urllib.parse``.
 :class:`LeanCheck` vouches in a few µs for a record whose every field has the
-plain shape (remote URIs that plainly carry no credential, text without NUL
+plain shape (remote URIs that plainly carry no credential, printable text
 within its limit, string tags...) and answers None for anything else, which
 then goes through ``register``'s own checks: a bulk load therefore refuses
 exactly what ``register`` refuses, with the same message.
@@ -96,12 +96,12 @@ class LeanCheck:
             "artifact_sha256": sha,
             "artifact_bytes": None,
             "owner": _text(get("owner"), 200),
-            "description": _text(get("description"), check.MAX_TEXT),
+            "description": _text(get("description"), check.MAX_TEXT, free=True),
             "tags": self._mapping(get("tags")),
             "code_repo": repo,
             "code_version": commit,
             "code_dirty": dirty,
-            "runtime_image": _text(get("runtime_image"), 1_000),
+            "runtime_image": _text(get("runtime_image"), 1_000),  # no '@' nor '?': no credential
             "data_refs": list(refs),
             "parents": self._parents(get("parents")),
             "metrics": self._metrics(get("metrics")),
@@ -144,7 +144,7 @@ class LeanCheck:
             raise _Unsure
         for key, value in values.items():
             self._key(key)
-            if type(value) is not str or "\x00" in value or len(value) > 10_000:
+            if type(value) is not str or not _plain(value) or len(value) > 10_000:
                 raise _Unsure
         return dict(values)  # a copy, as register makes: a caller may reuse its dict for the next record
 
@@ -177,11 +177,20 @@ class LeanCheck:
         return [{"model": p.model, "version": p.version, "relation": p.relation} for p in parents]
 
 
-def _text(value: Any, limit: int) -> str | None:
-    """``check.text`` for the plain cases."""
+def _plain(value: str) -> bool:
+    """Printable on one line (no control, format or line-break character: ``check.line``
+    accepts it) and without '@' or '?' (``check.no_credentials`` has nothing to look at)."""
+    return value.isprintable() and "@" not in value and "?" not in value
+
+
+def _text(value: Any, limit: int, *, free: bool = False) -> str | None:
+    """``check.text`` (and ``check.line``, ``check.no_credentials``) for the plain cases;
+    ``free`` text may hold '@' and '?' outside an address (``://``)."""
     if value is None:
         return None
-    if type(value) is not str or "\x00" in value or len(value) > limit:
+    if type(value) is not str or len(value) > limit:
+        raise _Unsure
+    if not (_plain(value) or (free and value.isprintable() and "://" not in value)):
         raise _Unsure
     return value if value.strip() else None
 

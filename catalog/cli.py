@@ -108,6 +108,19 @@ def _funnel(func: F) -> F:
 # -- output helpers ----------------------------------------------------------
 
 
+# Characters a terminal acts on (C0, DEL, C1) or that reorder what it shows (bidi
+# controls): lake text is input like any other, and reaches a terminal escaped.
+_UNSAFE = {c: f"\\x{c:02x}" for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)]}
+_UNSAFE.update({c: f"\\u{c:04x}" for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]})
+_UNSAFE.update({ord("\n"): " ", ord("\t"): " "})
+
+
+def _safe(value: Any) -> str:
+    """``value`` as text fit for a terminal: one line, control characters escaped
+    (ESC shows as \\x1b). ``--json`` output is exact instead."""
+    return str(value).translate(_UNSAFE)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -116,20 +129,23 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_cell(v)}" for k, v in value.items())
+        return ", ".join(f"{_safe(k)}={_cell(v)}" for k, v in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(_cell(v) for v in value)
-    return str(value).replace("\n", " ")
+    return _safe(value)
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)") -> None:
+def _table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str = "(none)", width: int = 60
+) -> None:
     if not rows:
         typer.echo(empty)
         return
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    widths = [min(w, 60) for w in widths]
-    typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
+    header = [_safe(c).upper() for c in columns]
+    widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(header)]
+    widths = [min(w, width) for w in widths]
+    typer.echo("  ".join(h.ljust(w) for h, w in zip(header, widths)).rstrip())
     for row in cells:
         typer.echo("  ".join((v if len(v) <= w else v[: w - 1] + "…").ljust(w) for v, w in zip(row, widths)).rstrip())
 
@@ -178,15 +194,15 @@ def _say_event(event: Any, as_json: bool) -> None:
     what = {"approve": "approved", "reject": "rejected", "deprecate": "deprecated", "deploy": "deployed"}.get(event.kind, event.kind)
     if event.kind == "approve" and event.state is None:
         got, need = event.evidence.get("approvals"), event.evidence.get("quorum")
-        typer.echo(f"{event.model} v{event.version}: approval {got} of {need} recorded by {event.actor}; still a candidate")
+        typer.echo(f"{event.model} v{event.version}: approval {got} of {need} recorded by {_safe(event.actor)}; still a candidate")
     elif event.kind == "redact":
         fields = ", ".join(event.evidence.get("fields", []))
         scope = f"v{event.version}" if event.version else "every version"
-        typer.echo(f"{event.model} {scope}: {fields} removed from {event.evidence.get('files_rewritten')} file(s) by {event.actor}")
+        typer.echo(f"{event.model} {scope}: {fields} removed from {event.evidence.get('files_rewritten')} file(s) by {_safe(event.actor)}")
     elif event.kind == "rollback":
-        typer.echo(f"{event.target}: {event.model} rolled back to v{event.version} (from v{event.evidence.get('from_version')}) by {event.actor}")
+        typer.echo(f"{event.target}: {event.model} rolled back to v{event.version} (from v{event.evidence.get('from_version')}) by {_safe(event.actor)}")
     else:
-        typer.echo(f"{event.model} v{event.version} {what}{where} by {event.actor}")
+        typer.echo(f"{event.model} v{event.version} {what}{where} by {_safe(event.actor)}")
 
 
 # -- writing commands ------------------------------------------------------------
@@ -355,9 +371,10 @@ def show(
         for field in _VERSION_FIELDS:
             typer.echo(f"{field.ljust(width)}  {_cell(record[field])}")
         return
-    typer.echo(f"{info.model}  owner: {info.owner or '-'}  latest approved: {('v' + str(info.latest_approved)) if info.latest_approved else '-'}")
+    typer.echo(f"{info.model}  owner: {_safe(info.owner or '-')}  latest approved: {('v' + str(info.latest_approved)) if info.latest_approved else '-'}")
     if info.description:
-        typer.echo(info.description)
+        for text_line in info.description.splitlines():
+            typer.echo(_safe(text_line))
     if info.tags:
         typer.echo("tags: " + _cell(info.tags))
     typer.echo("\nRunning now:")
@@ -515,7 +532,7 @@ def check(
     target: Annotated[Optional[str], typer.Option("--target", "-t", help="Check the deploy rules of this target instead of approval. Example: --target prod-eu", show_default=False)] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Run the promotion gates without approving (a dry run for CI); exit 1 if one fails.
+    """Run what approve (or deploy, with --target) would run, lifecycle rules included, without writing (a dry run for CI); exit 1 if the command would be refused.
 
     Example: catalog --actor bob check churn 3 --json
     """
@@ -524,10 +541,11 @@ def check(
         _json(report)
     else:
         what = f"deploy to {target}" if target else "approval"
-        typer.echo(f"{model} v{version} {what} by {report.actor}: {'passes' if report.passed else 'FAILS'}"
-                   f" (policy {report.policy_source or 'none: permissive defaults'})")
+        typer.echo(f"{model} v{version} {what} by {_safe(report.actor)}: {'passes' if report.passed else 'FAILS'}"
+                   f" (policy {_safe(report.policy_source or 'none: permissive defaults')})")
+        # the detail in full: it is the reason the command itself would give
         _table([g.to_dict() | {"result": "pass" if g.passed else "FAIL"} for g in report.gates],
-               ["result", "gate", "detail"], empty="(no gates apply)")
+               ["result", "gate", "detail"], empty="(no gates apply)", width=1_000)
     if not report.passed:
         raise typer.Exit(1)
 
@@ -595,7 +613,7 @@ def _build(registry: Registry, out: str, as_of: str | None = None, *,
     report = build_site(registry, out, registry.config, as_of=as_of, templates=templates, mkdocs_config=mkdocs_config)
     for model, found in report.problems.items():
         for problem in found:
-            typer.echo(f"warning: {model}: {problem}", err=True)
+            typer.echo(f"warning: {model}: {_safe(problem)}", err=True)
     return report
 
 
@@ -652,8 +670,8 @@ def doctor(
         _json(report)
     else:
         for f in report.findings:
-            typer.echo(f"{f.severity.upper():7}  {f.path}: {f.problem}")
-            typer.echo(f"         {'repaired: ' + f.repaired if f.repaired else 'to do: ' + f.action}")
+            typer.echo(f"{f.severity.upper():7}  {_safe(f.path)}: {_safe(f.problem)}")
+            typer.echo(f"         {_safe('repaired: ' + f.repaired if f.repaired else 'to do: ' + f.action)}")
         c = report.checked
         summary = (f"checked {c['files']} files, {c['versions']} versions, {c['events']} events, {c['claims']} claims"
                    + (f", {c['artifacts']} local artifacts" if verify_artifacts else ""))

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigInvalid
-from .validate import _NAME
+from .validate import _NAME, identity_key, people
 
 FILE_NAME = "catalog.toml"
 POLICY_KEYS = {"required", "four_eyes", "approvals", "metrics", "approvers", "challenger"}
@@ -86,8 +86,9 @@ class Config:
         """Defaults, then the owner's overrides, then the model's (most specific wins)."""
         merged: dict[str, Any] = {"four_eyes": not self.permissive}
         merged.update(self.defaults)
-        if owner and owner in self.owners:
-            merged.update(self.owners[owner])
+        # an owner is a person: 'Ana' gets the rules of [policy.owners.ana]
+        key = identity_key(owner) if owner else None
+        merged.update(next((t for name, t in self.owners.items() if identity_key(name) == key), {}))
         merged.update(self.models.get(model, {}))
         return Rules(**merged)
 
@@ -145,6 +146,8 @@ def parse(data: Mapping[str, Any], path: str, sha256: str) -> Config:
     parsed_owners = {
         name: _policy(table, f"[policy.owners.{name}]", fail) for name, table in _tables(owners, "[policy.owners]", fail).items()
     }
+    if len(people(parsed_owners)) != len(parsed_owners):
+        raise fail("[policy.owners]", "two tables name the same person (names compare without case): merge them")
     rules = []
     for pattern, table in _tables(targets, "[policy.targets]", fail).items():
         where = f'[policy.targets."{pattern}"]'
@@ -181,7 +184,7 @@ def _names(table: Mapping[str, Any], key: str, where: str, fail: Any) -> tuple[s
     if key not in table:
         return None
     value = table[key]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() and v.isprintable() for v in value):
         raise fail(f"{where} {key}", "must be a list of user names, e.g. [\"bob\", \"carol\"]")
     return tuple(value)
 

@@ -42,11 +42,11 @@ from typing import Any
 import duckdb
 
 from . import validate
-from .errors import InvalidInput, LakeNotFound
+from .errors import ArtifactNotRegular, InvalidInput, LakeNotFound
 from .lake import Lake, open_storage
 from .lake.lake import parse_claim
 from .lake.files import ANCHOR, PART, REQUIRED, file_problem
-from .provenance import checksum, local_path
+from .provenance import checksum, local_path, regular_artifact
 from .queries import quote_literal
 from .schema import EVENT_KINDS, SCHEMA_VERSION, STATES
 
@@ -441,9 +441,15 @@ class _Run:
                 self.add("warning", ref, f"artifact {path} is missing",
                          "restore the artifact, or deprecate the version (catalog deprecate ...)")
                 continue
+            try:
+                # checked before any read: a pipe or a device put in its place is never opened
+                seen, seen_size = checksum(path) if sha else (regular_artifact(path), None)
+            except ArtifactNotRegular as exc:
+                self.add("error", ref, f"artifact {exc.path} is {exc.kind}{exc.detail}, not a regular file or a folder of them",
+                         "restore the artifact as it was registered, or deprecate the version (catalog deprecate ...)")
+                continue
             if not sha:
                 continue
-            seen, seen_size = checksum(path)
             if seen != sha:
                 self.add("error", ref, f"artifact {path} has sha256 {seen}, but {sha} was registered",
                          "the file changed after registration: restore it, or register it as a new version")

@@ -184,3 +184,18 @@ class SiteBuildFailed(CatalogError):
     """MkDocs refused the generated pages (a warning under --strict, or a bad mkdocs.yml)."""
 
     template = "the catalog site did not build: {detail}"
+
+
+class ControlCharacter(InvalidInput):
+    """Text holds a character a terminal would act on (ESC, BEL...) or one that cannot be seen."""
+
+    template = "{what} holds the control character {char!r}: remove it (a terminal acts on such characters)"
+
+
+class ArtifactNotRegular(InvalidInput):
+    """A local artifact is not a regular file or a folder of regular files."""
+
+    template = (
+        "artifact {path} is {kind}{detail}: register a regular file, or a folder holding only "
+        "regular files and folders"
+    )

@@ -1,5 +1,8 @@
 """Promotion gates as pure functions over records: no I/O, no clock.
 
+People are compared by :func:`catalog.validate.identity_key` (NFKC, case folded)
+wherever a gate compares them: 'Bob' approving counts as bob.
+
 Each gate returns a :class:`GateResult` saying what it checked, what it saw,
 what it expected and whether it passed. ``approve`` and ``deploy`` record the
 list as evidence on their event; ``catalog check`` shows it without writing.
@@ -13,6 +16,7 @@ from typing import Any
 
 from .config import Rules, TargetRule
 from .records import Record, Version
+from .validate import identity_key, people, same_person
 
 
 @dataclass(frozen=True)
@@ -63,15 +67,15 @@ def approval_gates(
             round(delta, 12), str(margin),
         ))
     if rules.approvers is not None:
-        ok = actor in rules.approvers
+        ok = identity_key(actor) in people(rules.approvers)
         results.append(GateResult("approver", ok, f"{actor} is {'' if ok else 'not '}on the approver list", actor, list(rules.approvers)))
     if rules.four_eyes:
-        ok = actor != version.created_by
+        ok = not same_person(actor, version.created_by)
         results.append(GateResult(
             "four-eyes", ok,
             f"approver {actor} {'is not' if ok else 'is'} the registrant {version.created_by}", actor, f"not {version.created_by}",
         ))
-    if actor in prior_approvers:
+    if identity_key(actor) in people(prior_approvers):
         results.append(GateResult("distinct-approver", False, f"{actor} has already approved this version", actor, "a new approver"))
     return results
 
@@ -89,7 +93,8 @@ def deploy_gates(
     results = []
     for rule in rules:
         if rule.approvers is not None:
-            found = sorted(set(approvers) & set(rule.approvers))
+            allowed = people(rule.approvers)
+            found = sorted({a for a in approvers if identity_key(a) in allowed})
             results.append(GateResult(
                 f"target:{rule.pattern}:approver", bool(found),
                 f"approved by {', '.join(found)}" if found else f"needs an approval from one of {', '.join(rule.approvers)} (has: {', '.join(approvers) or 'none'})",

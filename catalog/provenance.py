@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import subprocess
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from .errors import ArtifactNotFound, DataRefNotFound
+from .errors import ArtifactNotFound, ArtifactNotRegular, DataRefNotFound
 from .validate import strip_credentials
 
 _CHUNK = 1 << 20
@@ -24,34 +25,97 @@ def local_path(uri: str) -> str | None:
     return uri
 
 
-def _hash_file(path: str, digest: "hashlib._Hash") -> int:
+def _kind(mode: int) -> str:
+    """What a non-regular file is, in words."""
+    for test, words in (
+        (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"), (stat.S_ISFIFO, "a named pipe (FIFO)"),
+        (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"),
+    ):
+        if test(mode):
+            return words
+    return "not a regular file"
+
+
+# Opened without blocking (a FIFO put in a file's place would wait for a writer) and
+# without following a link put in its place; what was opened is checked with fstat.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+
+
+def _hash_file(path: str, digest: "hashlib._Hash", shown: str) -> int:
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except OSError as exc:
+        if os.path.islink(path):
+            raise ArtifactNotRegular(path=shown, kind="a symbolic link", detail="") from None
+        raise exc
     size = 0
-    with open(path, "rb") as fh:
+    with open(fd, "rb", closefd=True) as fh:
+        mode = os.fstat(fh.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise ArtifactNotRegular(path=shown, kind=_kind(mode), detail="")
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
     return size
 
 
+def _files(root: str) -> list[tuple[str, str]]:
+    """(relative path, full path) of every file under the folder ``root``, sorted; refused
+    when anything inside is not a regular file or a folder (a link may point anywhere and
+    change later; a pipe or a device has no content to pin), or when it holds no file."""
+    found: list[tuple[str, str]] = []
+
+    def walk(folder: str, rel: str) -> None:
+        with os.scandir(folder) as entries:
+            listed = sorted(entries, key=lambda e: e.name)
+        folders = []
+        for entry in listed:  # a folder's files, then its folders: the order the digest has always had
+            mode = entry.stat(follow_symlinks=False).st_mode
+            if stat.S_ISDIR(mode):
+                folders.append(entry)
+            elif stat.S_ISREG(mode):
+                found.append((f"{rel}{entry.name}", entry.path))
+            else:
+                raise ArtifactNotRegular(path=entry.path, kind=_kind(mode), detail=f" inside the folder {root}")
+        for entry in folders:
+            walk(entry.path, f"{rel}{entry.name}/")
+
+    walk(root, "")
+    if not found:
+        raise ArtifactNotRegular(path=root, kind="a folder with no files in it", detail=" (nothing to load)")
+    return found
+
+
+def regular_artifact(path: str) -> list[tuple[str, str]] | None:
+    """None for a regular file; a folder's files as (relative, full) paths, sorted;
+    :class:`ArtifactNotRegular` for anything else. Nothing is opened (``stat`` only:
+    opening a FIFO would block)."""
+    mode = os.stat(path).st_mode
+    if stat.S_ISREG(mode):
+        return None
+    if not stat.S_ISDIR(mode):
+        raise ArtifactNotRegular(path=path, kind=_kind(mode), detail="")
+    return _files(path)
+
+
 def checksum(path: str) -> tuple[str, int]:
-    """sha256 and size of a file; for a folder, of its files in sorted order.
+    """sha256 and size of a regular file; for a folder, of its files in sorted order.
 
     A folder's digest covers each file's relative path and content, so renaming
-    or changing any file inside it changes the digest.
+    or changing any file inside it changes the digest. Anything else (a pipe, a
+    device, a socket, a folder holding one or a symbolic link, an empty folder)
+    raises :class:`ArtifactNotRegular` without being read. Read a chunk at a time.
     """
     digest = hashlib.sha256()
-    if os.path.isfile(path):
-        size = _hash_file(path, digest)
+    files = regular_artifact(path)
+    if files is None:
+        size = _hash_file(path, digest, path)
         return digest.hexdigest(), size
     total = 0
-    for folder, dirs, files in os.walk(path):
-        dirs.sort()
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            rel = os.path.relpath(full, path).replace(os.sep, "/")
-            inner = hashlib.sha256()
-            total += _hash_file(full, inner)
-            digest.update(f"{rel}\0{inner.hexdigest()}\n".encode())
+    for rel, full in files:
+        inner = hashlib.sha256()
+        total += _hash_file(full, inner, full)
+        digest.update(f"{rel}\0{inner.hexdigest()}\n".encode())
     return digest.hexdigest(), total
 
 
@@ -63,11 +127,16 @@ class Artifact:
 
 
 def inspect_artifact(uri: str) -> Artifact:
-    """Absolute path plus checksum for a local artifact; a remote URI as given."""
+    """Absolute path plus checksum for a local artifact; a remote URI as given.
+
+    A symbolic link given as the artifact is resolved: the real file is recorded,
+    so that a link pointed elsewhere later does not change what was registered."""
     path = local_path(uri)
     if path is None:
         return Artifact(uri, None, None)
     path = os.path.abspath(os.path.expanduser(path))
+    if os.path.islink(path):
+        path = os.path.realpath(path)
     if not os.path.exists(path):
         raise ArtifactNotFound(path=path)
     sha, size = checksum(path)

@@ -530,10 +530,10 @@ class Registry:
         check.name(model)
         check.uri(artifact_uri)
         record: dict[str, Any] = {
-            "owner": check.text(owner, "owner", limit=200),
-            "description": check.text(description, "description"),
+            "owner": check.line(owner, "owner", limit=200),
+            "description": _no_credentials(check.text(description, "description"), "description"),
             "tags": check.mapping(tags, "tag"),
-            "runtime_image": check.text(runtime_image, "runtime image", limit=1_000),
+            "runtime_image": _no_credentials(check.text(runtime_image, "runtime image", limit=1_000), "runtime image", bare=True),
             "metrics": check.metrics(metrics),
             "params": check.mapping(params, "param"),
             "dashboards": {k: check.uri(u, f"dashboard {k!r}") for k, u in check.mapping(dashboards, "dashboard").items()},
@@ -608,28 +608,26 @@ class Registry:
 
     def approve(self, model: str, version: int, *, note: str | None = None) -> Event:
         """Run the promotion gates and record an approval; the version turns
-        ``approved`` when the policy's quorum of distinct approvers is reached."""
+        ``approved`` when the policy's quorum of distinct approvers is reached.
+        Exactly what :meth:`check` runs, then the write."""
         check.name(model)
         check.version(version)
         note = check.text(note, "note")
         with self._lake.model_lock(model):
             report = self._approval_report(model, version)
-            current = report.subject
-            if current.state != "candidate":
-                raise IllegalTransition(
-                    _why_not("approve", current), model=model, version=version, state=current.state, action="approve"
-                )
             _raise_failures("approval", report)
             state = "approved" if report.approvals >= report.quorum else None
             return self._record(model, version, "approve", state=state, note=note, evidence=report.evidence())
 
     def check(self, model: str, version: int, *, target: str | None = None) -> GateReport:
-        """Run the gates an approval (or, with ``target``, a deployment) by this actor would face; write nothing."""
+        """Run what an approval (or, with ``target``, a deployment) by this actor would
+        run, lifecycle rules included; write nothing. It passes exactly when the command
+        would succeed now."""
         check.name(model)
         check.version(version)
         if target is not None:
             check.target(target)
-            return self._deploy_report(model, version, target)
+            return self._deploy_report(model, version, target)[0]
         return self._approval_report(model, version)
 
     def _approval_report(self, model: str, version: int) -> GateReport:
@@ -640,25 +638,34 @@ class Registry:
         champion_rows = self._q("champion", model=model, version=version)
         champion = Version.from_row(champion_rows[0]) if champion_rows else None
         gates = approval_gates(current, self.actor, rules, champion, prior)
+        if current.state != "candidate":
+            gates.insert(0, GateResult(_LIFECYCLE, False, _why_not("approve", current), current.state, "candidate"))
         return GateReport(
             model=model, version=version, action="approve", actor=self.actor,
             passed=not failures(gates), gates=gates, policy_source=self._policy_source(),
-            policy_sha256=config.sha256, approvals=len(set(prior)) + 1, quorum=rules.approvals,
+            policy_sha256=config.sha256, approvals=len(check.people(prior)) + 1, quorum=rules.approvals,
             subject=current,
         )
 
-    def _deploy_report(self, model: str, version: int, target: str) -> GateReport:
+    def _deploy_report(self, model: str, version: int, target: str) -> tuple[GateReport, int | None]:
+        """The gates of deploying to ``target``, lifecycle rules included, and the version
+        ``target`` runs now (None when it runs none)."""
         current = self._version(model, version)
         config = self.config
         approvers = [r["actor"] for r in self._q("approvers", model=model, version=version)]
         ran_on = [r["target"] for r in self._q("deployed_targets", model=model, version=version)]
+        running = self._q("deployment", model=model, target=target)
+        previous = running[0]["version"] if running else None
         gates = deploy_gates(current, target, config.target_rules(target), approvers, ran_on)
+        if previous == version:
+            gates.insert(0, GateResult(_LIFECYCLE, False, f"'{target}' already runs {model} v{version}", previous, "another version"))
         if current.state != "approved":
-            gates.insert(0, GateResult("state", False, _why_not("deploy", current), current.state, "approved"))
-        return GateReport(
+            gates.insert(0, GateResult(_LIFECYCLE, False, _why_not("deploy", current), current.state, "approved"))
+        report = GateReport(
             model=model, version=version, action="deploy", actor=self.actor, passed=not failures(gates),
             gates=gates, policy_source=self._policy_source(), policy_sha256=config.sha256, target=target, subject=current,
         )
+        return report, previous
 
     def reject(self, model: str, version: int, *, note: str | None = None) -> Event:
         """candidate → rejected."""
@@ -687,19 +694,7 @@ class Registry:
         check.target(target)
         note = check.text(note, "note")
         with self._lake.model_lock(model):
-            current = self._version(model, version)
-            if current.state != "approved":
-                raise IllegalTransition(
-                    _why_not("deploy", current), model=model, version=version, state=current.state, action="deploy"
-                )
-            running = self._q("deployment", model=model, target=target)
-            previous = running[0]["version"] if running else None
-            if previous == version:
-                raise IllegalTransition(
-                    f"'{target}' already runs {model} v{version}", model=model, version=version,
-                    state=current.state, action="deploy",
-                )
-            report = self._deploy_report(model, version, target)
+            report, previous = self._deploy_report(model, version, target)
             _raise_failures("deployment", report)
             evidence = {"from_version": previous, **report.evidence()}
             return self._record(model, version, "deploy", target=target, note=note, evidence=evidence)
@@ -881,8 +876,25 @@ def _answers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
     return {(r["kind"], r["key"]): r["artifact_uri"] for r in rows}
 
 
+# The gate of the lifecycle rules (what state a version must be in, what a target must
+# not already run): it appears in a report only when it fails, and refuses as an
+# IllegalTransition rather than a GateFailed.
+_LIFECYCLE = "state"
+
+
+def _no_credentials(value: str | None, what: str, *, bare: bool = False) -> str | None:
+    return None if value is None else check.no_credentials(value, what, bare=bare)
+
+
 def _raise_failures(action: str, report: GateReport) -> None:
+    """The one way a report refuses: ``approve``, ``deploy`` and ``check`` agree by construction."""
     failed = [g for g in report.gates if not g.passed]
+    lifecycle = next((g for g in failed if g.gate == _LIFECYCLE), None)
+    if lifecycle is not None:
+        state = report.subject.state if report.subject is not None else None
+        raise IllegalTransition(
+            lifecycle.detail, model=report.model, version=report.version, state=state, action=report.action
+        )
     if failed:
         raise GateFailed(
             "; ".join(f"{g.gate}: {g.detail}" for g in failed),

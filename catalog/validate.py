@@ -4,17 +4,26 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from urllib.parse import parse_qsl, urlsplit
 
-from .errors import InvalidName, InvalidValue, UnsafeURI
+from .errors import ControlCharacter, InvalidName, InvalidValue, UnsafeURI
 
 _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
 # Names that are devices on Windows: a model page or folder named so breaks there.
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,99}\Z")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Control characters a terminal acts on (ESC, BEL, C1...): refused in any text. Tab and
+# line breaks stay allowed where text may span lines (descriptions, notes).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# A user name written without a URL scheme, e.g. an image reference
+# 'user:pass@registry.example.com/img:1', and the OCI digest that may follow '@'
+# legitimately ('python:3.11@sha256:<hex>').
+_BARE_USERINFO = re.compile(r"^[^\s/@:]+:[^\s/@]*@(?P<rest>\S*)")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:[0-9a-fA-F]{32,}")
+_EMBEDDED_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://[^\s<>\"']+")
 _SECRET_PARAMS = re.compile(
     r"^(x-amz-signature|x-amz-credential|x-amz-security-token|x-goog-signature|x-goog-credential|"
     r"sig|signature|token|access_token|auth|api_key|apikey|key|password|secret|sv|se)$",
@@ -57,14 +66,49 @@ def text(value: str | None, what: str, *, required: bool = False, limit: int = M
         raise InvalidValue(f"{what} contains a NUL character")
     if len(value) > limit:
         raise InvalidValue(f"{what} is {len(value)} characters long; the limit is {limit}")
+    found = _CONTROL.search(value)
+    if found:
+        raise ControlCharacter(what=what, char=found.group())
     return value
+
+
+def line(value: str | None, what: str, *, required: bool = False, limit: int = 200) -> str | None:
+    """:func:`text` on one line with no invisible characters: what names a person
+    (owner, actor), shown in tables and compared by :func:`identity_key`."""
+    checked = text(value, what, required=required, limit=limit)
+    if checked is not None:
+        odd = next((c for c in checked if unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp")), None)
+        if odd is not None:
+            raise ControlCharacter(what=what, char=odd)
+    return checked
 
 
 def actor(value: str) -> str:
-    value = value.strip() if isinstance(value, str) else value
-    if not value or not isinstance(value, str) or _CONTROL.search(value) or len(value) > 200:
+    """A user name as given (surrounding spaces dropped); refused when it holds a
+    control, format or line-break character (a newline, ESC, a zero-width space)."""
+    if not isinstance(value, str) or not value.strip() or len(value) > 200:
         raise InvalidValue(f"invalid actor {value!r}: give a user name with --actor or CATALOG_ACTOR")
-    return value
+    try:
+        line(value, "actor")
+    except ControlCharacter as exc:
+        raise InvalidValue(f"invalid actor {value!r}: it holds the invisible character {exc.char!r}; "
+                           "give a plain user name with --actor or CATALOG_ACTOR") from None
+    return value.strip()
+
+
+def identity_key(value: str) -> str:
+    """The form in which two people's names compare: Unicode NFKC, then case folded
+    ('Bob', 'BOB' and fullwidth 'ｂｏｂ' are one person). Names are stored as given."""
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", value).casefold())
+
+
+def same_person(a: str | None, b: str | None) -> bool:
+    return a is not None and b is not None and identity_key(a) == identity_key(b)
+
+
+def people(names: Iterable[str]) -> set[str]:
+    """The distinct people among ``names``, as identity keys."""
+    return {identity_key(n) for n in names}
 
 
 def key(value: str, what: str) -> str:
@@ -94,6 +138,7 @@ def mapping(values: Mapping[str, object] | None, what: str) -> dict[str, str]:
         key(k, what)
         value = str(v)
         text(value, f"{what} {k!r}", limit=10_000)
+        no_credentials(value, f"{what} {k!r}", bare=True)
         out[k] = value  # stored exactly as given, blanks included
     return out
 
@@ -115,10 +160,32 @@ def metrics(values: Mapping[str, object] | None) -> dict[str, float]:
 def uri(value: str, what: str = "artifact URI") -> str:
     """Refuse URIs that carry a credential: they would end up in the lake and on the site."""
     text(value, what, required=True, limit=4_096)
-    if _CONTROL.search(value):
+    if any(c in value for c in "\t\n\r"):
         raise InvalidValue(f"{what} {value!r} contains a control character")
+    _url_credentials(value, what)
+    return value
+
+
+def no_credentials(value: str, what: str, *, bare: bool = False) -> str:
+    """Refuse text that carries a credential: every ``scheme://`` address in it is checked
+    as :func:`uri` checks one (user:password@, a secret query parameter); with ``bare``
+    (a value that may be an address written without a scheme: a parameter, a tag, an
+    image reference), also a leading ``user:password@host``."""
     if "@" not in value and "?" not in value:
         return value  # no user info, no query: nothing that can hold a credential
+    if "://" in value:
+        for found in _EMBEDDED_URL.finditer(value):
+            _url_credentials(found.group(), what)
+    if bare:
+        found = _BARE_USERINFO.match(value)
+        if found and not _DIGEST.match(found.group("rest")):
+            raise UnsafeURI(field=what, value=_redacted_bare(value), detail="user:password@ in the address")
+    return value
+
+
+def _url_credentials(value: str, what: str) -> None:
+    if "@" not in value and "?" not in value:
+        return
     parts = urlsplit(value)
     userinfo = parts.netloc.rpartition("@")[0] if parts.scheme and "@" in parts.netloc else ""
     # 'user:password@' is a secret anywhere; a bare 'token@' is one on http(s) (a personal
@@ -129,7 +196,10 @@ def uri(value: str, what: str = "artifact URI") -> str:
     for param, _ in parse_qsl(parts.query, keep_blank_values=True):
         if _SECRET_PARAMS.match(param):
             raise UnsafeURI(field=what, value=_redacted(value), detail=f"query parameter {param!r}")
-    return value
+
+
+def _redacted_bare(value: str) -> str:
+    return value.partition("@")[2]
 
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*\Z")
