@@ -646,6 +646,10 @@ def demo(
     from .sample import tour
 
     registry = _registry()
+    if not no_site:
+        from .site import check_folder
+
+        check_folder(out, registry.root)  # refuse before the sample lake is created
     report = tour(registry)
     if as_json:
         _json(report)

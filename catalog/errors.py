@@ -153,3 +153,31 @@ class SiteBuildFailed(CatalogError):
     """MkDocs refused the generated pages (a warning under --strict, or a bad mkdocs.yml)."""
 
     template = "the catalog site did not build: {detail}"
+
+
+# --- where the site is written (refusals: nothing was written) ------------------
+
+
+class OutputInLake(Refused):
+    template = (
+        "refusing to build the site into {out}: it {relation} the lake {lake}; "
+        "choose a folder outside the lake (e.g. --out site)"
+    )
+
+
+class OutputNotFolder(Refused):
+    template = "refusing to build the site into {out}: it is a file, not a folder; choose a new or empty folder"
+
+
+class OutputNotOurs(Refused):
+    template = (
+        "refusing to build the site into {out}: {detail}; choose a new or empty folder, "
+        "or empty this one yourself (a build only replaces what an earlier build wrote)"
+    )
+
+
+class UnsafeSitePath(Refused):
+    template = (
+        "refusing to write {path!r}: it is not a plain path inside the site folder "
+        "(a forged name in the lake?); run `catalog doctor` on the lake"
+    )
