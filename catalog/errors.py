@@ -165,7 +165,7 @@ class OutputInLake(Refused):
     )
 
 
-class OutputNotFolder(Refused):
+class OutputNotFolder(InvalidInput):
     template = "refusing to build the site into {out}: it is a file, not a folder; choose a new or empty folder"
 
 
@@ -180,4 +180,40 @@ class UnsafeSitePath(Refused):
     template = (
         "refusing to write {path!r}: it is not a plain path inside the site folder "
         "(a forged name in the lake?); run `catalog doctor` on the lake"
+    )
+
+
+# --- conditions of the machine, not bugs -------------------------------------------
+
+
+class LakeReadOnly(Refused):
+    template = (
+        "the lake {lake} is read-only here ({detail}): reads work, but to record anything "
+        "run where the lake is writable or ask for write access"
+    )
+
+
+class LakeNotFolder(InvalidInput):
+    template = "--lake {lake} is a file, not a lake folder: pass the lake's folder (or a new folder to start one)"
+
+
+class LakeSlotIsFile(Refused):
+    template = (
+        "{path} in the lake {lake} is a file where the lake keeps a folder: move that file out "
+        "of the lake, then run `catalog doctor --repair`"
+    )
+
+
+class PortUnavailable(Refused):
+    template = "port {port} on {host} is not available ({detail}): stop what uses it or pick another port (e.g. --port 8001)"
+
+
+class InvalidPort(InvalidInput):
+    template = "invalid port {port}: use a number from 1 to 65535 (or 0 for any free port)"
+
+
+class AnchorMissing(Refused):
+    template = (
+        "the lake {lake} has no schema anchor for its '{table}' table, so it cannot be read: "
+        "run `catalog doctor --repair` to write it"
     )

@@ -91,7 +91,7 @@ def test_build_refuses_an_out_that_is_a_file(reg, cli, tmp_path):
     with pytest.raises(OutputNotFolder):
         build_site(reg, target)
     result = cli("build", "--out", str(target))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "is a file" in _one_line_error(result)
     assert target.read_text() == "not a folder\n"
 

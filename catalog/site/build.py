@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidValue, SiteBuildFailed, UnsafeSitePath
+from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed, UnsafeSitePath
 from ..records import Candidate, Event, LineageEdge, Version
 from ..registry import Registry
 from .context import SiteRecords, api_model, api_models, make_document
@@ -238,20 +238,33 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def make_server(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1",
                 quiet: bool = True) -> http.server.ThreadingHTTPServer:
-    """An HTTP server for the built site on ``host:port`` (port 0 picks a free one); not started."""
+    """An HTTP server for the built site, bound to ``host:port`` (port 0 picks a free one); not started.
+
+    Raises :class:`InvalidPort` for a port outside 0-65535 and :class:`PortUnavailable`
+    when the port is taken (or not permitted), before anything is served.
+    """
     root = Path(out_dir)
     if not (root / "index.html").is_file():
         raise SiteBuildFailed(f"{root} holds no built site (no index.html): run `catalog build --out {root}` first")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidPort(port=port)
     handler = functools.partial(_QuietHandler if quiet else http.server.SimpleHTTPRequestHandler, directory=str(root))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        return http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise PortUnavailable(port=port, host=host, detail=exc.strerror or str(exc)) from None
 
 
-def serve(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1") -> None:
-    """Serve the built site on http://127.0.0.1:PORT/ until interrupted (for ``catalog serve``)."""
-    server = make_server(out_dir, port, host, quiet=False)
+def run_server(server: http.server.ThreadingHTTPServer) -> None:
+    """Serve until interrupted (Ctrl+C), then close the server."""
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+
+
+def serve(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Serve the built site on http://127.0.0.1:PORT/ until interrupted."""
+    run_server(make_server(out_dir, port, host, quiet=False))
