@@ -645,10 +645,11 @@ def serve(
 
     Example: catalog serve --port 8000
     """
-    from .site import serve as serve_site
+    from .site import make_server, run_server
 
-    typer.echo(f"Serving {out} at http://127.0.0.1:{port}/ (Ctrl+C to stop)")
-    serve_site(out, port)
+    server = make_server(out, port, quiet=False)  # bound first: a busy port is refused before we say "Serving"
+    typer.echo(f"Serving {out} at http://127.0.0.1:{server.server_address[1]}/ (Ctrl+C to stop)")
+    run_server(server)
 
 
 # -- maintenance ---------------------------------------------------------------
@@ -714,6 +715,10 @@ def demo(
     from .sample import tour
 
     registry = _registry()
+    if not no_site:
+        from .site import check_folder
+
+        check_folder(out, registry.root)  # refuse before the sample lake is created
     report = tour(registry)
     if as_json:
         _json(report)

@@ -82,10 +82,16 @@ def _resolve(options: dict[str, Any]) -> None:
 
 def main() -> None:
     """Console entry point (`catalog`, `python -m catalog`)."""
-    options = plain_resolve(sys.argv[1:])
-    if options is None:
-        from .cli import app
+    try:
+        options = plain_resolve(sys.argv[1:])
+        if options is None:
+            from .cli import app  # the slow part of start-up: Ctrl+C here is caught below
 
-        app()
-        return
-    sys.exit(funnel(lambda: _resolve(options)))
+            app()
+            return
+        code = funnel(lambda: _resolve(options))
+    except KeyboardInterrupt:
+        # Ctrl+C outside a command's funnel (while importing, parsing): no traceback.
+        print("Interrupted.", file=sys.stderr, flush=True)
+        code = 130
+    sys.exit(code)

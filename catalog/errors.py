@@ -199,3 +199,67 @@ class ArtifactNotRegular(InvalidInput):
         "artifact {path} is {kind}{detail}: register a regular file, or a folder holding only "
         "regular files and folders"
     )
+
+
+# --- where the site is written (refusals: nothing was written) ------------------
+
+
+class OutputInLake(Refused):
+    template = (
+        "refusing to build the site into {out}: it {relation} the lake {lake}; "
+        "choose a folder outside the lake (e.g. --out site)"
+    )
+
+
+class OutputNotFolder(InvalidInput):
+    template = "refusing to build the site into {out}: it is a file, not a folder; choose a new or empty folder"
+
+
+class OutputNotOurs(Refused):
+    template = (
+        "refusing to build the site into {out}: {detail}; choose a new or empty folder, "
+        "or empty this one yourself (a build only replaces what an earlier build wrote)"
+    )
+
+
+class UnsafeSitePath(Refused):
+    template = (
+        "refusing to write {path!r}: it is not a plain path inside the site folder "
+        "(a forged name in the lake?); run `catalog doctor` on the lake"
+    )
+
+
+# --- conditions of the machine, not bugs -------------------------------------------
+
+
+class LakeReadOnly(Refused):
+    template = (
+        "the lake {lake} is read-only here ({detail}): reads work, but to record anything "
+        "run where the lake is writable or ask for write access"
+    )
+
+
+class LakeNotFolder(InvalidInput):
+    template = "--lake {lake} is a file, not a lake folder: pass the lake's folder (or a new folder to start one)"
+
+
+class LakeSlotIsFile(Refused):
+    template = (
+        "{path} in the lake {lake} is a file where the lake keeps a folder: move that file out "
+        "of the lake, then run `catalog doctor --repair`"
+    )
+
+
+class PortUnavailable(Refused):
+    template = "port {port} on {host} is not available ({detail}): stop what uses it or pick another port (e.g. --port 8001)"
+
+
+class InvalidPort(InvalidInput):
+    template = "invalid port {port}: use a number from 1 to 65535 (or 0 for any free port)"
+
+
+class AnchorMissing(Refused):
+    template = (
+        "the lake {lake} has no schema anchor for its '{table}' table, so it cannot be read: "
+        "run `catalog doctor --repair` to write it"
+    )

@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
-from ..errors import InvalidValue, LakeBusy
+from ..errors import InvalidValue, LakeBusy, LakeNotFolder, LakeReadOnly, LakeSlotIsFile
 
 T = TypeVar("T")
 
@@ -58,15 +58,46 @@ class Storage(Protocol):
     def move(self, path: str, to: str) -> None: ...
     def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
+    def _rel(self, filename: object, fallback: str) -> str:
+        full = os.fspath(filename) if isinstance(filename, (str, os.PathLike)) else fallback
+        return os.path.relpath(full, self.root) if os.path.isabs(full) else full
+
     def local_path(self, path: str) -> str: ...
 
 
+_READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
 class LocalStorage:
-    """A lake in a local folder."""
+    """A lake in a local folder.
+
+    The operating system's refusals to write are translated here, where the lake
+    path is known, into :class:`LakeReadOnly` (a read-only mount, no write
+    permission) and :class:`LakeSlotIsFile` (a file where the lake needs a
+    folder): normal conditions, not bugs, for the API and the CLI alike.
+    """
 
     def __init__(self, root: str | os.PathLike[str], *, durable: bool = True) -> None:
         self.root = os.path.abspath(os.fspath(root))
         self.durable = durable
+        if os.path.exists(self.root) and not os.path.isdir(self.root):
+            raise LakeNotFolder(lake=self.root)
+
+    @contextlib.contextmanager
+    def _writing(self, path: str) -> Iterator[None]:
+        """Translate the OS's "you may not write here" into the catalog's errors."""
+        try:
+            yield
+        except NotADirectoryError as exc:
+            raise LakeSlotIsFile(path=self._rel(exc.filename, path), lake=self.root) from None
+        except OSError as exc:
+            if exc.errno in _READ_ONLY:
+                raise LakeReadOnly(lake=self.root, detail=exc.strerror or str(exc)) from None
+            raise
+
+    def _rel(self, filename: object, fallback: str) -> str:
+        full = os.fspath(filename) if isinstance(filename, (str, os.PathLike)) else fallback
+        return os.path.relpath(full, self.root) if os.path.isabs(full) else full
 
     def local_path(self, path: str) -> str:
         return os.path.join(self.root, *check_relative(path).split("/"))
@@ -93,7 +124,11 @@ class LocalStorage:
 
     def _ensure_dir(self, folder: str, *, sync: bool = True) -> None:
         if not os.path.isdir(folder):
-            os.makedirs(folder, exist_ok=True)
+            with self._writing(folder):
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                except FileExistsError:  # a file where the folder belongs
+                    raise LakeSlotIsFile(path=self._rel(folder, folder), lake=self.root) from None
             if self.durable and sync:
                 self._fsync_dir(os.path.dirname(folder))
 
@@ -151,8 +186,9 @@ class LocalStorage:
         # The temporary name ends in .tmp so no reader's *.parquet glob matches it.
         tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
-            result = write(tmp)
-            os.replace(tmp, final)
+            with self._writing(path):
+                result = write(tmp)
+                os.replace(tmp, final)
         except BaseException:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
@@ -173,7 +209,8 @@ class LocalStorage:
         folder = os.path.dirname(final)
         self._ensure_dir(folder, sync=sync)
         try:
-            fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with self._writing(path):
+                fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "wb") as fh:
@@ -190,14 +227,15 @@ class LocalStorage:
             return 0
 
     def remove(self, path: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(FileNotFoundError), self._writing(path):
             os.unlink(self.local_path(path))
 
     def move(self, path: str, to: str) -> None:
         """Rename ``path`` to ``to`` inside the lake (both folders fsynced when durable)."""
         source, target = self.local_path(path), self.local_path(to)
         self._ensure_dir(os.path.dirname(target))
-        os.rename(source, target)
+        with self._writing(to):
+            os.rename(source, target)
         if self.durable:
             self._fsync_dir(os.path.dirname(target))
             self._fsync_dir(os.path.dirname(source))
@@ -207,7 +245,8 @@ class LocalStorage:
         """An advisory lock, exclusive or ``shared``, released when the block ends or the process dies."""
         path = self.local_path(f"_locks/{name}.lock")
         self._ensure_dir(os.path.dirname(path))
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        with self._writing(f"_locks/{name}.lock"):
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             try:
                 fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from ..lake import Lake
 
-from ..errors import LakeDamaged, QueryFailed, QueryRefused
+from ..errors import AnchorMissing, LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
 from ..lake.files import ANCHOR, FileCheck, duckdb_family, file_problem
 from ..schema import COLUMNS, arrow_tables
@@ -168,6 +168,8 @@ class Reader:
             found = self._files.first_problem_in(paths, table, self._columns_of)
             if found:
                 raise LakeDamaged(found[1], path=found[0])
+            if not any(ANCHOR.match(os.path.basename(p)) for p in paths):  # the views bind over the anchor
+                raise AnchorMissing(lake=self.lake_root, table=table)
         exact = (listed[0][1], listed[1][1])
         tails = [self._tail_files(table, paths) for table, (paths, _) in zip(_TABLES, listed)]
         versions, events = ([p for p in paths if p not in tail] for (paths, _), tail in zip(listed, tails))

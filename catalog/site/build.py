@@ -6,6 +6,7 @@ uses), with a handful of bulk queries rather than one query per model.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -20,11 +21,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ..errors import SiteBuildFailed
+from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed, UnsafeSitePath
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
+from .output import check_folder, safe_join, staged
 from .render import Renderer, render_pages
 
 
@@ -77,22 +79,40 @@ def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> 
 
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
                 extra: Mapping[str, Any] | None = None) -> tuple[int, dict[str, list[str]]]:
-    """Write the Markdown pages, static assets and api/ JSON into ``build_dir``."""
+    """Write the Markdown pages, static assets and api/ JSON into ``build_dir``.
+
+    Every path is made by :func:`safe_join`: a page or file whose name would leave
+    ``build_dir`` (a forged model name such as ``../../x``) is skipped and reported.
+    """
     rendered, problems = render_pages(renderer, document, extra)
+    written = 0
     for rel, text in rendered.items():
-        target = build_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
+        target = _target(build_dir, rel, rel, problems)
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+            written += 1
     for rel, source in renderer.static_files().items():
-        target = build_dir / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        target = _target(build_dir, rel, rel, problems)
+        if target is not None:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)
     api = build_dir / "api"
     (api / "models").mkdir(parents=True, exist_ok=True)
     _dump(api / "models.json", api_models(document))
     for model in document["models"]:
-        _dump(api / "models" / f"{model['name']}.json", api_model(model, document["generated_at"]))
-    return len(rendered), problems
+        target = _target(build_dir, f"api/models/{model['name']}.json", model["name"], problems)
+        if target is not None:
+            _dump(target, api_model(model, document["generated_at"]))
+    return written, problems
+
+
+def _target(root: Path, rel: str, key: str, problems: dict[str, list[str]]) -> Path | None:
+    try:
+        return safe_join(root, rel)
+    except UnsafeSitePath as exc:
+        problems.setdefault(key, []).append(f"skipped: {exc}")
+        return None
 
 
 def _dump(path: Path, data: Any) -> None:
@@ -149,6 +169,12 @@ def build_site(
     ``templates`` (an overrides folder) and ``mkdocs_config``; the keyword
     arguments of the same names win. ``build_dir`` keeps the generated Markdown
     (default: a temporary folder, removed afterwards).
+
+    ``out_dir`` and ``build_dir`` are replaced only when they are new, empty, or hold
+    nothing but what an earlier build wrote there (its ``.catalog-site`` marker lists
+    it); a folder that is, contains or lies inside the lake is refused. Refusals
+    (:class:`OutputInLake`, :class:`OutputNotOurs`, :class:`OutputNotFolder`) come
+    before anything is read or written.
     """
     if dashboard_templates is None:
         dashboard_templates = _option(config, "dashboard_templates", "dashboards")
@@ -156,7 +182,11 @@ def build_site(
     overrides = templates if templates is not None else _option(config, "templates")
     own_mkdocs = mkdocs_config or _option(config, "mkdocs_config")
     mkdocs_file = Path(own_mkdocs) if own_mkdocs else None
-    out = Path(out_dir).resolve()
+    out = check_folder(out_dir, registry.root)
+    kept = None if build_dir is None else check_folder(build_dir, registry.root)
+    if kept is not None and (kept == out or out in kept.parents or kept in out.parents):
+        raise InvalidValue(f"build_dir {os.fspath(build_dir)!r} and the site folder {os.fspath(out_dir)!r} overlap: "
+                           "keep the Markdown in a folder of its own")
     timings: dict[str, float] = {}
 
     start = time.perf_counter()
@@ -167,23 +197,20 @@ def build_site(
     document = make_document(records, dashboards)
     timings["document"] = time.perf_counter() - start
 
-    temporary = build_dir is None
-    folder = Path(tempfile.mkdtemp(prefix="catalog-build-")) if temporary else Path(build_dir)  # type: ignore[arg-type]
-    try:
-        if not temporary and folder.exists():
-            shutil.rmtree(folder)
-        folder.mkdir(parents=True, exist_ok=True)
+    with contextlib.ExitStack() as stack:
+        if build_dir is None:
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-build-")))
+        else:
+            folder = stack.enter_context(staged(kept))
         start = time.perf_counter()
         renderer = Renderer(overrides)
         count, render_problems = write_pages(document, folder, renderer, {"views_sql": _portable_views(registry)})
         timings["render"] = time.perf_counter() - start
 
         start = time.perf_counter()
-        warnings = run_mkdocs(folder, out, mkdocs_file)
+        with staged(out) as site:
+            warnings = run_mkdocs(folder, site, mkdocs_file)
         timings["mkdocs"] = time.perf_counter() - start
-    finally:
-        if temporary:
-            shutil.rmtree(folder, ignore_errors=True)
 
     problems = {k: list(v) for k, v in document["problems"].items()}
     for key, found in render_problems.items():
@@ -214,20 +241,33 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 
 def make_server(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1",
                 quiet: bool = True) -> http.server.ThreadingHTTPServer:
-    """An HTTP server for the built site on ``host:port`` (port 0 picks a free one); not started."""
+    """An HTTP server for the built site, bound to ``host:port`` (port 0 picks a free one); not started.
+
+    Raises :class:`InvalidPort` for a port outside 0-65535 and :class:`PortUnavailable`
+    when the port is taken (or not permitted), before anything is served.
+    """
     root = Path(out_dir)
     if not (root / "index.html").is_file():
         raise SiteBuildFailed(f"{root} holds no built site (no index.html): run `catalog build --out {root}` first")
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise InvalidPort(port=port)
     handler = functools.partial(_QuietHandler if quiet else http.server.SimpleHTTPRequestHandler, directory=str(root))
-    return http.server.ThreadingHTTPServer((host, port), handler)
+    try:
+        return http.server.ThreadingHTTPServer((host, port), handler)
+    except OSError as exc:
+        raise PortUnavailable(port=port, host=host, detail=exc.strerror or str(exc)) from None
 
 
-def serve(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1") -> None:
-    """Serve the built site on http://127.0.0.1:PORT/ until interrupted (for ``catalog serve``)."""
-    server = make_server(out_dir, port, host, quiet=False)
+def run_server(server: http.server.ThreadingHTTPServer) -> None:
+    """Serve until interrupted (Ctrl+C), then close the server."""
     try:
         server.serve_forever()
     except KeyboardInterrupt:
         pass
     finally:
         server.server_close()
+
+
+def serve(out_dir: str | os.PathLike[str] = "site", port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Serve the built site on http://127.0.0.1:PORT/ until interrupted."""
+    run_server(make_server(out_dir, port, host, quiet=False))

@@ -1,0 +1,209 @@
+"""Folders the site generator writes, and the one rule for them: never delete what we did not write.
+
+A folder ``catalog build`` writes (the site, or the kept Markdown ``build_dir``)
+is filled in a fresh staging folder beside it, marked with :data:`MARKER` (a
+format version and the list of files written), then swapped in: the previous
+folder is renamed aside and only the files its own marker lists are removed,
+through directory descriptors that never follow a symbolic link. An interrupted
+build leaves the old folder or the new one in place, never a mix, and nothing
+outside the folder is touched.
+
+A target folder is accepted when it does not exist, is empty, or carries our
+marker and holds nothing the marker does not list. It is refused when it is a
+file, or when it is, contains or lies inside the lake.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import stat
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path, PurePosixPath
+
+from ..errors import OutputInLake, OutputNotFolder, OutputNotOurs, UnsafeSitePath
+
+MARKER = ".catalog-site"
+FORMAT = 1
+_STAGING = ".catalog-staging-"
+
+
+def safe_join(root: Path, rel: str) -> Path:
+    """``root``/``rel`` when ``rel`` is a plain relative path of safe segments; else raise.
+
+    Every value that becomes a path of the site (a model name in ``models/<name>/``,
+    a static asset's name) goes through here, so a forged lake row cannot make the
+    build write outside its folder even if an upstream check missed it.
+    """
+    parts = rel.split("/") if isinstance(rel, str) else []
+    if (
+        not parts
+        or any(p in ("", ".", "..") or "\\" in p or any(ord(c) < 32 for c in p) for p in parts)
+        or PurePosixPath(rel).is_absolute()
+    ):
+        raise UnsafeSitePath(path=rel)
+    return root.joinpath(*parts)
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_folder(path: str | os.PathLike[str], lake: str | None = None) -> Path:
+    """The real path of a folder the build may replace; raise if it may not (nothing is written)."""
+    given = os.fspath(path)
+    real = os.path.realpath(given)
+    if lake is not None and "://" not in lake:
+        lake_real = os.path.realpath(lake)
+        relation = ("is" if real == lake_real else "contains" if _inside(lake_real, real)
+                    else "lies inside" if _inside(real, lake_real) else None)
+        if relation:
+            raise OutputInLake(out=given, lake=lake, relation=relation)
+    if os.path.lexists(real) and not os.path.isdir(real):
+        raise OutputNotFolder(out=given)
+    if os.path.isdir(real):
+        foreign = _foreign(Path(real))
+        if foreign is not None:
+            raise OutputNotOurs(out=given, detail=foreign)
+    return Path(real)
+
+
+def _written(folder: Path) -> list[str] | None:
+    """The files our marker in ``folder`` lists, or None when there is no valid marker."""
+    marker = folder / MARKER
+    try:
+        if not stat.S_ISREG(os.lstat(marker).st_mode):
+            return None
+        data = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or not isinstance(data.get("files"), list):
+        return None
+    files = data["files"]
+    if not all(isinstance(f, str) for f in files):
+        return None
+    return files
+
+
+def _entries(folder: Path) -> Iterator[tuple[str, bool]]:
+    """Every entry under ``folder`` as (relative path, is a real folder), symlinks not followed."""
+    for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):
+        base = Path(dirpath)
+        for name in dirnames:
+            full = base / name
+            yield full.relative_to(folder).as_posix(), not full.is_symlink()
+        for name in filenames:
+            yield (base / name).relative_to(folder).as_posix(), False
+
+
+def _foreign(folder: Path) -> str | None:
+    """Why ``folder`` is not ours to replace, or None (empty, or marked and holding only what it lists)."""
+    try:
+        next(folder.iterdir())
+    except StopIteration:
+        return None
+    listed = _written(folder)
+    if listed is None:
+        return f"it is not empty and has no {MARKER} marker of an earlier build"
+    files = set(listed) | {MARKER}
+    extra = [rel for rel, is_dir in _entries(folder) if not is_dir and rel not in files]
+    if extra:
+        return f"it holds {len(extra)} file(s) an earlier build did not write (e.g. {extra[0]})"
+    return None
+
+
+@contextlib.contextmanager
+def staged(target: Path) -> Iterator[Path]:
+    """A fresh folder beside ``target`` (same filesystem) to fill; swapped in when the block ends
+    without an error, removed otherwise."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=_STAGING, dir=target.parent))
+    try:
+        yield staging
+        _mark(staging)
+        _swap(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)  # ours: created above; rmtree never follows links
+
+
+def _mark(folder: Path) -> None:
+    files = sorted(rel for rel, is_dir in _entries(folder) if not is_dir)
+    (folder / MARKER).write_text(json.dumps({"format": FORMAT, "files": files}, indent=0) + "\n", encoding="utf-8")
+
+
+def _swap(staging: Path, target: Path) -> None:
+    """Put ``staging`` at ``target``; the folder there before (checked ours) goes, by its marker only."""
+    if not os.path.lexists(target):
+        os.rename(staging, target)
+        return
+    listed = _written(target)
+    if listed is None:  # an empty folder (checked before the build): nothing of anyone's to remove
+        os.rmdir(target)
+        os.rename(staging, target)
+        return
+    old = target.with_name(f"{_STAGING}old-{uuid.uuid4().hex[:8]}")
+    os.rename(target, old)
+    os.rename(staging, target)
+    remove_listed(old, [*listed, MARKER])
+
+
+def remove_listed(folder: Path, files: list[str]) -> None:
+    """Remove the ``files`` (relative paths) under ``folder``, then the folders left empty.
+
+    Each path is opened one folder at a time with ``O_NOFOLLOW``: a symbolic link
+    met on the way is never followed out of ``folder``. A file not listed is kept
+    (and so is ``folder``, then).
+    """
+    root_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        for rel in files:
+            parts = rel.split("/")
+            if any(p in ("", ".", "..") for p in parts):
+                continue
+            with contextlib.suppress(OSError):
+                _unlink_at(root_fd, parts)
+        for rel in sorted({str(PurePosixPath(f).parent) for f in files}, key=lambda r: -r.count("/")):
+            parts = [p for p in rel.split("/") if p not in ("", ".")]
+            while parts and ".." not in parts:
+                with contextlib.suppress(OSError):
+                    _rmdir_at(root_fd, parts)
+                parts = parts[:-1]
+    finally:
+        os.close(root_fd)
+    with contextlib.suppress(OSError):
+        os.rmdir(folder)
+
+
+def _open_parent(root_fd: int, parts: list[str]) -> int:
+    fd = os.dup(root_fd)
+    try:
+        for name in parts[:-1]:
+            nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _unlink_at(root_fd: int, parts: list[str]) -> None:
+    fd = _open_parent(root_fd, parts)
+    try:
+        if not stat.S_ISDIR(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode):
+            os.unlink(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _rmdir_at(root_fd: int, parts: list[str]) -> None:
+    fd = _open_parent(root_fd, parts)
+    try:
+        os.rmdir(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
