@@ -62,7 +62,7 @@ _SQL = {
 
 
 def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> SiteRecords:
-    """Everything the site shows, in five bulk reads over the stable views."""
+    """Everything the site shows, in a handful of bulk reads over the stable views."""
     rows = {name: registry.sql(sql, as_of=as_of).rows for name, sql in _SQL.items()}
     return SiteRecords(
         versions=[Version.from_row(r) for r in rows["versions"]],
@@ -70,6 +70,7 @@ def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> 
         events=[Event.from_row(r) for r in rows["events"]],
         candidates=[Candidate.from_row(r) for r in rows["candidates"]],
         lineage=[LineageEdge.from_row(r) for r in rows["lineage"]],
+        summaries=registry.list(as_of=as_of),
         lake=registry.location,
     )
 
