@@ -187,6 +187,19 @@ class ModelSummary(Record):
 
 
 @dataclass(frozen=True)
+class Counts(Record):
+    """How much a lake holds, as the README, ``catalog demo`` and the site count it.
+
+    ``versions`` counts registrations; ``decisions`` counts lifecycle events
+    (approve, reject, deprecate, deploy, rollback, redact...), never a registration.
+    """
+
+    models: int
+    versions: int
+    decisions: int
+
+
+@dataclass(frozen=True)
 class ModelInfo(Record):
     """A model as ``catalog show MODEL`` presents it."""
 

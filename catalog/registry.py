@@ -39,6 +39,7 @@ from .queries import Reader, merge_files, views_sql
 from .policy import GateResult, approval_gates, deploy_gates, failures
 from .records import (
     Candidate,
+    Counts,
     GateReport,
     Deployment,
     Event,
@@ -266,6 +267,10 @@ class Registry:
             ModelSummary.from_row({**r, "deployed_to": running.get(r["model"], {})})
             for r in self._q("models", when, model=None)
         ]
+
+    def counts(self, *, as_of: str | datetime | None = None) -> Counts:
+        """Models, versions and decisions (lifecycle events, registrations not included)."""
+        return Counts.from_row(self._q("counts", _as_of(as_of))[0])
 
     def deployments(self, *, as_of: str | datetime | None = None) -> list[Deployment]:
         """What every target runs, for every model."""

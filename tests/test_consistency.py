@@ -1,12 +1,20 @@
-"""One answer everywhere: a model's description agrees between the API, the CLI and the site."""
+"""One answer everywhere: a model's description, and the sample lake's counts, agree
+between the API, the CLI, the demo, the site and the README."""
 
 from __future__ import annotations
 
 import json
+import re
+import shutil
+from pathlib import Path
+
+from typer.testing import CliRunner
 
 from catalog import Registry
+from catalog.cli import app
 from catalog.site import build_site, make_document, read_records
 
+from .conftest import REPO
 from .test_site import read_page
 
 # -- a model's owner, description and tags: those of its latest version that has one --
@@ -60,3 +68,49 @@ def test_tags_are_the_whole_set_of_the_latest_version_that_has_any(registry):
     assert ana.list()[0].tags == {"team": "b"}
     # as of before v3, v1's description is the answer
     assert ana.show("m", as_of=ana.show("m", 2).created_at).description == "one"
+
+
+# -- the sample lake's counts: README, Registry.counts(), demo and site agree ------------
+
+SAMPLE = REPO / "data" / "lake"
+README = (REPO / "README.md").read_text()
+
+
+def test_readme_demo_and_site_count_the_sample_lake_the_same_way(tmp_path):
+    copy = tmp_path / "lake"
+    shutil.copytree(SAMPLE, copy)
+    reg = Registry(copy, actor="reader")
+    counts = reg.counts()
+    assert counts.decisions == reg.sql("select count(*) as n from events").rows[0]["n"]
+    assert counts.decisions == reg.sql("select count(*) as n from audit_log where kind <> 'register'").rows[0]["n"]
+
+    said = re.search(r"`data/lake` holds (\d+) models from \d+ owners \((\d+) versions, (\d+) decisions\)", README)
+    assert said, "the README's Sample lake section no longer states the counts"
+    assert tuple(map(int, said.groups())) == (counts.models, counts.versions, counts.decisions)
+
+    site = tmp_path / "site"
+    out = CliRunner().invoke(app, ["--lake", str(copy), "demo", "--out", str(site)])
+    assert out.exit_code == 0, out.stderr
+    assert f"{counts.models} models, {counts.versions} versions, {counts.decisions} decisions" in out.stdout
+
+    home = read_page(site, "index.html").text
+    assert f"{counts.models} models · {counts.versions} versions" in home
+    assert f"{counts.decisions} decisions" in home
+    audit = read_page(site, "audit/index.html").text
+    assert f"{counts.versions} registrations, {counts.decisions} decisions" in audit
+
+
+def test_counts_follow_as_of(registry):
+    ana, bob = registry("ana"), registry("bob")
+    ana.register("churn", "s3://m/1", capture_git=False)
+    first = bob.approve("churn", 1)
+    ana.register("churn", "s3://m/2", capture_git=False)
+    bob.approve("churn", 2)
+    assert ana.counts().to_dict() == {"models": 1, "versions": 2, "decisions": 2}
+    assert ana.counts(as_of=first.at).to_dict() == {"models": 1, "versions": 1, "decisions": 1}
+
+
+def test_a_registration_is_not_a_decision(registry):
+    reg = registry("ana")
+    reg.register("churn", "s3://m/1", capture_git=False)
+    assert reg.counts().decisions == 0

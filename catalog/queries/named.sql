@@ -33,6 +33,15 @@ WHERE $model IS NULL OR mv.model = $model
 GROUP BY mv.model
 ORDER BY mv.model;
 
+-- name: counts
+-- What the README, `catalog demo` and the site count: models, versions (one per
+-- registration) and decisions (every lifecycle event: approve, reject, deprecate,
+-- deploy, rollback, redact...; a registration is not a decision).
+SELECT
+    (SELECT count(DISTINCT model) FROM versions) AS models,
+    (SELECT count(*) FROM versions) AS versions,
+    (SELECT count(*) FROM events) AS decisions;
+
 -- name: deployments
 SELECT d.model, d.target, d.version, d.since, d.by, d.how, d.note, v.artifact_uri
 FROM deployments AS d JOIN versions AS v USING (model, version)

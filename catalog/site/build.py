@@ -71,6 +71,7 @@ def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> 
         candidates=[Candidate.from_row(r) for r in rows["candidates"]],
         lineage=[LineageEdge.from_row(r) for r in rows["lineage"]],
         summaries=registry.list(as_of=as_of),
+        counts=registry.counts(as_of=as_of),
         lake=registry.location,
     )
 

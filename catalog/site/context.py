@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..records import Candidate, Deployment, Event, LineageEdge, ModelSummary, Version
+from ..records import Candidate, Counts, Deployment, Event, LineageEdge, ModelSummary, Version
 
 DOCUMENT_SCHEMA = 1
 
@@ -39,6 +39,7 @@ class SiteRecords:
     candidates: Sequence[Candidate]
     lineage: Sequence[LineageEdge]     # direct edges only (depth 1)
     summaries: Sequence[ModelSummary]  # Registry.list(): each model's owner, description and tags
+    counts: Counts                     # Registry.counts(): what the home and audit pages count
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     lake: str | None = None
 
@@ -279,9 +280,7 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "generated_at": iso(records.generated_at),
         "lake": records.lake,
         "counts": {
-            "models": len(models),
-            "versions": len(records.versions),
-            "events": len(event_docs),
+            **records.counts.to_dict(),
             "deployments": len(all_running),
             "targets": len(targets),
             "owners": len(owners),
