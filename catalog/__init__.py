@@ -20,6 +20,7 @@ _EXPORTS = {
     "InvalidInput": "errors",
     "Refused": "errors",
     "Candidate": "records",
+    "Counts": "records",
     "Deployment": "records",
     "Event": "records",
     "Exclusion": "records",

@@ -725,7 +725,7 @@ def demo(
         return
     lake = os.path.relpath(registry.root) if not os.path.relpath(registry.root).startswith("..") else registry.root
     typer.echo(f"Model Catalog demo: lake {lake}{' (sample created)' if report['created'] else ''}")
-    typer.echo(f"{report['models']} models, {report['versions']} versions, {report['events']} decisions\n")
+    typer.echo(f"{report['models']} models, {report['versions']} versions, {report['decisions']} decisions\n")
     typer.echo("Running now:")
     _table(report["deployments"], ["model", "target", "version", "since", "by", "how"])
     typer.echo("\nLatest approved:")

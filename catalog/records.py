@@ -198,14 +198,38 @@ class Lineage(Record):
 
 @dataclass(frozen=True)
 class ModelSummary(Record):
+    """A model as ``catalog list`` presents it.
+
+    ``owner``, ``description`` and ``tags`` are those of the latest version that
+    has one (the ``models`` query declares the rule; ``show`` and the site use it).
+    """
+
     model: str
     versions: int
     latest_version: int
     updated_at: datetime
     owner: str | None = None
     description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
     latest_approved: int | None = None
     deployed_to: dict[str, int] = field(default_factory=dict)
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> ModelSummary:
+        return super().from_row.__func__(cls, {**row, "tags": _map(row.get("tags"))})  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True)
+class Counts(Record):
+    """How much a lake holds, as the README, ``catalog demo`` and the site count it.
+
+    ``versions`` counts registrations; ``decisions`` counts lifecycle events
+    (approve, reject, deprecate, deploy, rollback, redact...), never a registration.
+    """
+
+    models: int
+    versions: int
+    decisions: int
 
 
 @dataclass(frozen=True)

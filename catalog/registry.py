@@ -40,6 +40,7 @@ from .queries import Reader, merge_files, views_sql
 from .policy import GateResult, approval_gates, deploy_gates, failures
 from .records import (
     Candidate,
+    Counts,
     GateReport,
     Deployment,
     InitReport,
@@ -267,17 +268,15 @@ class Registry:
         rows = self._q("model_versions", when, model=model)
         if not rows:
             raise ModelNotFound(model=model)
-        versions = [Version.from_row(r) for r in rows]
-        latest = versions[-1]
-        approved = [v.version for v in versions if v.state == "approved"]
+        summary = ModelSummary.from_row(self._q("models", when, model=model)[0])
         return ModelInfo(
             model=model,
-            owner=latest.owner,
-            description=latest.description,
-            tags=latest.tags,
-            versions=versions,
+            owner=summary.owner,
+            description=summary.description,
+            tags=summary.tags,
+            versions=[Version.from_row(r) for r in rows],
             deployments=[Deployment.from_row(r) for r in self._q("model_deployments", when, model=model)],
-            latest_approved=max(approved) if approved else None,
+            latest_approved=summary.latest_approved,
         )
 
     def list(self, *, as_of: str | datetime | None = None) -> list[ModelSummary]:
@@ -286,7 +285,14 @@ class Registry:
         running: dict[str, dict[str, int]] = {}
         for d in self._q("deployments", when):
             running.setdefault(d["model"], {})[d["target"]] = d["version"]
-        return [ModelSummary.from_row({**r, "deployed_to": running.get(r["model"], {})}) for r in self._q("models", when)]
+        return [
+            ModelSummary.from_row({**r, "deployed_to": running.get(r["model"], {})})
+            for r in self._q("models", when, model=None)
+        ]
+
+    def counts(self, *, as_of: str | datetime | None = None) -> Counts:
+        """Models, versions and decisions (lifecycle events, registrations not included)."""
+        return Counts.from_row(self._q("counts", _as_of(as_of))[0])
 
     def deployments(self, *, as_of: str | datetime | None = None) -> list[Deployment]:
         """What every target runs, for every model."""

@@ -305,10 +305,7 @@ def tour(registry: Registry) -> dict[str, Any]:
     if not registry._lake.exists():
         build_sample_lake(registry.root)
         created = True
-    counts = registry.sql(
-        "select (select count(distinct model) from versions) as models, "
-        "(select count(*) from versions) as versions, (select count(*) from events) as events"
-    ).rows[0]
+    counts = registry.counts().to_dict()
     deployments = [dataclasses.asdict(d) for d in registry.deployments()]
     latest = registry.sql("select model, version, approved_at, approved_by from latest_approved order by model").rows
     rollback = registry.sql(

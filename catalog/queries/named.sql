@@ -14,17 +14,33 @@ SELECT * FROM model_versions WHERE model = $model AND version = $version;
 SELECT * FROM model_versions WHERE model = $model ORDER BY version;
 
 -- name: models
+-- One row per model ($model, or every model when it is NULL). A model's owner,
+-- description and tags are those of its latest version that has one (for tags: the
+-- latest version with at least one tag, its whole map), so a newer version
+-- registered without them does not blank the model. show, list and the site all
+-- read them from here.
 SELECT
     mv.model,
-    arg_max(mv.owner, mv.version) AS owner,
-    arg_max(mv.description, mv.version) AS description,
+    arg_max(mv.owner, mv.version) FILTER (WHERE mv.owner IS NOT NULL) AS owner,
+    arg_max(mv.description, mv.version) FILTER (WHERE mv.description IS NOT NULL) AS description,
+    arg_max(mv.tags, mv.version) FILTER (WHERE cardinality(mv.tags) > 0) AS tags,
     count(*) AS versions,
     max(mv.version) AS latest_version,
     max(mv.version) FILTER (WHERE mv.state = 'approved') AS latest_approved,
     max(mv.created_at) AS updated_at
 FROM model_versions AS mv
+WHERE $model IS NULL OR mv.model = $model
 GROUP BY mv.model
 ORDER BY mv.model;
+
+-- name: counts
+-- What the README, `catalog demo` and the site count: models, versions (one per
+-- registration) and decisions (every lifecycle event: approve, reject, deprecate,
+-- deploy, rollback, redact...; a registration is not a decision).
+SELECT
+    (SELECT count(DISTINCT model) FROM versions) AS models,
+    (SELECT count(*) FROM versions) AS versions,
+    (SELECT count(*) FROM events) AS decisions;
 
 -- name: deployments
 SELECT d.model, d.target, d.version, d.since, d.by, d.how, d.note, v.artifact_uri

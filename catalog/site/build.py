@@ -64,7 +64,7 @@ _SQL = {
 
 
 def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> SiteRecords:
-    """Everything the site shows, in six bulk reads over the stable views."""
+    """Everything the site shows, in a handful of bulk reads over the stable views."""
     rows = {name: registry.sql(sql, as_of=as_of).rows for name, sql in _SQL.items()}
     return SiteRecords(
         versions=[Version.from_row(r) for r in rows["versions"]],
@@ -73,6 +73,8 @@ def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> 
         candidates=[Candidate.from_row(r) for r in rows["candidates"]],
         excluded=[Exclusion.from_row(r) for r in rows["excluded"]],
         lineage=[LineageEdge.from_row(r) for r in rows["lineage"]],
+        summaries=registry.list(as_of=as_of),
+        counts=registry.counts(as_of=as_of),
         lake=registry.location,
     )
 

@@ -16,7 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from ..records import Candidate, Deployment, Event, Exclusion, LineageEdge, Version
+from ..records import Candidate, Counts, Deployment, Event, Exclusion, LineageEdge, ModelSummary, Version
 
 DOCUMENT_SCHEMA = 1
 
@@ -38,6 +38,8 @@ class SiteRecords:
     events: Sequence[Event]            # the audit_log view (registrations included), any order
     candidates: Sequence[Candidate]
     lineage: Sequence[LineageEdge]     # direct edges only (depth 1)
+    summaries: Sequence[ModelSummary]  # Registry.list(): each model's owner, description and tags
+    counts: Counts                     # Registry.counts(): what the home and audit pages count
     generated_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     lake: str | None = None
     excluded: Sequence[Exclusion] = ()  # the rollback_excluded view: ran on a target, not a candidate
@@ -223,10 +225,12 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         else:
             up[edge.parent_kind].add(edge.parent)
 
+    summary_of = {s.model: s for s in records.summaries}
     models = []
     for name in sorted(by_model):
         versions = by_model[name]
         latest = versions[-1]
+        summary = summary_of[name]
         approved = [v.version for v in versions if v.state == "approved"]
         up = upstream.get(name, {})
         parents: dict[str, list[int]] = defaultdict(list)
@@ -242,9 +246,9 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         models.append({
             "name": name,
             "url": f"models/{name}/",
-            "owner": latest.owner,
-            "description": latest.description,
-            "tags": [[k, val] for k, val in sorted(latest.tags.items())],
+            "owner": summary.owner,
+            "description": summary.description,
+            "tags": [[k, val] for k, val in sorted(summary.tags.items())],
             "latest_version": latest.version,
             "latest_approved": max(approved) if approved else None,
             "updated_at": iso(max(v.created_at for v in versions)),
@@ -285,9 +289,7 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "generated_at": iso(records.generated_at),
         "lake": records.lake,
         "counts": {
-            "models": len(models),
-            "versions": len(records.versions),
-            "events": len(event_docs),
+            **records.counts.to_dict(),
             "deployments": len(all_running),
             "targets": len(targets),
             "owners": len(owners),
