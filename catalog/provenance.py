@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import ArtifactNotFound, DataRefNotFound
+from .progress import Progress, Ticker, ticker
 from .validate import strip_credentials
 
 _CHUNK = 1 << 20
@@ -24,24 +25,29 @@ def local_path(uri: str) -> str | None:
     return uri
 
 
-def _hash_file(path: str, digest: "hashlib._Hash") -> int:
+def _hash_file(path: str, digest: "hashlib._Hash", tick: Ticker | None = None) -> int:
     size = 0
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
+            if tick is not None:
+                tick(len(chunk))
     return size
 
 
-def checksum(path: str) -> tuple[str, int]:
+def checksum(path: str, progress: Progress | None = None) -> tuple[str, int]:
     """sha256 and size of a file; for a folder, of its files in sorted order.
 
     A folder's digest covers each file's relative path and content, so renaming
     or changing any file inside it changes the digest.
     """
     digest = hashlib.sha256()
+    tick = ticker(progress, f"hash {os.path.basename(path)}", os.path.getsize(path) if os.path.isfile(path) else None)
     if os.path.isfile(path):
-        size = _hash_file(path, digest)
+        size = _hash_file(path, digest, tick)
+        if tick is not None:
+            tick.finish()
         return digest.hexdigest(), size
     total = 0
     for folder, dirs, files in os.walk(path):
@@ -50,8 +56,10 @@ def checksum(path: str) -> tuple[str, int]:
             full = os.path.join(folder, name)
             rel = os.path.relpath(full, path).replace(os.sep, "/")
             inner = hashlib.sha256()
-            total += _hash_file(full, inner)
+            total += _hash_file(full, inner, tick)
             digest.update(f"{rel}\0{inner.hexdigest()}\n".encode())
+    if tick is not None:
+        tick.finish()
     return digest.hexdigest(), total
 
 
@@ -62,7 +70,7 @@ class Artifact:
     bytes: int | None
 
 
-def inspect_artifact(uri: str) -> Artifact:
+def inspect_artifact(uri: str, progress: Progress | None = None) -> Artifact:
     """Absolute path plus checksum for a local artifact; a remote URI as given."""
     path = local_path(uri)
     if path is None:
@@ -70,7 +78,7 @@ def inspect_artifact(uri: str) -> Artifact:
     path = os.path.abspath(os.path.expanduser(path))
     if not os.path.exists(path):
         raise ArtifactNotFound(path=path)
-    sha, size = checksum(path)
+    sha, size = checksum(path, progress)
     return Artifact(path, sha, size)
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import SiteBuildFailed
+from ..progress import stages
 from ..records import Candidate, Event, LineageEdge, Version
 from ..registry import Registry
 from .context import SiteRecords, api_model, api_models, make_document
@@ -156,7 +157,9 @@ def build_site(
     mkdocs_file = Path(own_mkdocs) if own_mkdocs else None
     out = Path(out_dir).resolve()
     timings: dict[str, float] = {}
+    step = stages(getattr(registry, "progress", None), "build", ("reading the lake", "rendering pages", "running MkDocs"))
 
+    step()
     start = time.perf_counter()
     records = read_records(registry, as_of=as_of)
     timings["read"] = time.perf_counter() - start
@@ -171,14 +174,17 @@ def build_site(
         if not temporary and folder.exists():
             shutil.rmtree(folder)
         folder.mkdir(parents=True, exist_ok=True)
+        step()
         start = time.perf_counter()
         renderer = Renderer(overrides)
         count, render_problems = write_pages(document, folder, renderer, {"views_sql": _portable_views(registry)})
         timings["render"] = time.perf_counter() - start
 
+        step()
         start = time.perf_counter()
         warnings = run_mkdocs(folder, out, mkdocs_file)
         timings["mkdocs"] = time.perf_counter() - start
+        step()
     finally:
         if temporary:
             shutil.rmtree(folder, ignore_errors=True)
