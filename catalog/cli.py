@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from . import terminal
 from .entry import funnel
 from .entry import main  # the console entry point: the plain `catalog resolve` skips typer
+from .usage import OneLineUsage
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -34,6 +36,7 @@ app = typer.Typer(
         "resolve what to load, and query it all with SQL.\n\n"
         "Example: catalog register churn ./model.pkl --owner ana --metric auc=0.91"
     ),
+    cls=OneLineUsage,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_show_locals=False,
@@ -46,6 +49,7 @@ class _State:
     actor: str | None = None
     config: str | None = None
     traceback: bool = False
+    progress: Optional[terminal.ProgressBar] = None
 
 
 STATE = _State()
@@ -90,7 +94,7 @@ def _global(
 def _registry() -> Registry:
     from .registry import Registry
 
-    return Registry(STATE.lake, actor=STATE.actor, config=STATE.config)
+    return Registry(STATE.lake, actor=STATE.actor, config=STATE.config, progress=STATE.progress)
 
 
 def _funnel(func: F) -> F:
@@ -98,7 +102,13 @@ def _funnel(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        code = funnel(lambda: func(*args, **kwargs), traceback=STATE.traceback, passthrough=(typer.Exit, typer.Abort))
+        STATE.progress = terminal.progress_on_stderr()
+        try:
+            code = funnel(lambda: func(*args, **kwargs), traceback=STATE.traceback, passthrough=(typer.Exit, typer.Abort),
+                          as_json=bool(kwargs.get("as_json")))
+        finally:
+            if STATE.progress is not None:
+                STATE.progress.close()
         if code:
             raise typer.Exit(code)
 
@@ -127,6 +137,9 @@ def _table(rows: Sequence[dict[str, Any]], columns: Sequence[str], *, empty: str
         typer.echo(empty)
         return
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    if terminal.is_terminal(sys.stdout):
+        terminal.print_table(columns, cells)
+        return
     widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
     widths = [min(w, 60) for w in widths]
     typer.echo("  ".join(c.upper().ljust(w) for c, w in zip(columns, widths)).rstrip())
