@@ -38,7 +38,7 @@ app = typer.Typer(
     ),
     cls=OneLineUsage,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
