@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 
 import typer
 
+from . import terminal
 from .entry import funnel
 from .entry import main  # the console entry point: the plain `catalog resolve` skips typer
+from .usage import OneLineUsage
 
 if TYPE_CHECKING:
     from .registry import Registry
@@ -34,8 +36,9 @@ app = typer.Typer(
         "resolve what to load, and query it all with SQL.\n\n"
         "Example: catalog register churn ./model.pkl --owner ana --metric auc=0.91"
     ),
+    cls=OneLineUsage,
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_show_locals=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -46,6 +49,7 @@ class _State:
     actor: str | None = None
     config: str | None = None
     traceback: bool = False
+    progress: Optional[terminal.ProgressBar] = None
 
 
 STATE = _State()
@@ -90,7 +94,7 @@ def _global(
 def _registry() -> Registry:
     from .registry import Registry
 
-    return Registry(STATE.lake, actor=STATE.actor, config=STATE.config)
+    return Registry(STATE.lake, actor=STATE.actor, config=STATE.config, progress=STATE.progress)
 
 
 def _funnel(func: F) -> F:
@@ -98,7 +102,13 @@ def _funnel(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> None:
-        code = funnel(lambda: func(*args, **kwargs), traceback=STATE.traceback, passthrough=(typer.Exit, typer.Abort))
+        STATE.progress = terminal.progress_on_stderr()
+        try:
+            code = funnel(lambda: func(*args, **kwargs), traceback=STATE.traceback, passthrough=(typer.Exit, typer.Abort),
+                          as_json=bool(kwargs.get("as_json")))
+        finally:
+            if STATE.progress is not None:
+                STATE.progress.close()
         if code:
             raise typer.Exit(code)
 
@@ -142,6 +152,9 @@ def _table(
         typer.echo(empty)
         return
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    if terminal.is_terminal(sys.stdout):
+        terminal.print_table(columns, cells)
+        return
     header = [_safe(c).upper() for c in columns]
     widths = [max(len(h), *(len(row[i]) for row in cells)) for i, h in enumerate(header)]
     widths = [min(w, width) for w in widths]

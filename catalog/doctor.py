@@ -46,6 +46,7 @@ from .errors import ArtifactNotRegular, InvalidInput, LakeNotFound
 from .lake import Lake, open_storage
 from .lake.lake import parse_claim
 from .lake.files import ANCHOR, PART, REQUIRED, file_problem
+from .progress import Progress
 from .provenance import checksum, local_path, regular_artifact
 from .queries import quote_literal
 from .schema import EVENT_KINDS, SCHEMA_VERSION, STATES
@@ -118,6 +119,7 @@ def doctor(
     verify_artifacts: bool = False,
     tmp_grace: float = TMP_GRACE_SECONDS,
     checks: Sequence[Check] = (),
+    progress: Progress | None = None,
 ) -> DoctorReport:
     """Check the lake at ``lake``; with ``repair``, quarantine and tidy what is wrong.
 
@@ -135,7 +137,7 @@ def doctor(
         keys = run.check_rows(good, current)
         run.check_claims(keys)
         if verify_artifacts:
-            run.check_artifacts(good["versions"])
+            run.check_artifacts(good["versions"], progress)
         for extra in checks:
             run.findings.extend(extra(the_lake.root))
     return DoctorReport(
@@ -422,7 +424,7 @@ class _Run:
 
     # -- artifacts --------------------------------------------------------------
 
-    def check_artifacts(self, files: list[str]) -> None:
+    def check_artifacts(self, files: list[str], progress: Progress | None = None) -> None:
         if not files:
             return
         listing = ", ".join(quote_literal(f) for f in files)
@@ -431,7 +433,9 @@ class _Run:
                 f"SELECT DISTINCT ON (model, version) model, version, artifact_uri, artifact_sha256, artifact_bytes "
                 f"FROM read_parquet([{listing}], union_by_name = true) WHERE model IS NOT NULL ORDER BY model, version"
             ).to_arrow_table().to_pylist()
-        for model, version, uri, sha, size in (tuple(r.values()) for r in rows):
+        for done, (model, version, uri, sha, size) in enumerate(tuple(r.values()) for r in rows):
+            if progress is not None:
+                progress("verify artifacts", done, len(rows))
             path = local_path(uri) if uri else None
             if path is None:
                 continue  # remote: verified by whoever can reach it
@@ -443,7 +447,7 @@ class _Run:
                 continue
             try:
                 # checked before any read: a pipe or a device put in its place is never opened
-                seen, seen_size = checksum(path) if sha else (regular_artifact(path), None)
+                seen, seen_size = checksum(path, progress) if sha else (regular_artifact(path), None)
             except ArtifactNotRegular as exc:
                 self.add("error", ref, f"artifact {exc.path} is {exc.kind}{exc.detail}, not a regular file or a folder of them",
                          "restore the artifact as it was registered, or deprecate the version (catalog deprecate ...)")
@@ -456,6 +460,8 @@ class _Run:
             elif size is not None and seen_size != size:
                 self.add("error", ref, f"artifact {path} is {seen_size} bytes, but {size} were registered",
                          "restore it, or register it as a new version")
+        if progress is not None:
+            progress("verify artifacts", len(rows), len(rows))
 
 
 def _tuples(relation: duckdb.DuckDBPyRelation) -> list[tuple[Any, ...]]:

@@ -14,15 +14,19 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .terminal import catalog_error_line, error_line
+
 _GLOBAL_VALUE_OPTIONS = {"--lake": "lake", "--actor": "actor", "--config": "config"}
 
 
 def funnel(
-    work: Callable[[], object], *, traceback: bool = False, passthrough: tuple[type[BaseException], ...] = ()
+    work: Callable[[], object], *, traceback: bool = False, passthrough: tuple[type[BaseException], ...] = (),
+    as_json: bool = False,
 ) -> int:
     """Run ``work``; return 0, or the exit code of its failure after one line on stderr:
     a CatalogError says what to do (1 refused, 2 malformed), anything unexpected asks
-    for a re-run with --traceback. Exceptions in ``passthrough`` propagate."""
+    for a re-run with --traceback. Exceptions in ``passthrough`` propagate. With ``as_json``
+    the line is a JSON object (see :func:`catalog.terminal.error_line`)."""
     from .errors import CatalogError
 
     try:
@@ -31,7 +35,7 @@ def funnel(
     except passthrough:
         raise
     except CatalogError as exc:
-        print(f"Error: {exc}", file=sys.stderr, flush=True)
+        print(catalog_error_line(exc, exit_code=exc.exit_code, as_json=as_json), file=sys.stderr, flush=True)
         return exc.exit_code
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr, flush=True)
@@ -43,8 +47,8 @@ def funnel(
     except Exception as exc:  # noqa: BLE001 - the funnel's last resort
         if traceback:
             raise
-        print(f"Error: unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
-              file=sys.stderr, flush=True)
+        print(error_line(f"unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
+                         exit_code=1, kind="unexpected", as_json=as_json), file=sys.stderr, flush=True)
         return 1
 
 
@@ -89,7 +93,7 @@ def main() -> None:
 
             app()
             return
-        code = funnel(lambda: _resolve(options))
+        code = funnel(lambda: _resolve(options), as_json=options["json"])
     except KeyboardInterrupt:
         # Ctrl+C outside a command's funnel (while importing, parsing): no traceback.
         print("Interrupted.", file=sys.stderr, flush=True)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from .errors import ArtifactNotFound, ArtifactNotRegular, DataRefNotFound
+from .progress import Progress, Ticker, ticker
 from .validate import strip_credentials
 
 _CHUNK = 1 << 20
@@ -41,7 +42,7 @@ def _kind(mode: int) -> str:
 _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
 
 
-def _hash_file(path: str, digest: "hashlib._Hash", shown: str) -> int:
+def _hash_file(path: str, digest: "hashlib._Hash", shown: str, tick: Ticker | None = None) -> int:
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except OSError as exc:
@@ -56,6 +57,8 @@ def _hash_file(path: str, digest: "hashlib._Hash", shown: str) -> int:
         while chunk := fh.read(_CHUNK):
             digest.update(chunk)
             size += len(chunk)
+            if tick is not None:
+                tick(len(chunk))
     return size
 
 
@@ -98,7 +101,7 @@ def regular_artifact(path: str) -> list[tuple[str, str]] | None:
     return _files(path)
 
 
-def checksum(path: str) -> tuple[str, int]:
+def checksum(path: str, progress: Progress | None = None) -> tuple[str, int]:
     """sha256 and size of a regular file; for a folder, of its files in sorted order.
 
     A folder's digest covers each file's relative path and content, so renaming
@@ -108,14 +111,20 @@ def checksum(path: str) -> tuple[str, int]:
     """
     digest = hashlib.sha256()
     files = regular_artifact(path)
+    size_of = os.path.getsize(path) if files is None else sum(os.path.getsize(full) for _, full in files)
+    tick = ticker(progress, f"hash {os.path.basename(path)}", size_of)
     if files is None:
-        size = _hash_file(path, digest, path)
+        size = _hash_file(path, digest, path, tick)
+        if tick is not None:
+            tick.finish()
         return digest.hexdigest(), size
     total = 0
     for rel, full in files:
         inner = hashlib.sha256()
-        total += _hash_file(full, inner, full)
+        total += _hash_file(full, inner, full, tick)
         digest.update(f"{rel}\0{inner.hexdigest()}\n".encode())
+    if tick is not None:
+        tick.finish()
     return digest.hexdigest(), total
 
 
@@ -126,7 +135,7 @@ class Artifact:
     bytes: int | None
 
 
-def inspect_artifact(uri: str) -> Artifact:
+def inspect_artifact(uri: str, progress: Progress | None = None) -> Artifact:
     """Absolute path plus checksum for a local artifact; a remote URI as given.
 
     A symbolic link given as the artifact is resolved: the real file is recorded,
@@ -139,7 +148,7 @@ def inspect_artifact(uri: str) -> Artifact:
         path = os.path.realpath(path)
     if not os.path.exists(path):
         raise ArtifactNotFound(path=path)
-    sha, size = checksum(path)
+    sha, size = checksum(path, progress)
     return Artifact(path, sha, size)
 
 

@@ -35,6 +35,7 @@ from .errors import (
     VersionNotFound,
 )
 from .lake import Lake, open_storage, rewrite_file, settled
+from .progress import Progress, ticker
 from .provenance import check_data_ref, git_info, inspect_artifact
 from .queries import Reader, merge_files, views_sql
 from .policy import GateResult, approval_gates, deploy_gates, failures
@@ -161,6 +162,7 @@ class Registry:
         config: str | os.PathLike[str] | Config | None = None,
         clock: Callable[[], datetime] | None = None,
         new_id: Callable[[], str] | None = None,
+        progress: Progress | None = None,
     ) -> None:
         location = os.fspath(lake) if lake is not None else default_lake()
         self._config_arg = config
@@ -172,6 +174,7 @@ class Registry:
         self._reader_obj: Reader | None = None
         self._index: _ResolveIndex | None = None
         self._index_lock = threading.Lock()
+        self.progress = progress  # fn(task, done, total) for long work: hashing, bulk loads, compaction, doctor
 
     @classmethod
     def open(cls, lake: str | os.PathLike[str] | None = None, **options: Any) -> Registry:
@@ -454,8 +457,11 @@ class Registry:
         spill = bulk.Spill()
         counts: dict[str, int] = {}
         parents: list[tuple[str, int, int]] = []  # (model, version, record index)
+        tick = ticker(self.progress, "register", len(records) if isinstance(records, Sequence) else None)
         try:
             for i, record in enumerate(records):
+                if tick is not None:
+                    tick()
                 fields = dict(record)
                 try:
                     model, uri = fields.pop("model"), fields.pop("artifact_uri")
@@ -481,6 +487,8 @@ class Registry:
             first = self._lake.claim_many(counts, self.actor, floors=self._floors)
             now = self._clock()
             self._lake.append_batches("versions", spill.numbered(first, now), now=now)
+            if tick is not None:
+                tick.finish()
         except BaseException:
             spill.close()
             raise
@@ -562,7 +570,7 @@ class Registry:
             repo = repo or found.repo
         if repo:
             check.uri(repo, "code repo")
-        artifact = inspect_artifact(artifact_uri)
+        artifact = inspect_artifact(artifact_uri, self.progress)
         if artifact.sha256 and artifact_sha256 and artifact.sha256 != artifact_sha256.lower():
             raise InvalidValue(
                 f"artifact {artifact.uri} has sha256 {artifact.sha256}, not the {artifact_sha256} given"
@@ -814,16 +822,21 @@ class Registry:
                                 "write a catalog.toml (see README, Governance) to require checks")]
             return []
 
-        return doctor(self._lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check])
+        return doctor(self._lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check],
+                      progress=self.progress)
 
     def compact(self) -> dict[str, dict[str, int]]:
         """Merge each table's small files into one; safe to interrupt, safe beside writers."""
         if not self._lake.exists():
             raise LakeNotFound(lake=self.location)
         out = {}
-        for table in ("versions", "events"):
+        for done, table in enumerate(("versions", "events")):
+            if self.progress is not None:
+                self.progress(f"compact {table}", done, 2)
             files, rows = self._lake.compact(table, lambda *how, t=table: merge_files(t, *how))
             out[table] = {"files_merged": files, "rows": rows}
+        if self.progress is not None:
+            self.progress("compact", 2, 2)
         return out
 
 

@@ -106,10 +106,8 @@ def test_errors_are_one_line_with_the_right_exit_code_and_write_nothing(cli, lak
     assert result.exit_code == code, (result.stdout, result.stderr)
     assert words in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    if code == 1 or args[0] != "approve":
-        lines = [l for l in result.stderr.splitlines() if l.strip()]
-        if not result.stderr.lstrip().startswith("Usage"):
-            assert len(lines) == 1 and lines[0].startswith("Error: ")
+    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1 and lines[0].startswith("Error: ")
     assert snapshot(lake) == before
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed, UnsafeSitePath
+from ..progress import stages
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
 from .context import SiteRecords, api_model, api_models, make_document
@@ -190,7 +191,9 @@ def build_site(
         raise InvalidValue(f"build_dir {os.fspath(build_dir)!r} and the site folder {os.fspath(out_dir)!r} overlap: "
                            "keep the Markdown in a folder of its own")
     timings: dict[str, float] = {}
+    step = stages(getattr(registry, "progress", None), "build", ("reading the lake", "rendering pages", "running MkDocs"))
 
+    step()
     start = time.perf_counter()
     records = read_records(registry, as_of=as_of)
     timings["read"] = time.perf_counter() - start
@@ -204,15 +207,18 @@ def build_site(
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-build-")))
         else:
             folder = stack.enter_context(staged(kept))
+        step()
         start = time.perf_counter()
         renderer = Renderer(overrides)
         count, render_problems = write_pages(document, folder, renderer, {"views_sql": _portable_views(registry)})
         timings["render"] = time.perf_counter() - start
 
+        step()
         start = time.perf_counter()
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file)
         timings["mkdocs"] = time.perf_counter() - start
+        step()
 
     problems = {k: list(v) for k, v in document["problems"].items()}
     for key, found in render_problems.items():
