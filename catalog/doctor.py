@@ -41,14 +41,13 @@ from typing import Any
 
 import duckdb
 
-from . import validate
-from .errors import InvalidInput, LakeNotFound
+from .errors import LakeNotFound
 from .lake import Lake, open_storage
 from .lake.lake import parse_claim
 from .lake.files import ANCHOR, PART, REQUIRED, file_problem
 from .provenance import checksum, local_path
-from .queries import quote_literal
-from .schema import EVENT_KINDS, SCHEMA_VERSION, STATES
+from .queries import quote_literal, row_problems_sql
+from .schema import SCHEMA_VERSION
 
 # A temporary file younger than this may belong to a write in progress.
 TMP_GRACE_SECONDS = 600.0
@@ -312,28 +311,15 @@ class _Run:
         return os.path.relpath(path, self.lake.root).replace(os.sep, "/") if path else "?"
 
     def _check_versions(self, con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
-        rows = con.sql(
-            "SELECT model, version, artifact_uri, artifact_sha256, created_at, created_by, schema_version, filename "
-            "FROM versions"
-        ).to_arrow_table().to_pylist()
+        # Which rows break the rule is the readers' own rule (row_rules): exactly what the views skip.
+        rows = _tuples(con.sql(f"SELECT model, version, filename, {row_problems_sql('versions')} AS why FROM versions"))
         keys: set[tuple[str, int]] = set()
-        for model, version, uri, _sha, created_at, created_by, schema_version, filename in (tuple(r.values()) for r in rows):
-            where = self._rel(filename)
-            missing = [n for n, v in (("model", model), ("version", version), ("artifact_uri", uri),
-                                      ("created_at", created_at), ("created_by", created_by),
-                                      ("schema_version", schema_version)) if v is None]
-            bad = []
-            if missing:
-                bad.append(f"null {', '.join(missing)}")
-            if model is not None and not _valid_name(model):
-                bad.append(f"invalid model name {model!r}")
-            if version is not None and version < 1:
-                bad.append(f"version {version} is below 1")
-            if bad:
-                self.add("error", where, f"versions row {model}:{version} breaks the schema ({'; '.join(bad)})",
-                         "readers skip or mis-show it; move the file out of the lake if it holds nothing else, "
+        for model, version, filename, why in rows:
+            if why:
+                self.add("error", self._rel(filename), f"versions row {model}:{version} breaks the schema ({why})",
+                         "readers skip it; move the file out of the lake if it holds nothing else, "
                          "and register the version again")
-            if model is not None and version is not None:
+            else:
                 keys.add((model, int(version)))
         self.checked["versions"] = len(keys)
         for model, version, n in _tuples(con.sql(
@@ -347,27 +333,16 @@ class _Run:
 
     def _check_events(self, con: duckdb.DuckDBPyConnection, keys: set[tuple[str, int]]) -> None:
         models = {m for m, _ in keys}
-        rows = con.sql(
-            "SELECT DISTINCT ON (event_id) event_id, \"at\", actor, model, version, kind, state, schema_version, filename "
+        rows = _tuples(con.sql(
+            f"SELECT DISTINCT ON (event_id) event_id, model, version, kind, filename, {row_problems_sql('events')} AS why "
             "FROM events"
-        ).to_arrow_table().to_pylist()
+        ))
         self.checked["events"] = len(rows)
-        for event_id, at, actor, model, version, kind, state, schema_version, filename in (tuple(r.values()) for r in rows):
+        for event_id, model, version, kind, filename, why in rows:
             where = self._rel(filename)
-            missing = [n for n, v in (("event_id", event_id), ("at", at), ("actor", actor), ("model", model),
-                                      ("kind", kind), ("schema_version", schema_version)) if v is None]
-            bad = []
-            if missing:
-                bad.append(f"null {', '.join(missing)}")
-            if kind is not None and kind not in EVENT_KINDS:
-                bad.append(f"unknown kind {kind!r}")
-            if state is not None and state not in STATES:
-                bad.append(f"unknown state {state!r}")
-            if version is not None and version < 1:
-                bad.append(f"version {version} is below 1")
-            if bad:
-                self.add("error", where, f"event {event_id} breaks the schema ({'; '.join(bad)})",
-                         "the views may mis-derive state from it; move the file out of the lake if it holds nothing else")
+            if why:
+                self.add("error", where, f"event {event_id} breaks the schema ({why})",
+                         "readers skip it; move the file out of the lake if it holds nothing else")
                 continue
             if version is not None and (model, int(version)) not in keys:
                 self.add("warning", where, f"event {event_id} ({kind}) points at {model}:{version}, which is not recorded",
@@ -455,14 +430,6 @@ class _Run:
 def _tuples(relation: duckdb.DuckDBPyRelation) -> list[tuple[Any, ...]]:
     """Rows as tuples, through Arrow (fetchall would need pytz for time zones)."""
     return [tuple(r.values()) for r in relation.to_arrow_table().to_pylist()]
-
-
-def _valid_name(value: str) -> bool:
-    try:
-        validate.name(value)
-    except InvalidInput:
-        return False
-    return True
 
 
 def _empty(table: str) -> str:

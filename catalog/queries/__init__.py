@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 
     from ..lake import Lake
 
+from .. import validate
 from ..errors import LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
-from ..lake.files import ANCHOR, FileCheck, duckdb_family, file_problem
-from ..schema import COLUMNS, arrow_tables
+from ..lake.files import ANCHOR, REQUIRED, FileCheck, duckdb_family, file_problem
+from ..schema import COLUMNS, EVENT_KINDS, STATES, arrow_tables
 
 T = TypeVar("T")
 
@@ -68,6 +69,52 @@ def files_literal(files: str | Sequence[str]) -> str:
 _ONE_PER_KEY = {"versions": "DISTINCT ON (model, version)", "events": "DISTINCT ON (model, event_id)"}
 
 
+def _text_list(values: Sequence[str]) -> str:
+    return "(" + ", ".join(quote_literal(v) for v in sorted(values)) + ")"
+
+
+def _name_rule(column: str) -> str:
+    """SQL true when ``column`` holds a name validate.name accepts (or is null: the null
+    rule speaks for that). The pattern and reserved names are validate's own."""
+    pattern = validate._NAME.pattern.removeprefix("^").removesuffix("\\Z")
+    return (
+        f"({column} IS NULL OR (regexp_full_match({column}, {quote_literal(pattern)}) "
+        f"AND split_part({column}, '.', 1) NOT IN {_text_list(validate._RESERVED)}))"
+    )
+
+
+def _shown(column: str) -> str:
+    """SQL text: the value of ``column`` in single quotes, as a message shows it."""
+    return "'''' || " + column + " || ''''"
+
+
+def row_rules(table: str) -> list[tuple[str, str]]:
+    """The one rule rows of ``table`` must keep to be read: (SQL condition true for a
+    sound row, SQL text saying why a row is not). The views keep only rows meeting
+    every condition; ``catalog doctor`` reports the rows they drop, with these reasons."""
+    rules = [(f'"{c}" IS NOT NULL', quote_literal(f"null {c}")) for c in REQUIRED[table]]
+    rules.append((_name_rule("model"), "'invalid model name ' || " + _shown("model")))
+    rules.append(("(version IS NULL OR version >= 1)", "'version ' || version || ' is below 1'"))
+    if table == "events":
+        rules.append((f"(kind IS NULL OR kind IN {_text_list(EVENT_KINDS)})", "'unknown kind ' || " + _shown("kind")))
+        rules.append((f"(state IS NULL OR state IN {_text_list(STATES)})", "'unknown state ' || " + _shown("state")))
+        rules.append(
+            (f"(target IS NULL OR ({_name_rule('target')} AND target <> 'latest'))", "'invalid target name ' || " + _shown("target"))
+        )
+    return rules
+
+
+def sound_rows_sql(table: str) -> str:
+    """A SQL condition true for the rows of ``table`` every reader reads (see row_rules)."""
+    return "\n  AND ".join(condition for condition, _ in row_rules(table))
+
+
+def row_problems_sql(table: str) -> str:
+    """A SQL expression: why a row of ``table`` breaks row_rules ('; '-separated), or ''."""
+    parts = [f"CASE WHEN NOT coalesce({condition}, false) THEN {why} END" for condition, why in row_rules(table)]
+    return "concat_ws('; ', " + ", ".join(parts) + ")"
+
+
 def views_sql(
     versions_files: str | Sequence[str], events_files: str | Sequence[str], *, exact: tuple[bool, bool] = (False, False)
 ) -> str:
@@ -84,6 +131,7 @@ def views_sql(
     )
     for table, known in zip(_TABLES, exact):
         text = text.replace("{%s_one_per_key}" % table, "" if known else _ONE_PER_KEY[table])
+        text = text.replace("{%s_sound}" % table, sound_rows_sql(table))
     return text
 
 

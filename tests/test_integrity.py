@@ -1,0 +1,116 @@
+"""Files written into the lake by any tool: rows that break the rules, links, second copies of a record.
+
+Bad files are forged the way another tool would write them: real Parquet with the
+catalog's schema and file naming, put straight into the table folders.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from catalog.doctor import doctor
+from catalog.schema import TABLES
+
+from .conftest import churn_scenario
+
+NOW = datetime(2030, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
+
+
+def forge(lake: Path, table: str, rows: list[dict], *, folder: Path | None = None) -> Path:
+    """Write ``rows`` as a new part file of ``table``, every column nullable (as a foreign writer may)."""
+    schema = pa.schema([f.with_nullable(True) for f in TABLES[table]])
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+    path = (folder or lake / table) / f"part-{stamp}-{uuid.uuid4().hex[:16]}.parquet"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+    return path
+
+
+def version_row(model: str, version: int, uri: str = "s3://forged/x.pkl", **more) -> dict:
+    return {"schema_version": 1, "model": model, "version": version, "artifact_uri": uri,
+            "created_at": NOW, "created_by": "mallory", **more}
+
+
+def event_row(event_id: str, model: str, version: int | None, kind: str, **more) -> dict:
+    return {"schema_version": 1, "event_id": event_id, "at": NOW, "actor": "mallory", "model": model,
+            "version": version, "kind": kind, **more}
+
+
+@pytest.fixture
+def scenario(registry):
+    churn_scenario(registry)
+    return registry
+
+
+def _json(cli, *args):
+    result = cli(*args, "--format", "json") if args[0] == "sql" else cli(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+# -- rows that break the rules ------------------------------------------------------
+
+
+def test_a_row_with_a_path_for_a_name_is_skipped_by_every_read_and_reported_by_doctor(scenario, cli, lake):
+    bad = forge(lake, "versions", [version_row("../../../../tmp/x", 1)])
+    listed = _json(cli, "list")
+    assert [m["model"] for m in listed] == ["churn"]
+    rows = _json(cli, "sql", "select model from versions")
+    assert {r["model"] for r in rows} == {"churn"}
+    assert cli("resolve", "../../../../tmp/x:1").exit_code != 0
+    assert cli("show", "../../../../tmp/x").exit_code != 0
+    report = doctor(lake)
+    errors = [f for f in report.findings if f.severity == "error"]
+    assert [(f.path, f.problem) for f in errors] == [
+        (f"versions/{bad.name}", "versions row ../../../../tmp/x:1 breaks the schema (invalid model name '../../../../tmp/x')")
+    ]
+
+
+def test_rows_breaking_the_rules_are_skipped_alike_by_views_show_and_resolve(scenario, cli, lake):
+    forge(lake, "versions", [version_row("ghost", 0), version_row("con", 1), version_row("churn", 9, created_by=None)])
+    forge(lake, "events", [
+        # an unknown kind and an unknown state would make churn v3 approved, then deployable
+        event_row("e-kind", "churn", 3, "bless", state="approved"),
+        event_row("e-state", "churn", 3, "approve", state="blessed"),
+        event_row("e-target", "churn", 1, "deploy", target="../../etc"),
+        event_row("e-latest", "churn", 2, "deploy", target="latest"),
+        event_row("e-zero", "churn", 0, "approve", state="approved"),
+    ])
+    assert [m["model"] for m in _json(cli, "list")] == ["churn"]
+    assert cli("show", "ghost").exit_code == 1
+    assert _json(cli, "show", "churn", "3")["state"] == "candidate"
+    assert [v["version"] for v in _json(cli, "show", "churn")["versions"]] == [1, 2, 3]
+    targets = _json(cli, "sql", "select target from deployments")
+    assert [r["target"] for r in targets] == ["prod"]
+    assert _json(cli, "sql", "select count(*) as n from events where event_id like 'e-%'") == [{"n": 0}]
+    assert cli("resolve", "churn:9").exit_code == 1
+    report = doctor(lake)
+    broken = sorted(f.problem for f in report.findings if "breaks the schema" in f.problem)
+    assert broken == sorted([
+        "versions row ghost:0 breaks the schema (version 0 is below 1)",
+        "versions row con:1 breaks the schema (invalid model name 'con')",
+        "versions row churn:9 breaks the schema (null created_by)",
+        "event e-kind breaks the schema (unknown kind 'bless')",
+        "event e-state breaks the schema (unknown state 'blessed')",
+        "event e-target breaks the schema (invalid target name '../../etc')",
+        "event e-latest breaks the schema (invalid target name 'latest')",
+        "event e-zero breaks the schema (version 0 is below 1)",
+    ])
+    assert all(f.severity == "error" for f in report.findings if "breaks the schema" in f.problem)
+
+
+def test_printed_views_skip_the_same_rows_in_any_duckdb_client(scenario, registry, lake):
+    import duckdb
+
+    forge(lake, "versions", [version_row("../../../../tmp/x", 1)])
+    con = duckdb.connect()
+    con.execute(registry().views_sql())
+    assert con.sql("select distinct model from versions").fetchall() == [("churn",)]
