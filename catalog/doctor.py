@@ -45,6 +45,7 @@ from .errors import LakeNotFound
 from .lake import Lake, open_storage
 from .lake.lake import parse_claim
 from .lake.files import ANCHOR, PART, REQUIRED, file_problem
+from .lake.storage import DIR, FILE, LINK
 from .provenance import checksum, local_path
 from .queries import quote_literal, row_problems_sql
 from .schema import SCHEMA_VERSION
@@ -187,25 +188,35 @@ class _Run:
         """Judge every file under the table folders; returns the sound Parquet files per table."""
         good: dict[str, list[str]] = {t: [] for t in TABLES}
         for table in TABLES:
-            folder = self.storage.local_path(table)
-            for here, dirs, names in os.walk(folder):
-                dirs.sort()
-                for name in sorted(names):
-                    full = os.path.join(here, name)
-                    rel = os.path.relpath(full, self.lake.root).replace(os.sep, "/")
-                    nested = os.path.dirname(full) != folder
-                    self.checked["files"] += 1
-                    try:
-                        if self._check_file(table, rel, full, name, nested):
-                            good[table].append(full)
-                    except FileNotFoundError:
-                        continue  # removed meanwhile (a compaction): nothing to judge
+            for rel, kind in self.storage.walk(table):
+                name = rel.rsplit("/", 1)[-1]
+                if kind == DIR and not name.endswith(".parquet"):
+                    continue
+                self.checked["files"] += 1
+                if kind != FILE:
+                    self._not_a_file(table, rel, kind)
+                    continue
+                full = self.storage.local_path(rel)
+                try:
+                    if self._check_file(table, rel, full, name, rel.count("/") > 1):
+                        good[table].append(full)
+                except FileNotFoundError:
+                    continue  # removed meanwhile (a compaction): nothing to judge
         marker_folder = self.storage.local_path("_compactions")
         for name in sorted(os.listdir(marker_folder)) if os.path.isdir(marker_folder) else []:
             if name.startswith(".") and name.endswith(".tmp"):
                 with contextlib.suppress(FileNotFoundError):
                     self._check_file("_compactions", f"_compactions/{name}", os.path.join(marker_folder, name), name, False)
         return good
+
+    def _not_a_file(self, table: str, rel: str, kind: str) -> None:
+        """A link, a FIFO, a device or a socket, or a folder named like a table file:
+        not part of the lake, and never read (Lake.table_files lists regular files only)."""
+        what = {LINK: "symbolic link", DIR: "folder named like a table file"}.get(kind, "special file (FIFO, device or socket)")
+        where = f"the {table} folder itself is a {what}" if rel == table else f"{what} in the {table} folder"
+        self.add("error", rel, f"{where}: not the lake's own file, readers skip it",
+                 "run `catalog doctor --repair` to move it to _quarantine (a link is moved, never what it points to)",
+                 self._quarantined(rel))
 
     def _check_file(self, table: str, rel: str, full: str, name: str, nested: bool) -> bool:
         if name.endswith(".tmp") and name.startswith("."):
@@ -437,4 +448,5 @@ def _empty(table: str) -> str:
     columns = {*REQUIRED[table], "filename"} | (
         {"artifact_sha256", "artifact_bytes"} if table == "versions" else {"version", "state", "target"}
     )
-    return "SELECT " + ", ".join(f"NULL::VARCHAR AS \"{c}\"" for c in sorted(columns)) + " WHERE false"
+    kinds = {"version": "BIGINT", "schema_version": "INTEGER"}
+    return "SELECT " + ", ".join(f"NULL::{kinds.get(c, 'VARCHAR')} AS \"{c}\"" for c in sorted(columns)) + " WHERE false"

@@ -153,3 +153,10 @@ class SiteBuildFailed(CatalogError):
     """MkDocs refused the generated pages (a warning under --strict, or a bad mkdocs.yml)."""
 
     template = "the catalog site did not build: {detail}"
+
+
+class LakeLinked(Refused):
+    template = (
+        "{path} in the lake is a link: the lake's files and folders must be its own; "
+        "run `catalog doctor --repair` to move the link to _quarantine"
+    )

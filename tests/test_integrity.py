@@ -114,3 +114,94 @@ def test_printed_views_skip_the_same_rows_in_any_duckdb_client(scenario, registr
     con = duckdb.connect()
     con.execute(registry().views_sql())
     assert con.sql("select distinct model from versions").fetchall() == [("churn",)]
+
+
+# -- links and other entries that are not the lake's own files ----------------------
+
+
+@pytest.fixture
+def other_lake(tmp_path, scenario):
+    """Another lake beside the test lake, with a model of its own."""
+    from catalog import Registry
+
+    other = tmp_path / "other"
+    reg = Registry(other, actor="eve", durable=False)
+    reg.register("intruder", "s3://elsewhere/intruder.pkl", capture_git=False)
+    reg.close()
+    return other
+
+
+def _link_file(lake: Path, other: Path) -> Path:
+    target = sorted((other / "versions").glob("part-*.parquet"))[0]
+    link = lake / "versions" / f"part-20300101T000000000000Z-{uuid.uuid4().hex[:16]}.parquet"
+    link.symlink_to(target)
+    return link
+
+
+def _link_folder(lake: Path, other: Path) -> Path:
+    link = lake / "versions" / "sub"
+    link.symlink_to(other / "versions", target_is_directory=True)
+    return link
+
+
+def _link_table(lake: Path, other: Path) -> Path:
+    """The lake's events folder replaced by a link to another lake's."""
+    (lake / "events").rename(lake / "events-real")
+    link = lake / "events"
+    link.symlink_to(other / "events", target_is_directory=True)
+    return link
+
+
+@pytest.mark.parametrize("place", [_link_file, _link_folder], ids=["file", "folder"])
+def test_a_link_to_another_lake_is_not_read_and_doctor_quarantines_the_link(scenario, registry, cli, lake, other_lake, place):
+    from .conftest import snapshot
+
+    link = place(lake, other_lake)
+    before = snapshot(other_lake)
+    assert [m["model"] for m in _json(cli, "list")] == ["churn"]
+    assert cli("resolve", "intruder:1").exit_code == 1
+    assert _json(cli, "sql", "select count(*) as n from versions where model = 'intruder'") == [{"n": 0}]
+    registry().compact()
+    assert [m["model"] for m in _json(cli, "list")] == ["churn"]
+    report = doctor(lake)
+    rel = str(link.relative_to(lake))
+    assert [(f.severity, f.path) for f in report.problems] == [("error", rel)]
+    assert "symbolic link" in report.problems[0].problem
+    repaired = doctor(lake, repair=True)
+    moved = lake / repaired.quarantine / rel
+    assert moved.is_symlink() and not link.exists() and not link.is_symlink()
+    assert snapshot(other_lake) == before
+    assert doctor(lake).ok
+    assert [m["model"] for m in _json(cli, "list")] == ["churn"]
+
+
+def test_a_table_folder_that_is_a_link_is_not_read(scenario, cli, lake, other_lake):
+    from .conftest import snapshot
+
+    before = snapshot(other_lake)
+    _link_table(lake, other_lake)
+    history = cli("history", "intruder")
+    assert history.exit_code == 1
+    report = doctor(lake)
+    assert ("error", "events") in [(f.severity, f.path) for f in report.problems]
+    assert "the events folder itself is a symbolic link" in " ".join(f.problem for f in report.problems)
+    # writing an event would write into the other lake: refused, nothing written
+    assert cli("approve", "churn", "3").exit_code == 1
+    assert snapshot(other_lake) == before
+    doctor(lake, repair=True)
+    assert snapshot(other_lake) == before
+    assert not (lake / "events").is_symlink()
+
+
+def test_a_lake_given_as_a_link_to_its_folder_is_that_folder(scenario, registry, cli, lake, tmp_path):
+    from catalog import Registry
+
+    from .conftest import Cli
+
+    alias = tmp_path / "alias"
+    alias.symlink_to(lake, target_is_directory=True)
+    reg = Registry(alias, durable=False)
+    assert reg.root == str(lake.resolve())  # resolved once; nothing below it may be a link
+    reg.close()
+    assert [m["model"] for m in _json(Cli(alias), "list")] == ["churn"]
+    assert doctor(alias).ok

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LakeDamaged
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
-from .files import PART, FileCheck, parquet_files
-from .storage import LocalStorage, Storage
+from .files import PART, FileCheck
+from .storage import FILE, LocalStorage, Storage
 
 
 if TYPE_CHECKING:
@@ -148,8 +148,19 @@ class Lake:
         return os.path.join(self.storage.local_path(table), "**", "*.parquet")
 
     def data_files(self, table: str) -> list[str]:
-        """Relative paths of the table's record files (anchors excluded)."""
-        return [f"{table}/{n}" for n in self.storage.listdir(table) if _PART.match(n)]
+        """Relative paths of the table's record files (anchors excluded): regular files
+        only, never a link or anything else placed under such a name."""
+        return [f"{table}/{n}" for n, kind in self.storage.entries(table) if kind == FILE and _PART.match(n)]
+
+    def table_files(self, table: str) -> list[str]:
+        """Absolute paths of every ``*.parquet`` regular file in ``table``'s folder and the
+        real folders below it (what a ``<table>/**/*.parquet`` glob matches, less links
+        and whatever is not a regular file: those are not the lake's, see ``catalog doctor``)."""
+        return [
+            self.storage.local_path(rel)
+            for rel, kind in self.storage.walk(table)
+            if kind == FILE and rel.endswith(".parquet")
+        ]
 
     def _footer(self, path: str) -> tuple[frozenset[str] | None, int]:
         """(the file names the compacted file at ``path`` replaced, None when it was written
@@ -203,7 +214,7 @@ class Lake:
         reader then keeps one row per key itself.
         """
         folder = self.storage.local_path(table)
-        paths = parquet_files(folder)
+        paths = self.table_files(table)
         top = [os.path.basename(p) for p in paths if os.path.dirname(p) == folder]
         gone, known = self._superseded(table, top)
         if gone:
@@ -213,7 +224,7 @@ class Lake:
     def finish_compactions(self, table: str) -> int:
         """Remove the inputs an interrupted compaction left beside its merged file; returns
         how many. Call with the table's compaction lock held (compact, redaction)."""
-        names = self.storage.listdir(table)
+        names = [n for n, kind in self.storage.entries(table) if kind == FILE]
         gone, _ = self._superseded(table, names)
         for name in sorted(gone):
             self.storage.remove(f"{table}/{name}")
