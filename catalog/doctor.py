@@ -2,19 +2,24 @@
 
 What is checked, in order:
 
-* every file in ``versions/`` and ``events/`` (and any folder below them):
-  unreadable or wrong-schema Parquet, files that are not Parquet at all,
+* every entry in ``versions/`` and ``events/`` (and any real folder below them):
+  links, FIFOs, devices and sockets, and folders named like a table file (not
+  the lake's own: readers skip them; ``repair`` moves them, a link itself and
+  never what it points to), unreadable or wrong-schema Parquet, files that are not Parquet at all,
   Parquet files with a name the catalog never writes, temporary files left by
   an interrupted write;
 * the zero-row schema anchors each table folder needs;
 * compaction: inputs an interrupted compaction left beside its merged file
   (readers skip them; ``repair`` removes them), a record held by two current
-  files (the views would show it twice; ``catalog compact`` merges them), and
+  files (identical copies read once and ``catalog compact`` merges them; copies
+  that differ fail every read of the record, and ``repair`` quarantines the copy
+  the version's claim does not vouch for, or every copy when it cannot tell), and
   compacted files from an older catalog that do not name their inputs (reads
   keep one row per key, slower, until ``catalog compact``);
-* every row: required fields present, names valid, states and event kinds from
-  the vocabulary, no key recorded twice with different content, events that
-  point at a version the lake does not have;
+* every row: the rule readers apply (``catalog.queries.row_rules``: required
+  fields present, names valid, states and event kinds from the vocabulary),
+  reporting exactly the rows the views skip; events that point at a version the
+  lake does not have;
 * version claims (``_claims/<model>/<n>``) without a record, and records
   beyond the highest claim (the next register would reuse their number);
 * with ``verify_artifacts``, the checksum and size of every local artifact.
@@ -32,6 +37,7 @@ The library never prints: :func:`doctor` returns a :class:`DoctorReport`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -304,19 +310,68 @@ class _Run:
         return keys
 
     def _check_twice(self, con: duckdb.DuckDBPyConnection, current: dict[str, set[str]]) -> None:
-        """Records in two files a reader lists (a file copied in by hand, say): shown twice."""
+        """Records in two files a reader lists (a file copied or forged into the lake).
+
+        Identical copies read once (the reader leaves the later ones out) and
+        ``catalog compact`` keeps one. Copies that differ make every read of the
+        record fail (ConflictingCopies): ``repair`` quarantines the copies the
+        version's claim does not vouch for (its ``by`` is not the copy's
+        ``created_by``), or every copy when it cannot tell (an event has no claim).
+        A file that also holds other records is never moved: that is left to a person.
+        """
         keys = {"versions": "model, version", "events": "event_id"}
+        author = {"versions": "created_by", "events": "actor"}
         for table in TABLES:
             if not current[table]:
                 continue
             listing = ", ".join(quote_literal(f) for f in sorted(current[table]))
-            for (n,) in _tuples(con.sql(
-                f"SELECT count(*) AS n FROM (SELECT {keys[table]} FROM {table} WHERE filename IN ({listing}) "
-                f"GROUP BY ALL HAVING count(*) > 1)"
-            )):
-                if n:
-                    self.add("error", table, f"{n} {table} record(s) sit in two current files: the views show them twice",
-                             "run `catalog compact`, which keeps one copy of each")
+            rows = _tuples(con.sql(
+                f"WITH cur AS (SELECT * FROM {table} WHERE filename IN ({listing})), "
+                f"dup AS (SELECT {keys[table]} FROM cur GROUP BY ALL HAVING count(*) > 1) "
+                f"SELECT {keys[table]}, list(filename ORDER BY filename) AS files, "
+                f"list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents, "
+                f"list({author[table]} ORDER BY filename) AS authors "
+                f"FROM cur SEMI JOIN dup USING ({keys[table]}) GROUP BY ALL ORDER BY ALL"
+            ))
+            identical = [r for r in rows if len(set(r[-2])) == 1]
+            if identical:
+                self.add("error", table, f"{len(identical)} {table} record(s) sit in two current files: "
+                         "reads show each once", "run `catalog compact`, which keeps one copy of each")
+            sizes = dict(_tuples(con.sql(
+                f"SELECT filename, count(*) FROM {table} WHERE filename IN ({listing}) GROUP BY ALL"
+            ))) if len(identical) < len(rows) else {}
+            for row in rows:
+                *key, files, contents, authors = row
+                if len(set(contents)) == 1:
+                    continue
+                what = f"version {key[1]} of '{key[0]}'" if table == "versions" else f"event {key[0]}"
+                names = sorted({self._rel(f) for f in files})
+                by = self._claimed_by(*key) if table == "versions" else None
+                vouched = [f for f, a in zip(files, authors) if by is not None and a == by]
+                wrong = sorted(set(files) - set(vouched)) if len(set(vouched)) == 1 else sorted(set(files))
+                done = []
+                for full in wrong:
+                    if sizes.get(full, 0) > files.count(full):
+                        done.append(f"left {self._rel(full)} (it holds other records too)")
+                    else:
+                        done.append(self._quarantined(self._rel(full)) or "")
+                self.add("error", names[0] if len(names) == 1 else table,
+                         f"{what} is recorded {len(files)} times with different content, in {' and '.join(names)}: "
+                         "every read of it fails until one copy is gone",
+                         "run `catalog doctor --repair` to quarantine the copy its claim does not vouch for "
+                         "(every copy when it cannot tell), then restore the right one from _quarantine if needed",
+                         "; ".join(d for d in done if d) or None)
+
+    def _claimed_by(self, model: str, version: int) -> str | None:
+        """Who claimed ``version`` of ``model`` (the ``by`` of its claim file), if a claim says."""
+        for name in self.storage.listdir(f"_claims/{model}"):
+            claimed = parse_claim(name)
+            if claimed and claimed[0] <= version <= claimed[1]:
+                try:
+                    return json.loads(self.storage.read_bytes(f"_claims/{model}/{name}")).get("by")
+                except (OSError, ValueError, AttributeError):
+                    return None
+        return None
 
     def _rel(self, path: str | None) -> str:
         return os.path.relpath(path, self.lake.root).replace(os.sep, "/") if path else "?"
@@ -333,13 +388,6 @@ class _Run:
             else:
                 keys.add((model, int(version)))
         self.checked["versions"] = len(keys)
-        for model, version, n in _tuples(con.sql(
-            "SELECT model, version, count(DISTINCT (artifact_uri, artifact_sha256, created_at, created_by)) AS n "
-            "FROM versions WHERE model IS NOT NULL AND version IS NOT NULL GROUP BY ALL HAVING n > 1"
-        )):
-            self.add("error", f"{model}:{version}",
-                     f"version {version} of '{model}' is recorded {n} times with different content (a reused number)",
-                     "readers show one of them at random; keep the right file, move the other out of the lake")
         return keys
 
     def _check_events(self, con: duckdb.DuckDBPyConnection, keys: set[tuple[str, int]]) -> None:
@@ -361,12 +409,6 @@ class _Run:
             elif version is None and model not in models:
                 self.add("warning", where, f"event {event_id} ({kind}) is about model '{model}', which has no version",
                          "restore the model's files from _quarantine or a backup")
-        for event_id, n in _tuples(con.sql(
-            "SELECT event_id, count(DISTINCT (\"at\", actor, model, version, kind, state, target)) AS n "
-            "FROM events WHERE event_id IS NOT NULL GROUP BY ALL HAVING n > 1"
-        )):
-            self.add("error", f"event {event_id}", f"event {event_id} is recorded {n} times with different content",
-                     "keep the right file, move the other out of the lake")
 
     # -- claims -----------------------------------------------------------------
 

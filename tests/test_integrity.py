@@ -205,3 +205,113 @@ def test_a_lake_given_as_a_link_to_its_folder_is_that_folder(scenario, registry,
     reg.close()
     assert [m["model"] for m in _json(Cli(alias), "list")] == ["churn"]
     assert doctor(alias).ok
+
+
+# -- a second record with an existing key -------------------------------------------
+
+
+def _copy_part(lake: Path, table: str, index: int = 0) -> tuple[Path, Path]:
+    """A byte copy of one of the table's part files under a new part name."""
+    source = sorted((lake / table).glob("part-*.parquet"))[index]
+    copy = lake / table / f"part-20300101T000000000000Z-{uuid.uuid4().hex[:16]}.parquet"
+    copy.write_bytes(source.read_bytes())
+    return source, copy
+
+
+def test_an_identical_copy_of_a_file_reads_as_one_record_everywhere(scenario, registry, cli, lake):
+    events = _json(cli, "sql", "select count(*) as n from events")
+    _copy_part(lake, "versions", 0)
+    _copy_part(lake, "events", 0)
+    assert [(m["model"], m["versions"]) for m in _json(cli, "list")] == [("churn", 3)]
+    assert [v["version"] for v in _json(cli, "show", "churn")["versions"]] == [1, 2, 3]
+    assert _json(cli, "sql", "select count(*) as n from versions") == [{"n": 3}]
+    assert _json(cli, "sql", "select count(*) as n from events") == events
+    assert len(_json(cli, "history", "churn")) == len(registry().history("churn"))
+    problems = [f.problem for f in doctor(lake).problems]
+    assert any("sit in two current files" in p for p in problems)
+    registry().compact()
+    assert doctor(lake).ok
+    assert _json(cli, "sql", "select count(*) as n from versions") == [{"n": 3}]
+
+
+def _forge_second_v1(lake: Path) -> tuple[Path, Path]:
+    original = sorted((lake / "versions").glob("part-*.parquet"))[0]
+    assert pq.read_table(original).to_pylist()[0]["version"] == 1
+    forged = forge(lake, "versions", [version_row("churn", 1, "s3://forged/evil.pkl")])
+    return original, forged
+
+
+CONFLICTED_READS = [
+    ["list"],
+    ["show", "churn"],
+    ["show", "churn", "1"],
+    ["resolve", "churn:1"],
+    ["resolve", "churn@prod"],
+    ["history", "churn"],
+    ["candidates", "churn", "--target", "prod"],
+    ["sql", "select * from versions"],
+    ["sql", "select * from events"],
+    ["approve", "churn", "3"],
+]
+
+
+def test_a_differing_copy_of_a_version_fails_every_read_of_it_closed(scenario, registry, cli, lake):
+    from catalog.errors import ConflictingCopies
+    from catalog.site import read_records
+
+    registry("ana").register("other", "s3://models/other/1.pkl", capture_git=False)
+    original, forged = _forge_second_v1(lake)
+    names = (f"versions/{original.name}", f"versions/{forged.name}")
+    for args in CONFLICTED_READS:
+        result = cli(*args)
+        assert result.exit_code == 1, (args, result.output)
+        message = result.output.strip()
+        assert len(message.splitlines()) == 1 and "catalog doctor" in message, (args, message)
+        assert names[0] in message and names[1] in message, (args, message)
+        assert "s3://forged" not in result.stdout
+    with pytest.raises(ConflictingCopies) as caught:
+        read_records(registry())
+    assert {caught.value.first, caught.value.second} == set(names)
+    # reads of another model proceed
+    assert _json(cli, "show", "other")["model"] == "other"
+    assert cli("resolve", "other:1").output.strip() == "s3://models/other/1.pkl"
+
+
+def test_compaction_refuses_to_merge_differing_copies_and_writes_nothing(scenario, registry, lake):
+    from catalog.errors import ConflictingCopies
+
+    from .conftest import snapshot
+
+    _forge_second_v1(lake)
+    before = snapshot(lake)
+    with pytest.raises(ConflictingCopies):
+        registry().compact()
+    assert snapshot(lake) == before
+
+
+def test_doctor_reports_differing_copies_and_repair_keeps_the_one_the_claim_vouches_for(scenario, registry, cli, lake):
+    original, forged = _forge_second_v1(lake)
+    report = doctor(lake)
+    conflict = [f for f in report.problems if "with different content" in f.problem]
+    assert len(conflict) == 1 and conflict[0].severity == "error"
+    assert f"versions/{original.name}" in conflict[0].problem and f"versions/{forged.name}" in conflict[0].problem
+    repaired = doctor(lake, repair=True)
+    assert (lake / repaired.quarantine / "versions" / forged.name).is_file()
+    assert original.is_file() and not forged.exists()
+    assert cli("resolve", "churn:1").output.strip() == "s3://models/churn/1.pkl"
+    assert doctor(lake).ok
+
+
+def test_a_differing_copy_of_an_event_fails_reads_and_repair_quarantines_both(scenario, registry, cli, lake):
+    first = sorted((lake / "events").glob("part-*.parquet"))[0]
+    row = pq.read_table(first).to_pylist()[0]
+    forged = forge(lake, "events", [{**row, "actor": "mallory", "note": "forged"}])
+    result = cli("history", "churn")
+    assert result.exit_code == 1 and first.name in result.output and forged.name in result.output
+    assert cli("sql", "select count(*) from events").exit_code == 1
+    report = doctor(lake)
+    assert any("with different content" in f.problem and f.severity == "error" for f in report.problems)
+    repaired = doctor(lake, repair=True)
+    for path in (first, forged):  # no claim vouches for an event: neither copy is kept
+        assert (lake / repaired.quarantine / "events" / path.name).is_file()
+    assert cli("history", "churn").exit_code == 0

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ..lake import Lake
 
 from .. import validate
-from ..errors import LakeDamaged, QueryFailed, QueryRefused
+from ..errors import ConflictingCopies, LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
 from ..lake.files import ANCHOR, REQUIRED, FileCheck, duckdb_family, file_problem
 from ..schema import COLUMNS, EVENT_KINDS, STATES, arrow_tables
@@ -148,6 +148,16 @@ _MAX_RERUNS = 20
 _TABLES = ("versions", "events")
 
 _READ_ONLY_TYPES = ("SELECT",)
+# Named queries that read the rows of their $model alone: a second copy of a record
+# is looked for in that model only. Every other read (a whole-lake view, lineage,
+# catalog sql) looks across the whole lake first.
+ONE_MODEL = frozenset({
+    "model_exists", "max_version", "version", "model_versions", "model_deployments", "deployment",
+    "candidates", "resolve_model", "approvers", "deployed_targets", "champion",
+    "files_with_versions", "files_with_events",
+})
+# What _attempt is asked to look for copies in: nothing (opening the reader).
+_NO_CHECK = object()
 # An appended file at most this big is read once into the reader's memory (reader.sql)
 # rather than opened by every query: one-record files are ~10 KB, a bulk load's far more.
 TAIL_BYTES = 256 * 1024
@@ -169,6 +179,11 @@ class Reader:
         self._tails: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in _TABLES}
         self._lock = threading.RLock()
         self._files: FileCheck = lake.checked
+        # The files last listed (tails with their identity), the models (None: all)
+        # already searched for second copies over them, and whether the views skip some.
+        self._file_set: object = None
+        self._copies_checked: set[str | None] = set()
+        self._skipping = False
         self._con = duckdb.connect(":memory:", config={"threads": 2})
         # Timestamps come back in UTC, whatever the machine's zone. Without the ICU
         # extension DuckDB knows no other zone, and the setting is not even offered.
@@ -179,7 +194,7 @@ class Reader:
         lake.read_footer = self._footer
         try:
             # Creating the views reads the footers of the files they list.
-            self._attempt(lambda: None)
+            self._attempt(lambda: None, copies=_NO_CHECK)
         except BaseException:
             self._con.close()
             raise
@@ -226,8 +241,11 @@ class Reader:
             anchors = [[p for p in paths if ANCHOR.match(os.path.basename(p))] or paths for paths in (versions, events)]
             self._con.execute(views_sql(*anchors, exact=exact))
             self._con.execute(named_queries("reader.sql")["create_tails"])
+            self._con.execute(named_queries("reader.sql")["create_skips"])
             self._exact = exact
             self._sources = None
+            self._file_set = None
+            self._skipping = False
         if (versions, events) != self._sources:
             self._con.execute(
                 f"SET VARIABLE catalog_versions_files = {files_literal(versions)}; "
@@ -236,6 +254,55 @@ class Reader:
         self._sources = (versions, events)
         for table, tail in zip(_TABLES, tails):
             self._sync_tail(table, tail)
+        file_set = (versions, events, tails)
+        if file_set != self._file_set:
+            self._file_set = file_set
+            self._copies_checked.clear()
+            if self._skipping:
+                self._con.execute(named_queries("reader.sql")["clear_skips"])
+                self._skipping = False
+
+    def _check_copies(self, model: str | None) -> None:
+        """Look for second copies of the records ``model`` has (None: of every record)
+        among the files listed; once per model and listing.
+
+        An identical copy (a file copied under another name) is left out of the
+        views from then on: the record reads once. Copies that differ raise
+        ConflictingCopies naming both files: no read of that record guesses which
+        is right. Only the key columns are grouped, so a look costs one scan of
+        the model's rows (or the table's); the content is hashed for repeated keys alone.
+        """
+        if None in self._copies_checked or model in self._copies_checked:
+            return
+        queries = named_queries("reader.sql")
+        scope = "all" if model is None else "of"
+        skips = []
+        for table in _TABLES:
+            params = {} if model is None else {"model": model}
+            for key, key_model, version, files, contents in self._con.execute(queries[f"{table}_copies_{scope}"], params).fetchall():
+                if len(set(contents)) > 1:
+                    other = next(f for f, c in zip(files, contents) if c != contents[0])
+                    raise ConflictingCopies(
+                        table=table,
+                        what=f"version {version} of '{key_model}'" if table == "versions" else f"event {key}",
+                        first=self._relative(files[0]),
+                        second=self._relative(other),
+                    )
+                later = [f for f in files if f != files[0]]
+                if later:
+                    skips.append((table, later, key, key_model, version))
+        for table, later, key, key_model, version in skips:
+            if table == "versions":
+                self._con.execute(queries["versions_skip_add"], {"files": later, "model": key_model, "version": version})
+            else:
+                self._con.execute(queries["events_skip_add"], {"files": later, "key": key})
+        if skips and not self._skipping:
+            self._con.execute(queries["skip_copies"])
+            self._skipping = True
+        self._copies_checked.add(model)
+
+    def _relative(self, path: str) -> str:
+        return os.path.relpath(path, self.lake_root).replace(os.sep, "/")
 
     def _tail_files(self, table: str, paths: list[str]) -> dict[str, tuple[int, int]]:
         """The small appended files among ``paths`` (with their identity: inode and
@@ -311,7 +378,7 @@ class Reader:
                 out.append(b"")
         return tuple(out)
 
-    def _attempt(self, work: Any, *, relist: bool = True) -> Any:
+    def _attempt(self, work: Any, *, relist: bool = True, copies: object = None) -> Any:
         """Run ``work`` over a consistent view of the lake's files.
 
         Damaged files are refused before DuckDB sees them. A file removed by a
@@ -319,6 +386,8 @@ class Reader:
         the work is run again. A compaction that removed files while the work
         ran may have hidden a record from the listing: the work is run again.
         Without ``relist``, the files as last listed are read (see :meth:`query`).
+        ``copies`` is the model whose records the work reads (None: any), looked
+        for second copies first (see :meth:`_check_copies`).
         """
         deadline = time.monotonic() + _RETRY_SECONDS
         reruns = 0
@@ -330,6 +399,8 @@ class Reader:
                 if relist:
                     self._point_at_files()
                 relist = True
+                if copies is not _NO_CHECK:
+                    self._check_copies(copies)  # type: ignore[arg-type]
                 result = work()
             except (duckdb.IOException, duckdb.InvalidInputException) as exc:
                 message = str(exc)
@@ -351,7 +422,9 @@ class Reader:
             self._set_as_of(as_of)
             return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
 
-    def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True) -> tuple[list[str], list[dict[str, Any]]]:
+    def _run(
+        self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True, model: str | None = None
+    ) -> tuple[list[str], list[dict[str, Any]]]:
         """(column names, a dict per row), as Python values straight from DuckDB."""
 
         def work() -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -360,7 +433,7 @@ class Reader:
 
         with self._lock:
             self._set_as_of(as_of)
-            columns, rows = self._attempt(work, relist=relist)
+            columns, rows = self._attempt(work, relist=relist, copies=model)
         return columns, [dict(zip(columns, row)) for row in rows]
 
     def query(self, name: str, as_of: datetime | None = None, *, relist: bool = True, **params: Any) -> list[dict[str, Any]]:
@@ -371,7 +444,8 @@ class Reader:
         removed, so a record found then is there now), asked again with a fresh
         listing only when the answer is no.
         """
-        return self._run(named_queries()[name], params, as_of, relist=relist)[1]
+        model = params.get("model") if name in ONE_MODEL else None
+        return self._run(named_queries()[name], params, as_of, relist=relist, model=model)[1]
 
     def user_query(self, sql: str, as_of: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Run one read-only statement a person typed; refuse anything else."""
@@ -474,7 +548,9 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     DuckDB sorts within MERGE_MEMORY (spilling beyond it) and hands the rows over
     in batches that are written as they come, so compacting a large lake needs
     little more memory than a small one. Copies of a record (same key) sort next
-    to each other: all but the first are dropped on the way. ``same_schema`` says
+    to each other: all but the first are dropped on the way when they are identical;
+    copies that differ stop the merge (ConflictingCopies, naming both files) before
+    anything replaces its inputs: compaction never picks one. ``same_schema`` says
     every file has the current columns, so they need not be matched up by name.
     """
     import pyarrow.parquet as pq
@@ -482,7 +558,12 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     order = ", ".join(f'"{c}"' for c in ORDER[table])
     columns = ", ".join(f'"{c}"' for c in COLUMNS[table])
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-    sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = {not same_schema}) ORDER BY {order}"
+    # Each row's content hash and file come along, so that copies of a record that
+    # differ are caught where they meet (next to each other in the sort).
+    sql = (
+        f"SELECT {columns}, hash({columns}) AS _content, filename AS _file "
+        f"FROM read_parquet({listing}, union_by_name = {not same_schema}, filename = true) ORDER BY {order}"
+    )
     schema = arrow_tables()[table].with_metadata(metadata)
     rows = 0
     # Two threads read many small files twice as fast, but a large sort within the
@@ -496,8 +577,8 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
                 batches = con.sql(sql).to_arrow_reader(ROW_GROUP_ROWS)
                 last: tuple[Any, ...] | None = None
                 for batch in batches:
-                    batch, last = _drop_copies(batch, KEY[table], last)
-                    out.write_batch(batch.cast(schema), row_group_size=ROW_GROUP_ROWS)
+                    batch, last = _drop_copies(batch, table, last)
+                    out.write_batch(batch.select(list(COLUMNS[table])).cast(schema), row_group_size=ROW_GROUP_ROWS)
                     rows += batch.num_rows
             except duckdb.Error as exc:
                 damaged = _damaged_file(str(exc), "/")
@@ -507,19 +588,42 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     return rows
 
 
-def _drop_copies(batch: "pa.RecordBatch", key: tuple[str, ...], last: tuple[Any, ...] | None) -> tuple["pa.RecordBatch", tuple[Any, ...] | None]:
+def _drop_copies(batch: "pa.RecordBatch", table: str, last: tuple[Any, ...] | None) -> tuple["pa.RecordBatch", tuple[Any, ...] | None]:
     """``batch`` without the rows whose key equals the previous row's (``last`` is the
-    key of the row before the batch), and the key of its last row."""
+    key, content hash and file of the row before the batch), and those of its last row.
+    Raises ConflictingCopies when such a row's content differs from the previous row's."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    key = KEY[table]
     n = batch.num_rows
     if n == 0:
         return batch, last
+    names = [*key, "_content", "_file"]
+
+    def previous(i: int, name: str) -> pa.Array:
+        column = batch.column(name)
+        return pa.concat_arrays([pa.array([None if last is None else last[i]], column.type), column.slice(0, n - 1)])
+
     keep = None
     for i, name in enumerate(key):
-        column = batch.column(name)
-        before = pa.concat_arrays([pa.array([None if last is None else last[i]], column.type), column.slice(0, n - 1)])
-        differs = pc.fill_null(pc.not_equal(column, before), True)
+        differs = pc.fill_null(pc.not_equal(batch.column(name), previous(i, name)), True)
         keep = differs if keep is None else pc.or_(keep, differs)
-    return batch.filter(keep), tuple(batch.column(name)[n - 1].as_py() for name in key)
+    other = pc.fill_null(pc.not_equal(batch.column("_content"), previous(len(key), "_content")), False)
+    clash = pc.and_(pc.invert(keep), other)
+    if pc.any(clash).as_py():
+        row = pc.index(clash, True).as_py()
+        files = previous(len(key) + 1, "_file")
+        record = {name: batch.column(name)[row].as_py() for name in key}
+        raise ConflictingCopies(
+            table=table,
+            what=f"version {record['version']} of '{record['model']}'" if table == "versions" else f"event {record['event_id']}",
+            first=_in_lake(files[row].as_py()),
+            second=_in_lake(batch.column("_file")[row].as_py()),
+        )
+    return batch.filter(keep), tuple(batch.column(name)[n - 1].as_py() for name in names)
+
+
+def _in_lake(path: str) -> str:
+    """A table file's lake path (``<table>/<name>``) from its absolute path."""
+    return "/".join(path.replace(os.sep, "/").split("/")[-2:])

@@ -42,3 +42,69 @@ ORDER BY file_name, column_id;
 SELECT
     (SELECT num_rows FROM parquet_file_metadata($file)) AS num_rows,
     (SELECT list({'key': key, 'value': value}) FROM parquet_kv_metadata($file)) AS pairs;
+
+-- Second copies of a record. A record sits in one file; a second row with its key
+-- (a file copied or forged into the lake) is read once when it is an identical
+-- copy, and refused when it differs (catalog.queries.Reader._check_copies). These
+-- find the keys held more than once, with each copy's file and a hash of its
+-- content: over one model ($model), or over the whole table.
+
+-- name: versions_copies_of
+WITH rows AS (SELECT * FROM _versions_files WHERE model = $model),
+dup AS (SELECT model, version FROM rows GROUP BY ALL HAVING count(*) > 1)
+SELECT model || ':' || version AS key, model, version,
+       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
+FROM rows SEMI JOIN dup USING (model, version)
+GROUP BY ALL;
+
+-- name: versions_copies_all
+WITH dup AS (SELECT model, version FROM _versions_files GROUP BY ALL HAVING count(*) > 1)
+SELECT model || ':' || version AS key, model, version,
+       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
+FROM _versions_files SEMI JOIN dup USING (model, version)
+GROUP BY ALL;
+
+-- name: events_copies_of
+WITH rows AS (SELECT * FROM _events_files WHERE model = $model),
+dup AS (SELECT event_id FROM rows GROUP BY ALL HAVING count(*) > 1)
+SELECT event_id AS key, any_value(model) AS model, NULL::BIGINT AS version,
+       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
+FROM rows SEMI JOIN dup USING (event_id)
+GROUP BY ALL;
+
+-- name: events_copies_all
+WITH dup AS (SELECT event_id FROM _events_files GROUP BY ALL HAVING count(*) > 1)
+SELECT event_id AS key, any_value(model) AS model, NULL::BIGINT AS version,
+       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
+FROM _events_files SEMI JOIN dup USING (event_id)
+GROUP BY ALL;
+
+-- name: create_skips
+-- The later identical copies of a record (its file and key), which the views leave out.
+CREATE TEMP TABLE IF NOT EXISTS _versions_skip (filename VARCHAR, model VARCHAR, version BIGINT);
+CREATE TEMP TABLE IF NOT EXISTS _events_skip (filename VARCHAR, event_id VARCHAR);
+
+-- name: clear_skips
+DELETE FROM _versions_skip;
+DELETE FROM _events_skip;
+CREATE OR REPLACE VIEW _versions_files AS
+SELECT * FROM _versions_parquet UNION ALL BY NAME SELECT * FROM _versions_tail;
+CREATE OR REPLACE VIEW _events_files AS
+SELECT * FROM _events_parquet UNION ALL BY NAME SELECT * FROM _events_tail;
+
+-- name: versions_skip_add
+INSERT INTO _versions_skip SELECT unnest($files), $model, $version;
+
+-- name: events_skip_add
+INSERT INTO _events_skip SELECT unnest($files), $key;
+
+-- name: skip_copies
+-- Only once a copy is found: until then the views pay nothing for it.
+CREATE OR REPLACE VIEW _versions_files AS
+SELECT * FROM (SELECT * FROM _versions_parquet UNION ALL BY NAME SELECT * FROM _versions_tail) AS f
+WHERE NOT EXISTS (
+    SELECT 1 FROM _versions_skip AS s WHERE s.filename = f.filename AND s.model = f.model AND s.version = f.version
+);
+CREATE OR REPLACE VIEW _events_files AS
+SELECT * FROM (SELECT * FROM _events_parquet UNION ALL BY NAME SELECT * FROM _events_tail) AS f
+WHERE NOT EXISTS (SELECT 1 FROM _events_skip AS s WHERE s.filename = f.filename AND s.event_id = f.event_id);
