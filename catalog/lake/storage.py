@@ -66,11 +66,17 @@ class Storage(Protocol):
         missing or is not a real folder (see :meth:`walk` for what it is then)."""
         if self._kind(path) != DIR:
             return []
+        out = []
         try:
             with os.scandir(self.local_path(path)) as found:
-                return sorted((e.name, _kind(e.stat(follow_symlinks=False).st_mode)) for e in found)
+                for entry in found:
+                    try:
+                        out.append((entry.name, _entry_kind(entry)))
+                    except FileNotFoundError:
+                        continue  # removed since the listing (a compaction): not there now
         except FileNotFoundError:
             return []
+        return sorted(out)
 
     def walk(self, path: str) -> list[tuple[str, str]]:
         """(lake path, kind) of every entry below the folder ``path``, descending only into
@@ -144,11 +150,17 @@ class LocalStorage:
         missing or is not a real folder (see :meth:`walk` for what it is then)."""
         if self._kind(path) != DIR:
             return []
+        out = []
         try:
             with os.scandir(self.local_path(path)) as found:
-                return sorted((e.name, _kind(e.stat(follow_symlinks=False).st_mode)) for e in found)
+                for entry in found:
+                    try:
+                        out.append((entry.name, _entry_kind(entry)))
+                    except FileNotFoundError:
+                        continue  # removed since the listing (a compaction): not there now
         except FileNotFoundError:
             return []
+        return sorted(out)
 
     def walk(self, path: str) -> list[tuple[str, str]]:
         """(lake path, kind) of every entry below the folder ``path``, descending only into
@@ -321,6 +333,18 @@ class LocalStorage:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    """An entry's kind from the folder listing itself (no system call where the
+    file system gives the type, as local ones do)."""
+    if entry.is_symlink():
+        return LINK
+    if entry.is_file(follow_symlinks=False):
+        return FILE
+    if entry.is_dir(follow_symlinks=False):
+        return DIR
+    return _kind(entry.stat(follow_symlinks=False).st_mode)
 
 
 def _kind(mode: int) -> str:

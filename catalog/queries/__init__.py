@@ -277,7 +277,9 @@ class Reader:
         queries = named_queries("reader.sql")
         scope = "all" if model is None else "of"
         skips = []
-        for table in _TABLES:
+        for table, sources in zip(_TABLES, self._sources or ([], [])):
+            if not sources:
+                continue  # no file yet (a lake being created): nothing a read could show twice
             params = {} if model is None else {"model": model}
             for key, key_model, version, files, contents in self._con.execute(queries[f"{table}_copies_{scope}"], params).fetchall():
                 if len(set(contents)) > 1:
