@@ -53,7 +53,7 @@ from .lake.lake import parse_claim
 from .lake.files import ANCHOR, PART, REQUIRED, file_problem
 from .lake.storage import DIR, FILE, LINK
 from .provenance import checksum, local_path
-from .queries import quote_literal, row_problems_sql
+from .queries import quote_literal, row_problems_sql, sound_rows_sql
 from .schema import SCHEMA_VERSION
 
 # A temporary file younger than this may belong to a write in progress.
@@ -326,7 +326,7 @@ class _Run:
                 continue
             listing = ", ".join(quote_literal(f) for f in sorted(current[table]))
             rows = _tuples(con.sql(
-                f"WITH cur AS (SELECT * FROM {table} WHERE filename IN ({listing})), "
+                f"WITH cur AS (SELECT * FROM {table} WHERE filename IN ({listing}) AND {sound_rows_sql(table)}), "
                 f"dup AS (SELECT {keys[table]} FROM cur GROUP BY ALL HAVING count(*) > 1) "
                 f"SELECT {keys[table]}, list(filename ORDER BY filename) AS files, "
                 f"list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents, "

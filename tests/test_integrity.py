@@ -315,3 +315,15 @@ def test_a_differing_copy_of_an_event_fails_reads_and_repair_quarantines_both(sc
     for path in (first, forged):  # no claim vouches for an event: neither copy is kept
         assert (lake / repaired.quarantine / "events" / path.name).is_file()
     assert cli("history", "churn").exit_code == 0
+
+
+def test_compaction_vouches_only_for_files_whose_rows_keep_the_rules(scenario, registry, cli, lake):
+    registry().compact()
+    clean = next((lake / "versions").glob("compacted-*.parquet"))
+    assert pq.read_metadata(clean).metadata.get(b"catalog.rows_checked") == b"1"
+    forge(lake, "versions", [version_row("../../../../tmp/x", 1)])
+    registry().compact()
+    merged = next((lake / "versions").glob("compacted-*.parquet"))
+    assert b"catalog.rows_checked" not in (pq.read_metadata(merged).metadata or {})
+    assert [m["model"] for m in _json(cli, "list")] == ["churn"]
+    assert any("invalid model name" in f.problem for f in doctor(lake).problems)

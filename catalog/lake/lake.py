@@ -61,6 +61,10 @@ FooterReader = Callable[[str], tuple[dict[bytes, bytes], int]]
 Merge = Callable[[list[str], str, dict[bytes, bytes], bool], int]
 # Footer key of a compacted file: the JSON list of the file names it replaced.
 SUPERSEDES = b"catalog.supersedes"
+# Footer key of a compacted file whose every row keeps the rules readers apply
+# (catalog.queries.row_rules), checked as compaction merged them: the reader then
+# applies the rules only to the rows of other files.
+ROWS_CHECKED = b"catalog.rows_checked"
 
 
 def compaction_marker(table: str) -> str:
@@ -128,7 +132,7 @@ class Lake:
     def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None) -> None:
         self.storage = storage
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
-        self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int]]] = {}
+        self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int, bool]]] = {}
         # Which table files are known sound: checked once, or written by this process.
         self.checked = FileCheck()
         # How footers are read: pyarrow here; the catalog's reader swaps in DuckDB's.
@@ -162,10 +166,11 @@ class Lake:
             if kind == FILE and rel.endswith(".parquet")
         ]
 
-    def _footer(self, path: str) -> tuple[frozenset[str] | None, int]:
+    def _footer(self, path: str) -> tuple[frozenset[str] | None, int, bool]:
         """(the file names the compacted file at ``path`` replaced, None when it was written
-        before compactions recorded them; how many rows it holds), read from its footer
-        once per version of the file. Raises FileNotFoundError if it is gone."""
+        before compactions recorded them; how many rows it holds; whether compaction
+        found every row keeping the rules), read from its footer once per version of
+        the file. Raises FileNotFoundError if it is gone."""
         st = os.stat(path)
         key = (st.st_mtime_ns, st.st_size)
         seen = self._footers.get(path)
@@ -174,16 +179,26 @@ class Lake:
         try:
             metadata, rows = self.read_footer(path)
             raw = metadata.get(SUPERSEDES)
-            found = (None if raw is None else frozenset(json.loads(raw)), rows)
+            found = (None if raw is None else frozenset(json.loads(raw)), rows, metadata.get(ROWS_CHECKED) == b"1")
         except FileNotFoundError:
             raise
         except (OSError, ValueError):
-            found = (frozenset(), 0)  # damaged: the file check names it, no reader trusts it
+            found = (frozenset(), 0, False)  # damaged: the file check names it, no reader trusts it
         self._footers[path] = (key, found)
         return found
 
     def _supersedes(self, path: str) -> frozenset[str] | None:
         return self._footer(path)[0]
+
+    def rows_checked(self, path: str) -> bool:
+        """Whether the compacted file at ``path`` (absolute) says compaction found every row
+        keeping the readers' rules (see ROWS_CHECKED); False for any other file."""
+        if not os.path.basename(path).startswith("compacted-"):
+            return False
+        try:
+            return self._footer(path)[2]
+        except FileNotFoundError:
+            return False
 
     def _superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
         """(names in ``names`` a compacted file there replaced, whether every compacted file said)."""
@@ -255,7 +270,7 @@ class Lake:
         local = self.storage.local_path(path)
         self.checked.wrote(local, table)
         st = os.stat(local)
-        self._footers[local] = ((st.st_mtime_ns, st.st_size), (None, data.num_rows))
+        self._footers[local] = ((st.st_mtime_ns, st.st_size), (None, data.num_rows, False))
         return path
 
     def append_batches(self, table: str, batches: Iterable[pa.RecordBatch], *, now: datetime) -> str:

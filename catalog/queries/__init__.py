@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 from .. import validate
 from ..errors import ConflictingCopies, LakeDamaged, QueryFailed, QueryRefused
-from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
+from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS, ROWS_CHECKED
 from ..lake.files import ANCHOR, REQUIRED, FileCheck, duckdb_family, file_problem
 from ..schema import COLUMNS, EVENT_KINDS, STATES, arrow_tables
 
@@ -104,9 +104,14 @@ def row_rules(table: str) -> list[tuple[str, str]]:
     return rules
 
 
-def sound_rows_sql(table: str) -> str:
-    """A SQL condition true for the rows of ``table`` every reader reads (see row_rules)."""
-    return "\n  AND ".join(condition for condition, _ in row_rules(table))
+def sound_rows_sql(table: str, *, checked: bool = False) -> str:
+    """A SQL condition true for the rows of ``table`` every reader reads (see row_rules).
+    With ``checked``, rows of the files in the variable ``catalog_<table>_checked`` pass
+    unchecked (compaction checked them: catalog.lake.lake.ROWS_CHECKED)."""
+    rule = "\n  AND ".join(condition for condition, _ in row_rules(table))
+    if not checked:
+        return rule
+    return f"(list_contains(getvariable('catalog_{table}_checked'), filename)\n  OR ({rule}))"
 
 
 def row_problems_sql(table: str) -> str:
@@ -116,13 +121,20 @@ def row_problems_sql(table: str) -> str:
 
 
 def views_sql(
-    versions_files: str | Sequence[str], events_files: str | Sequence[str], *, exact: tuple[bool, bool] = (False, False)
+    versions_files: str | Sequence[str],
+    events_files: str | Sequence[str],
+    *,
+    exact: tuple[bool, bool] = (False, False),
+    checked: bool = False,
 ) -> str:
     """The definitions of every stable view, ready for any DuckDB client.
 
     Each table is read from a glob or an explicit list of files. ``exact`` says,
     per table, that the files hold each record once (see Lake.current_files), so
-    the views need not keep one row per key; through a glob they must.
+    the views need not keep one row per key; through a glob they must. With
+    ``checked`` (the catalog's reader), the rows of the files listed in the variable
+    ``catalog_<table>_checked`` (compacted files whose rows compaction checked) are
+    not checked again.
     """
     text = (
         _sql_file("views.sql")
@@ -131,7 +143,7 @@ def views_sql(
     )
     for table, known in zip(_TABLES, exact):
         text = text.replace("{%s_one_per_key}" % table, "" if known else _ONE_PER_KEY[table])
-        text = text.replace("{%s_sound}" % table, sound_rows_sql(table))
+        text = text.replace("{%s_sound}" % table, sound_rows_sql(table, checked=checked))
     return text
 
 
@@ -174,6 +186,7 @@ class Reader:
     def __init__(self, lake: Lake) -> None:
         self.lake_root = lake.root
         self._list_files: FileLister = lake.current_files
+        self._rows_checked: Callable[[str], bool] = lake.rows_checked
         self._sources: tuple[list[str], list[str]] | None = None
         self._exact: tuple[bool, bool] | None = None
         self._tails: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in _TABLES}
@@ -192,6 +205,9 @@ class Reader:
         # Footers and file checks go through this connection too: a process that only
         # reads (serving code calling resolve) never imports pyarrow.
         lake.read_footer = self._footer
+        self._con.execute(
+            "SET VARIABLE catalog_versions_checked = []::VARCHAR[]; SET VARIABLE catalog_events_checked = []::VARCHAR[]"
+        )
         try:
             # Creating the views reads the footers of the files they list.
             self._attempt(lambda: None, copies=_NO_CHECK)
@@ -239,7 +255,7 @@ class Reader:
             # over the zero-row anchors alone that is cheap, and a query binds it again
             # over the files the variables below name.
             anchors = [[p for p in paths if ANCHOR.match(os.path.basename(p))] or paths for paths in (versions, events)]
-            self._con.execute(views_sql(*anchors, exact=exact))
+            self._con.execute(views_sql(*anchors, exact=exact, checked=True))
             self._con.execute(named_queries("reader.sql")["create_tails"])
             self._con.execute(named_queries("reader.sql")["create_skips"])
             self._exact = exact
@@ -247,9 +263,12 @@ class Reader:
             self._file_set = None
             self._skipping = False
         if (versions, events) != self._sources:
+            checked = [[p for p in paths if self._rows_checked(p)] for paths in (versions, events)]
             self._con.execute(
                 f"SET VARIABLE catalog_versions_files = {files_literal(versions)}; "
-                f"SET VARIABLE catalog_events_files = {files_literal(events)}"
+                f"SET VARIABLE catalog_events_files = {files_literal(events)}; "
+                f"SET VARIABLE catalog_versions_checked = {files_literal(checked[0])}::VARCHAR[]; "
+                f"SET VARIABLE catalog_events_checked = {files_literal(checked[1])}::VARCHAR[]"
             )
         self._sources = (versions, events)
         for table, tail in zip(_TABLES, tails):
@@ -274,14 +293,25 @@ class Reader:
         """
         if None in self._copies_checked or model in self._copies_checked:
             return
-        queries = named_queries("reader.sql")
+        queries = {
+            name: text.replace("{versions_sound}", sound_rows_sql("versions", checked=True)).replace(
+                "{events_sound}", sound_rows_sql("events", checked=True)
+            )
+            for name, text in named_queries("reader.sql").items()
+        }
         scope = "all" if model is None else "of"
         skips = []
         for table, sources in zip(_TABLES, self._sources or ([], [])):
             if not sources:
                 continue  # no file yet (a lake being created): nothing a read could show twice
             params = {} if model is None else {"model": model}
-            for key, key_model, version, files, contents in self._con.execute(queries[f"{table}_copies_{scope}"], params).fetchall():
+            # The keys held twice first (key columns only: what every look costs), then
+            # the copies of those alone, with their files and content.
+            repeated = [k for (k,) in self._con.execute(queries[f"{table}_repeated_{scope}"], params).fetchall()]
+            if not repeated:
+                continue
+            found = {"keys": repeated if model else [], "hashes": [] if model else repeated}
+            for key, key_model, version, files, contents in self._con.execute(queries[f"{table}_copies"], found).fetchall():
                 if len(set(contents)) > 1:
                     other = next(f for f, c in zip(files, contents) if c != contents[0])
                     raise ConflictingCopies(
@@ -555,6 +585,7 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     anything replaces its inputs: compaction never picks one. ``same_schema`` says
     every file has the current columns, so they need not be matched up by name.
     """
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     order = ", ".join(f'"{c}"' for c in ORDER[table])
@@ -563,7 +594,7 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     # Each row's content hash and file come along, so that copies of a record that
     # differ are caught where they meet (next to each other in the sort).
     sql = (
-        f"SELECT {columns}, hash({columns}) AS _content, filename AS _file "
+        f"SELECT {columns}, hash({columns}) AS _content, filename AS _file, ({sound_rows_sql(table)}) AS _sound "
         f"FROM read_parquet({listing}, union_by_name = {not same_schema}, filename = true) ORDER BY {order}"
     )
     schema = arrow_tables()[table].with_metadata(metadata)
@@ -578,10 +609,14 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
             try:
                 batches = con.sql(sql).to_arrow_reader(ROW_GROUP_ROWS)
                 last: tuple[Any, ...] | None = None
+                checked = True
                 for batch in batches:
+                    checked = checked and batch.num_rows == pc.sum(pc.fill_null(batch.column("_sound"), False)).as_py()
                     batch, last = _drop_copies(batch, table, last)
                     out.write_batch(batch.select(list(COLUMNS[table])).cast(schema), row_group_size=ROW_GROUP_ROWS)
                     rows += batch.num_rows
+                if checked:  # every row keeps the readers' rules: they need not check them again
+                    out.add_key_value_metadata({ROWS_CHECKED: b"1"})
             except duckdb.Error as exc:
                 damaged = _damaged_file(str(exc), "/")
                 if damaged:

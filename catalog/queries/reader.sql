@@ -47,43 +47,45 @@ SELECT
 -- (a file copied or forged into the lake) is read once when it is an identical
 -- copy, and refused when it differs (catalog.queries.Reader._check_copies). These
 -- find the keys held more than once, with each copy's file and a hash of its
--- content: over one model ($model), or over the whole table.
+-- content: over one model ($model), or over the whole table. Only rows the views
+-- read count ({<table>_sound}: filled in by the reader, see catalog.queries.row_rules).
 
--- name: versions_copies_of
-WITH rows AS (SELECT * FROM _versions_files WHERE model = $model),
-dup AS (SELECT model, version FROM rows GROUP BY ALL HAVING count(*) > 1)
-SELECT model || ':' || version AS key, model, version,
-       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
-FROM rows SEMI JOIN dup USING (model, version)
-GROUP BY ALL;
+-- name: versions_repeated_of
+SELECT model || ':' || version AS key FROM _versions_files
+WHERE model = $model AND {versions_sound}
+GROUP BY model, version HAVING count(*) > 1;
 
--- name: versions_copies_all
+-- name: versions_repeated_all
 -- (Over the whole table the keys are grouped by their hash, a third cheaper than by
--- text; a collision only brings two keys to the second step, which groups by key.)
-WITH dup AS (SELECT hash(model, version) AS h FROM _versions_files GROUP BY ALL HAVING count(*) > 1)
+-- text; a collision only brings two keys to the next step, which groups by key.)
+SELECT hash(model, version) AS key FROM _versions_files
+WHERE {versions_sound}
+GROUP BY ALL HAVING count(*) > 1;
+
+-- name: versions_copies
+-- The copies of the keys found above ($keys, or $hashes), with each one's file and content hash.
 SELECT model || ':' || version AS key, model, version,
        list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
 FROM _versions_files
-WHERE hash(model, version) IN (SELECT h FROM dup)
-GROUP BY ALL
-HAVING count(*) > 1;
+WHERE (list_contains($keys, model || ':' || version) OR list_contains($hashes, hash(model, version))) AND {versions_sound}
+GROUP BY model, version HAVING count(*) > 1;
 
--- name: events_copies_of
-WITH rows AS (SELECT * FROM _events_files WHERE model = $model),
-dup AS (SELECT event_id FROM rows GROUP BY ALL HAVING count(*) > 1)
-SELECT event_id AS key, any_value(model) AS model, NULL::BIGINT AS version,
-       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
-FROM rows SEMI JOIN dup USING (event_id)
-GROUP BY ALL;
+-- name: events_repeated_of
+SELECT event_id AS key FROM _events_files
+WHERE model = $model AND {events_sound}
+GROUP BY event_id HAVING count(*) > 1;
 
--- name: events_copies_all
-WITH dup AS (SELECT hash(event_id) AS h FROM _events_files GROUP BY ALL HAVING count(*) > 1)
+-- name: events_repeated_all
+SELECT hash(event_id) AS key FROM _events_files
+WHERE {events_sound}
+GROUP BY ALL HAVING count(*) > 1;
+
+-- name: events_copies
 SELECT event_id AS key, any_value(model) AS model, NULL::BIGINT AS version,
        list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
 FROM _events_files
-WHERE hash(event_id) IN (SELECT h FROM dup)
-GROUP BY event_id
-HAVING count(*) > 1;
+WHERE (list_contains($keys, event_id) OR list_contains($hashes, hash(event_id))) AND {events_sound}
+GROUP BY event_id HAVING count(*) > 1;
 
 -- name: create_skips
 -- The later identical copies of a record (its file and key), which the views leave out.
