@@ -2,19 +2,24 @@
 
 What is checked, in order:
 
-* every file in ``versions/`` and ``events/`` (and any folder below them):
-  unreadable or wrong-schema Parquet, files that are not Parquet at all,
+* every entry in ``versions/`` and ``events/`` (and any real folder below them):
+  links, FIFOs, devices and sockets, and folders named like a table file (not
+  the lake's own: readers skip them; ``repair`` moves them, a link itself and
+  never what it points to), unreadable or wrong-schema Parquet, files that are not Parquet at all,
   Parquet files with a name the catalog never writes, temporary files left by
   an interrupted write;
 * the zero-row schema anchors each table folder needs;
 * compaction: inputs an interrupted compaction left beside its merged file
   (readers skip them; ``repair`` removes them), a record held by two current
-  files (the views would show it twice; ``catalog compact`` merges them), and
+  files (identical copies read once and ``catalog compact`` merges them; copies
+  that differ fail every read of the record, and ``repair`` quarantines the copy
+  the version's claim does not vouch for, or every copy when it cannot tell), and
   compacted files from an older catalog that do not name their inputs (reads
   keep one row per key, slower, until ``catalog compact``);
-* every row: required fields present, names valid, states and event kinds from
-  the vocabulary, no key recorded twice with different content, events that
-  point at a version the lake does not have;
+* every row: the rule readers apply (``catalog.queries.row_rules``: required
+  fields present, names valid, states and event kinds from the vocabulary),
+  reporting exactly the rows the views skip; events that point at a version the
+  lake does not have;
 * version claims (``_claims/<model>/<n>``) without a record, and records
   beyond the highest claim (the next register would reuse their number);
 * with ``verify_artifacts``, the checksum and size of every local artifact.
@@ -32,6 +37,7 @@ The library never prints: :func:`doctor` returns a :class:`DoctorReport`.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,15 +47,15 @@ from typing import Any
 
 import duckdb
 
-from . import validate
-from .errors import ArtifactNotRegular, InvalidInput, LakeNotFound
+from .errors import ArtifactNotRegular, LakeNotFound
 from .lake import Lake, open_storage
 from .lake.lake import parse_claim
 from .lake.files import ANCHOR, PART, REQUIRED, file_problem
+from .lake.storage import DIR, FILE, LINK
 from .progress import Progress
 from .provenance import checksum, local_path, regular_artifact
-from .queries import quote_literal
-from .schema import EVENT_KINDS, SCHEMA_VERSION, STATES
+from .queries import quote_literal, row_problems_sql, sound_rows_sql
+from .schema import SCHEMA_VERSION
 
 # A temporary file younger than this may belong to a write in progress.
 TMP_GRACE_SECONDS = 600.0
@@ -190,25 +196,35 @@ class _Run:
         """Judge every file under the table folders; returns the sound Parquet files per table."""
         good: dict[str, list[str]] = {t: [] for t in TABLES}
         for table in TABLES:
-            folder = self.storage.local_path(table)
-            for here, dirs, names in os.walk(folder):
-                dirs.sort()
-                for name in sorted(names):
-                    full = os.path.join(here, name)
-                    rel = os.path.relpath(full, self.lake.root).replace(os.sep, "/")
-                    nested = os.path.dirname(full) != folder
-                    self.checked["files"] += 1
-                    try:
-                        if self._check_file(table, rel, full, name, nested):
-                            good[table].append(full)
-                    except FileNotFoundError:
-                        continue  # removed meanwhile (a compaction): nothing to judge
+            for rel, kind in self.storage.walk(table):
+                name = rel.rsplit("/", 1)[-1]
+                if kind == DIR and not name.endswith(".parquet"):
+                    continue
+                self.checked["files"] += 1
+                if kind != FILE:
+                    self._not_a_file(table, rel, kind)
+                    continue
+                full = self.storage.local_path(rel)
+                try:
+                    if self._check_file(table, rel, full, name, rel.count("/") > 1):
+                        good[table].append(full)
+                except FileNotFoundError:
+                    continue  # removed meanwhile (a compaction): nothing to judge
         marker_folder = self.storage.local_path("_compactions")
         for name in sorted(os.listdir(marker_folder)) if os.path.isdir(marker_folder) else []:
             if name.startswith(".") and name.endswith(".tmp"):
                 with contextlib.suppress(FileNotFoundError):
                     self._check_file("_compactions", f"_compactions/{name}", os.path.join(marker_folder, name), name, False)
         return good
+
+    def _not_a_file(self, table: str, rel: str, kind: str) -> None:
+        """A link, a FIFO, a device or a socket, or a folder named like a table file:
+        not part of the lake, and never read (Lake.table_files lists regular files only)."""
+        what = {LINK: "symbolic link", DIR: "folder named like a table file"}.get(kind, "special file (FIFO, device or socket)")
+        where = f"the {table} folder itself is a {what}" if rel == table else f"{what} in the {table} folder"
+        self.add("error", rel, f"{where}: not the lake's own file, readers skip it",
+                 "run `catalog doctor --repair` to move it to _quarantine (a link is moved, never what it points to)",
+                 self._quarantined(rel))
 
     def _check_file(self, table: str, rel: str, full: str, name: str, nested: bool) -> bool:
         if name.endswith(".tmp") and name.startswith("."):
@@ -296,80 +312,98 @@ class _Run:
         return keys
 
     def _check_twice(self, con: duckdb.DuckDBPyConnection, current: dict[str, set[str]]) -> None:
-        """Records in two files a reader lists (a file copied in by hand, say): shown twice."""
+        """Records in two files a reader lists (a file copied or forged into the lake).
+
+        Identical copies read once (the reader leaves the later ones out) and
+        ``catalog compact`` keeps one. Copies that differ make every read of the
+        record fail (ConflictingCopies): ``repair`` quarantines the copies the
+        version's claim does not vouch for (its ``by`` is not the copy's
+        ``created_by``), or every copy when it cannot tell (an event has no claim).
+        A file that also holds other records is never moved: that is left to a person.
+        """
         keys = {"versions": "model, version", "events": "event_id"}
+        author = {"versions": "created_by", "events": "actor"}
         for table in TABLES:
             if not current[table]:
                 continue
             listing = ", ".join(quote_literal(f) for f in sorted(current[table]))
-            for (n,) in _tuples(con.sql(
-                f"SELECT count(*) AS n FROM (SELECT {keys[table]} FROM {table} WHERE filename IN ({listing}) "
-                f"GROUP BY ALL HAVING count(*) > 1)"
-            )):
-                if n:
-                    self.add("error", table, f"{n} {table} record(s) sit in two current files: the views show them twice",
-                             "run `catalog compact`, which keeps one copy of each")
+            rows = _tuples(con.sql(
+                f"WITH cur AS (SELECT * FROM {table} WHERE filename IN ({listing}) AND {sound_rows_sql(table)}), "
+                f"dup AS (SELECT {keys[table]} FROM cur GROUP BY ALL HAVING count(*) > 1) "
+                f"SELECT {keys[table]}, list(filename ORDER BY filename) AS files, "
+                f"list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents, "
+                f"list({author[table]} ORDER BY filename) AS authors "
+                f"FROM cur SEMI JOIN dup USING ({keys[table]}) GROUP BY ALL ORDER BY ALL"
+            ))
+            identical = [r for r in rows if len(set(r[-2])) == 1]
+            if identical:
+                self.add("error", table, f"{len(identical)} {table} record(s) sit in two current files: "
+                         "reads show each once", "run `catalog compact`, which keeps one copy of each")
+            sizes = dict(_tuples(con.sql(
+                f"SELECT filename, count(*) FROM {table} WHERE filename IN ({listing}) GROUP BY ALL"
+            ))) if len(identical) < len(rows) else {}
+            for row in rows:
+                *key, files, contents, authors = row
+                if len(set(contents)) == 1:
+                    continue
+                what = f"version {key[1]} of '{key[0]}'" if table == "versions" else f"event {key[0]}"
+                names = sorted({self._rel(f) for f in files})
+                by = self._claimed_by(*key) if table == "versions" else None
+                vouched = [f for f, a in zip(files, authors) if by is not None and a == by]
+                wrong = sorted(set(files) - set(vouched)) if len(set(vouched)) == 1 else sorted(set(files))
+                done = []
+                for full in wrong:
+                    if sizes.get(full, 0) > files.count(full):
+                        done.append(f"left {self._rel(full)} (it holds other records too)")
+                    else:
+                        done.append(self._quarantined(self._rel(full)) or "")
+                self.add("error", names[0] if len(names) == 1 else table,
+                         f"{what} is recorded {len(files)} times with different content, in {' and '.join(names)}: "
+                         "every read of it fails until one copy is gone",
+                         "run `catalog doctor --repair` to quarantine the copy its claim does not vouch for "
+                         "(every copy when it cannot tell), then restore the right one from _quarantine if needed",
+                         "; ".join(d for d in done if d) or None)
+
+    def _claimed_by(self, model: str, version: int) -> str | None:
+        """Who claimed ``version`` of ``model`` (the ``by`` of its claim file), if a claim says."""
+        for name in self.storage.listdir(f"_claims/{model}"):
+            claimed = parse_claim(name)
+            if claimed and claimed[0] <= version <= claimed[1]:
+                try:
+                    return json.loads(self.storage.read_bytes(f"_claims/{model}/{name}")).get("by")
+                except (OSError, ValueError, AttributeError):
+                    return None
+        return None
 
     def _rel(self, path: str | None) -> str:
         return os.path.relpath(path, self.lake.root).replace(os.sep, "/") if path else "?"
 
     def _check_versions(self, con: duckdb.DuckDBPyConnection) -> set[tuple[str, int]]:
-        rows = con.sql(
-            "SELECT model, version, artifact_uri, artifact_sha256, created_at, created_by, schema_version, filename "
-            "FROM versions"
-        ).to_arrow_table().to_pylist()
+        # Which rows break the rule is the readers' own rule (row_rules): exactly what the views skip.
+        rows = _tuples(con.sql(f"SELECT model, version, filename, {row_problems_sql('versions')} AS why FROM versions"))
         keys: set[tuple[str, int]] = set()
-        for model, version, uri, _sha, created_at, created_by, schema_version, filename in (tuple(r.values()) for r in rows):
-            where = self._rel(filename)
-            missing = [n for n, v in (("model", model), ("version", version), ("artifact_uri", uri),
-                                      ("created_at", created_at), ("created_by", created_by),
-                                      ("schema_version", schema_version)) if v is None]
-            bad = []
-            if missing:
-                bad.append(f"null {', '.join(missing)}")
-            if model is not None and not _valid_name(model):
-                bad.append(f"invalid model name {model!r}")
-            if version is not None and version < 1:
-                bad.append(f"version {version} is below 1")
-            if bad:
-                self.add("error", where, f"versions row {model}:{version} breaks the schema ({'; '.join(bad)})",
-                         "readers skip or mis-show it; move the file out of the lake if it holds nothing else, "
+        for model, version, filename, why in rows:
+            if why:
+                self.add("error", self._rel(filename), f"versions row {model}:{version} breaks the schema ({why})",
+                         "readers skip it; move the file out of the lake if it holds nothing else, "
                          "and register the version again")
-            if model is not None and version is not None:
+            else:
                 keys.add((model, int(version)))
         self.checked["versions"] = len(keys)
-        for model, version, n in _tuples(con.sql(
-            "SELECT model, version, count(DISTINCT (artifact_uri, artifact_sha256, created_at, created_by)) AS n "
-            "FROM versions WHERE model IS NOT NULL AND version IS NOT NULL GROUP BY ALL HAVING n > 1"
-        )):
-            self.add("error", f"{model}:{version}",
-                     f"version {version} of '{model}' is recorded {n} times with different content (a reused number)",
-                     "readers show one of them at random; keep the right file, move the other out of the lake")
         return keys
 
     def _check_events(self, con: duckdb.DuckDBPyConnection, keys: set[tuple[str, int]]) -> None:
         models = {m for m, _ in keys}
-        rows = con.sql(
-            "SELECT DISTINCT ON (event_id) event_id, \"at\", actor, model, version, kind, state, schema_version, filename "
+        rows = _tuples(con.sql(
+            f"SELECT DISTINCT ON (event_id) event_id, model, version, kind, filename, {row_problems_sql('events')} AS why "
             "FROM events"
-        ).to_arrow_table().to_pylist()
+        ))
         self.checked["events"] = len(rows)
-        for event_id, at, actor, model, version, kind, state, schema_version, filename in (tuple(r.values()) for r in rows):
+        for event_id, model, version, kind, filename, why in rows:
             where = self._rel(filename)
-            missing = [n for n, v in (("event_id", event_id), ("at", at), ("actor", actor), ("model", model),
-                                      ("kind", kind), ("schema_version", schema_version)) if v is None]
-            bad = []
-            if missing:
-                bad.append(f"null {', '.join(missing)}")
-            if kind is not None and kind not in EVENT_KINDS:
-                bad.append(f"unknown kind {kind!r}")
-            if state is not None and state not in STATES:
-                bad.append(f"unknown state {state!r}")
-            if version is not None and version < 1:
-                bad.append(f"version {version} is below 1")
-            if bad:
-                self.add("error", where, f"event {event_id} breaks the schema ({'; '.join(bad)})",
-                         "the views may mis-derive state from it; move the file out of the lake if it holds nothing else")
+            if why:
+                self.add("error", where, f"event {event_id} breaks the schema ({why})",
+                         "readers skip it; move the file out of the lake if it holds nothing else")
                 continue
             if version is not None and (model, int(version)) not in keys:
                 self.add("warning", where, f"event {event_id} ({kind}) points at {model}:{version}, which is not recorded",
@@ -377,12 +411,6 @@ class _Run:
             elif version is None and model not in models:
                 self.add("warning", where, f"event {event_id} ({kind}) is about model '{model}', which has no version",
                          "restore the model's files from _quarantine or a backup")
-        for event_id, n in _tuples(con.sql(
-            "SELECT event_id, count(DISTINCT (\"at\", actor, model, version, kind, state, target)) AS n "
-            "FROM events WHERE event_id IS NOT NULL GROUP BY ALL HAVING n > 1"
-        )):
-            self.add("error", f"event {event_id}", f"event {event_id} is recorded {n} times with different content",
-                     "keep the right file, move the other out of the lake")
 
     # -- claims -----------------------------------------------------------------
 
@@ -469,17 +497,10 @@ def _tuples(relation: duckdb.DuckDBPyRelation) -> list[tuple[Any, ...]]:
     return [tuple(r.values()) for r in relation.to_arrow_table().to_pylist()]
 
 
-def _valid_name(value: str) -> bool:
-    try:
-        validate.name(value)
-    except InvalidInput:
-        return False
-    return True
-
-
 def _empty(table: str) -> str:
     """A zero-row SELECT with the columns the row checks read."""
     columns = {*REQUIRED[table], "filename"} | (
         {"artifact_sha256", "artifact_bytes"} if table == "versions" else {"version", "state", "target"}
     )
-    return "SELECT " + ", ".join(f"NULL::VARCHAR AS \"{c}\"" for c in sorted(columns)) + " WHERE false"
+    kinds = {"version": "BIGINT", "schema_version": "INTEGER"}
+    return "SELECT " + ", ".join(f"NULL::{kinds.get(c, 'VARCHAR')} AS \"{c}\"" for c in sorted(columns)) + " WHERE false"

@@ -263,3 +263,19 @@ class AnchorMissing(Refused):
         "the lake {lake} has no schema anchor for its '{table}' table, so it cannot be read: "
         "run `catalog doctor --repair` to write it"
     )
+
+
+class LakeLinked(Refused):
+    template = (
+        "{path} in the lake is a link: the lake's files and folders must be its own; "
+        "run `catalog doctor --repair` to move the link to _quarantine"
+    )
+
+
+class ConflictingCopies(Refused):
+    """Two files hold the same record (key) with different content: reads of it fail closed."""
+
+    template = (
+        "{what} is recorded differently in {first} and {second}: the lake is damaged; "
+        "run `catalog doctor` (with --repair to quarantine the copy its claim does not vouch for)"
+    )

@@ -173,12 +173,3 @@ def duckdb_family(duckdb_type: str) -> str:
     if t in ("TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT", "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT"):
         return "integer"
     return t
-
-
-def parquet_files(folder: str) -> list[str]:
-    """Every ``*.parquet`` under ``folder`` (what ``<folder>/**/*.parquet`` matches)."""
-    out: list[str] = []
-    for here, dirs, names in os.walk(folder):
-        dirs.sort()
-        out.extend(os.path.join(here, n) for n in sorted(names) if n.endswith(".parquet"))
-    return out

@@ -45,8 +45,8 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import LakeDamaged
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
-from .files import PART, FileCheck, parquet_files
-from .storage import LocalStorage, Storage
+from .files import PART, FileCheck
+from .storage import FILE, LocalStorage, Storage
 
 
 if TYPE_CHECKING:
@@ -61,6 +61,10 @@ FooterReader = Callable[[str], tuple[dict[bytes, bytes], int]]
 Merge = Callable[[list[str], str, dict[bytes, bytes], bool], int]
 # Footer key of a compacted file: the JSON list of the file names it replaced.
 SUPERSEDES = b"catalog.supersedes"
+# Footer key of a compacted file whose every row keeps the rules readers apply
+# (catalog.queries.row_rules), checked as compaction merged them: the reader then
+# applies the rules only to the rows of other files.
+ROWS_CHECKED = b"catalog.rows_checked"
 
 
 def compaction_marker(table: str) -> str:
@@ -128,7 +132,7 @@ class Lake:
     def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None) -> None:
         self.storage = storage
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
-        self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int]]] = {}
+        self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int, bool]]] = {}
         # Which table files are known sound: checked once, or written by this process.
         self.checked = FileCheck()
         # How footers are read: pyarrow here; the catalog's reader swaps in DuckDB's.
@@ -148,13 +152,25 @@ class Lake:
         return os.path.join(self.storage.local_path(table), "**", "*.parquet")
 
     def data_files(self, table: str) -> list[str]:
-        """Relative paths of the table's record files (anchors excluded)."""
-        return [f"{table}/{n}" for n in self.storage.listdir(table) if _PART.match(n)]
+        """Relative paths of the table's record files (anchors excluded): regular files
+        only, never a link or anything else placed under such a name."""
+        return [f"{table}/{n}" for n, kind in self.storage.entries(table) if kind == FILE and _PART.match(n)]
 
-    def _footer(self, path: str) -> tuple[frozenset[str] | None, int]:
+    def table_files(self, table: str) -> list[str]:
+        """Absolute paths of every ``*.parquet`` regular file in ``table``'s folder and the
+        real folders below it (what a ``<table>/**/*.parquet`` glob matches, less links
+        and whatever is not a regular file: those are not the lake's, see ``catalog doctor``)."""
+        return [
+            self.storage.local_path(rel)
+            for rel, kind in self.storage.walk(table)
+            if kind == FILE and rel.endswith(".parquet")
+        ]
+
+    def _footer(self, path: str) -> tuple[frozenset[str] | None, int, bool]:
         """(the file names the compacted file at ``path`` replaced, None when it was written
-        before compactions recorded them; how many rows it holds), read from its footer
-        once per version of the file. Raises FileNotFoundError if it is gone."""
+        before compactions recorded them; how many rows it holds; whether compaction
+        found every row keeping the rules), read from its footer once per version of
+        the file. Raises FileNotFoundError if it is gone."""
         st = os.stat(path)
         key = (st.st_mtime_ns, st.st_size)
         seen = self._footers.get(path)
@@ -163,16 +179,26 @@ class Lake:
         try:
             metadata, rows = self.read_footer(path)
             raw = metadata.get(SUPERSEDES)
-            found = (None if raw is None else frozenset(json.loads(raw)), rows)
+            found = (None if raw is None else frozenset(json.loads(raw)), rows, metadata.get(ROWS_CHECKED) == b"1")
         except FileNotFoundError:
             raise
         except (OSError, ValueError):
-            found = (frozenset(), 0)  # damaged: the file check names it, no reader trusts it
+            found = (frozenset(), 0, False)  # damaged: the file check names it, no reader trusts it
         self._footers[path] = (key, found)
         return found
 
     def _supersedes(self, path: str) -> frozenset[str] | None:
         return self._footer(path)[0]
+
+    def rows_checked(self, path: str) -> bool:
+        """Whether the compacted file at ``path`` (absolute) says compaction found every row
+        keeping the readers' rules (see ROWS_CHECKED); False for any other file."""
+        if not os.path.basename(path).startswith("compacted-"):
+            return False
+        try:
+            return self._footer(path)[2]
+        except FileNotFoundError:
+            return False
 
     def _superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
         """(names in ``names`` a compacted file there replaced, whether every compacted file said)."""
@@ -203,7 +229,7 @@ class Lake:
         reader then keeps one row per key itself.
         """
         folder = self.storage.local_path(table)
-        paths = parquet_files(folder)
+        paths = self.table_files(table)
         top = [os.path.basename(p) for p in paths if os.path.dirname(p) == folder]
         gone, known = self._superseded(table, top)
         if gone:
@@ -213,7 +239,7 @@ class Lake:
     def finish_compactions(self, table: str) -> int:
         """Remove the inputs an interrupted compaction left beside its merged file; returns
         how many. Call with the table's compaction lock held (compact, redaction)."""
-        names = self.storage.listdir(table)
+        names = [n for n, kind in self.storage.entries(table) if kind == FILE]
         gone, _ = self._superseded(table, names)
         for name in sorted(gone):
             self.storage.remove(f"{table}/{name}")
@@ -251,7 +277,7 @@ class Lake:
         local = self.storage.local_path(path)
         self.checked.wrote(local, table)
         st = os.stat(local)
-        self._footers[local] = ((st.st_mtime_ns, st.st_size), (None, data.num_rows))
+        self._footers[local] = ((st.st_mtime_ns, st.st_size), (None, data.num_rows, False))
         return path
 
     def append_batches(self, table: str, batches: Iterable[pa.RecordBatch], *, now: datetime) -> str:

@@ -9,7 +9,12 @@ fsspec's filesystems offer none of the three durability primitives. An
 object-store backend implements the same methods with conditional puts.
 
 Paths given to a storage are relative, ``/``-separated and checked: nothing can
-name a file outside the lake root.
+name a file outside the lake root. The files of a lake are regular files in real
+folders below the root: :meth:`Storage.entries` and :meth:`Storage.walk` report
+each entry's kind without following links, so that a symlink (or a FIFO, a device,
+a socket) placed in the lake is never read as part of it. The root itself is
+resolved once when the storage opens: a ``--lake`` given as a link to a folder is
+that folder.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ import contextlib
 import errno
 import fcntl
 import os
+import stat
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
-from ..errors import InvalidValue, LakeBusy, LakeNotFolder, LakeReadOnly, LakeSlotIsFile
+from ..errors import InvalidValue, LakeBusy, LakeLinked, LakeNotFolder, LakeReadOnly, LakeSlotIsFile
 
 T = TypeVar("T")
+
+# What an entry of a lake folder is (never following a link): only "file" entries in
+# "dir" entries are part of the lake.
+FILE, DIR, LINK, OTHER = "file", "dir", "link", "other"
 
 
 def check_relative(path: str) -> str:
@@ -48,6 +58,8 @@ class Storage(Protocol):
 
     def exists(self, path: str) -> bool: ...
     def listdir(self, path: str) -> list[str]: ...
+    def entries(self, path: str) -> list[tuple[str, str]]: ...
+    def walk(self, path: str) -> list[tuple[str, str]]: ...
     def read_bytes(self, path: str) -> bytes: ...
     def write_atomic(self, path: str, data: bytes) -> None: ...
     def write_atomic_with(self, path: str, fill: Callable[[str], T]) -> T: ...
@@ -58,10 +70,6 @@ class Storage(Protocol):
     def move(self, path: str, to: str) -> None: ...
     def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
-    def _rel(self, filename: object, fallback: str) -> str:
-        full = os.fspath(filename) if isinstance(filename, (str, os.PathLike)) else fallback
-        return os.path.relpath(full, self.root) if os.path.isabs(full) else full
-
     def local_path(self, path: str) -> str: ...
 
 
@@ -78,7 +86,9 @@ class LocalStorage:
     """
 
     def __init__(self, root: str | os.PathLike[str], *, durable: bool = True) -> None:
-        self.root = os.path.abspath(os.fspath(root))
+        # Resolved once: a lake given as a link to a folder is that folder, and below
+        # it nothing is followed (see entries).
+        self.root = os.path.realpath(os.fspath(root))
         self.durable = durable
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise LakeNotFolder(lake=self.root)
@@ -111,6 +121,56 @@ class LocalStorage:
         except FileNotFoundError:
             return []
 
+    def entries(self, path: str) -> list[tuple[str, str]]:
+        """(name, kind) of each entry of the folder ``path``, sorted, links not followed:
+        kind is FILE, DIR, LINK or OTHER (FIFO, device, socket). [] when ``path`` is
+        missing or is not a real folder (see :meth:`walk` for what it is then)."""
+        if self._kind(path) != DIR:
+            return []
+        out = []
+        try:
+            with os.scandir(self.local_path(path)) as found:
+                for entry in found:
+                    try:
+                        out.append((entry.name, _entry_kind(entry)))
+                    except FileNotFoundError:
+                        continue  # removed since the listing (a compaction): not there now
+        except FileNotFoundError:
+            return []
+        return sorted(out)
+
+    def walk(self, path: str) -> list[tuple[str, str]]:
+        """(lake path, kind) of every entry below the folder ``path``, descending only into
+        real folders; ``path`` itself when it is not a real folder (a link in its place)."""
+        kind = self._kind(path)
+        if kind is None:
+            return []
+        if kind != DIR:
+            return [(path, kind)]
+        out: list[tuple[str, str]] = []
+        for name, kind in self.entries(path):
+            out.append((f"{path}/{name}", kind))
+            if kind == DIR:
+                out.extend(self.walk(f"{path}/{name}"))
+        return out
+
+    def _kind(self, path: str) -> str | None:
+        try:
+            return _kind(os.lstat(self.local_path(path)).st_mode)
+        except FileNotFoundError:
+            return None
+
+    def _refuse_links(self, folder: str) -> None:
+        """Refuse to write below a link in the lake (it would write into another folder)."""
+        rel = os.path.relpath(folder, self.root)
+        if rel == "." or rel.startswith(".."):
+            return
+        here = self.root
+        for part in rel.split(os.sep):
+            here = os.path.join(here, part)
+            if os.path.islink(here):
+                raise LakeLinked(path=os.path.relpath(here, self.root).replace(os.sep, "/"))
+
     def read_bytes(self, path: str) -> bytes:
         with open(self.local_path(path), "rb") as fh:
             return fh.read()
@@ -123,6 +183,7 @@ class LocalStorage:
             return 0
 
     def _ensure_dir(self, folder: str, *, sync: bool = True) -> None:
+        self._refuse_links(folder)
         if not os.path.isdir(folder):
             with self._writing(folder):
                 try:
@@ -257,3 +318,25 @@ class LocalStorage:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+
+def _entry_kind(entry: os.DirEntry[str]) -> str:
+    """An entry's kind from the folder listing itself (no system call where the
+    file system gives the type, as local ones do)."""
+    if entry.is_symlink():
+        return LINK
+    if entry.is_file(follow_symlinks=False):
+        return FILE
+    if entry.is_dir(follow_symlinks=False):
+        return DIR
+    return _kind(entry.stat(follow_symlinks=False).st_mode)
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISLNK(mode):
+        return LINK
+    if stat.S_ISREG(mode):
+        return FILE
+    if stat.S_ISDIR(mode):
+        return DIR
+    return OTHER

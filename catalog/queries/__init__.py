@@ -27,10 +27,11 @@ if TYPE_CHECKING:
 
     from ..lake import Lake
 
-from ..errors import AnchorMissing, LakeDamaged, QueryFailed, QueryRefused
-from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS
-from ..lake.files import ANCHOR, FileCheck, duckdb_family, file_problem
-from ..schema import COLUMNS, arrow_tables
+from .. import validate
+from ..errors import AnchorMissing, ConflictingCopies, LakeDamaged, QueryFailed, QueryRefused
+from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS, ROWS_CHECKED
+from ..lake.files import ANCHOR, REQUIRED, FileCheck, duckdb_family, file_problem
+from ..schema import COLUMNS, EVENT_KINDS, STATES, arrow_tables
 
 T = TypeVar("T")
 
@@ -68,14 +69,72 @@ def files_literal(files: str | Sequence[str]) -> str:
 _ONE_PER_KEY = {"versions": "DISTINCT ON (model, version)", "events": "DISTINCT ON (model, event_id)"}
 
 
+def _text_list(values: Sequence[str]) -> str:
+    return "(" + ", ".join(quote_literal(v) for v in sorted(values)) + ")"
+
+
+def _name_rule(column: str) -> str:
+    """SQL true when ``column`` holds a name validate.name accepts (or is null: the null
+    rule speaks for that). The pattern and reserved names are validate's own."""
+    pattern = validate._NAME.pattern.removeprefix("^").removesuffix("\\Z")
+    return (
+        f"({column} IS NULL OR (regexp_full_match({column}, {quote_literal(pattern)}) "
+        f"AND split_part({column}, '.', 1) NOT IN {_text_list(validate._RESERVED)}))"
+    )
+
+
+def _shown(column: str) -> str:
+    """SQL text: the value of ``column`` in single quotes, as a message shows it."""
+    return "'''' || " + column + " || ''''"
+
+
+def row_rules(table: str) -> list[tuple[str, str]]:
+    """The one rule rows of ``table`` must keep to be read: (SQL condition true for a
+    sound row, SQL text saying why a row is not). The views keep only rows meeting
+    every condition; ``catalog doctor`` reports the rows they drop, with these reasons."""
+    rules = [(f'"{c}" IS NOT NULL', quote_literal(f"null {c}")) for c in REQUIRED[table]]
+    rules.append((_name_rule("model"), "'invalid model name ' || " + _shown("model")))
+    rules.append(("(version IS NULL OR version >= 1)", "'version ' || version || ' is below 1'"))
+    if table == "events":
+        rules.append((f"(kind IS NULL OR kind IN {_text_list(EVENT_KINDS)})", "'unknown kind ' || " + _shown("kind")))
+        rules.append((f"(state IS NULL OR state IN {_text_list(STATES)})", "'unknown state ' || " + _shown("state")))
+        rules.append(
+            (f"(target IS NULL OR ({_name_rule('target')} AND target <> 'latest'))", "'invalid target name ' || " + _shown("target"))
+        )
+    return rules
+
+
+def sound_rows_sql(table: str, *, checked: bool = False) -> str:
+    """A SQL condition true for the rows of ``table`` every reader reads (see row_rules).
+    With ``checked``, rows of the files in the variable ``catalog_<table>_checked`` pass
+    unchecked (compaction checked them: catalog.lake.lake.ROWS_CHECKED)."""
+    rule = "\n  AND ".join(condition for condition, _ in row_rules(table))
+    if not checked:
+        return rule
+    return f"(list_contains(getvariable('catalog_{table}_checked'), filename)\n  OR ({rule}))"
+
+
+def row_problems_sql(table: str) -> str:
+    """A SQL expression: why a row of ``table`` breaks row_rules ('; '-separated), or ''."""
+    parts = [f"CASE WHEN NOT coalesce({condition}, false) THEN {why} END" for condition, why in row_rules(table)]
+    return "concat_ws('; ', " + ", ".join(parts) + ")"
+
+
 def views_sql(
-    versions_files: str | Sequence[str], events_files: str | Sequence[str], *, exact: tuple[bool, bool] = (False, False)
+    versions_files: str | Sequence[str],
+    events_files: str | Sequence[str],
+    *,
+    exact: tuple[bool, bool] = (False, False),
+    checked: bool = False,
 ) -> str:
     """The definitions of every stable view, ready for any DuckDB client.
 
     Each table is read from a glob or an explicit list of files. ``exact`` says,
     per table, that the files hold each record once (see Lake.current_files), so
-    the views need not keep one row per key; through a glob they must.
+    the views need not keep one row per key; through a glob they must. With
+    ``checked`` (the catalog's reader), the rows of the files listed in the variable
+    ``catalog_<table>_checked`` (compacted files whose rows compaction checked) are
+    not checked again.
     """
     text = (
         _sql_file("views.sql")
@@ -84,6 +143,7 @@ def views_sql(
     )
     for table, known in zip(_TABLES, exact):
         text = text.replace("{%s_one_per_key}" % table, "" if known else _ONE_PER_KEY[table])
+        text = text.replace("{%s_sound}" % table, sound_rows_sql(table, checked=checked))
     return text
 
 
@@ -100,6 +160,16 @@ _MAX_RERUNS = 20
 _TABLES = ("versions", "events")
 
 _READ_ONLY_TYPES = ("SELECT",)
+# Named queries that read the rows of their $model alone: a second copy of a record
+# is looked for in that model only. Every other read (a whole-lake view, lineage,
+# catalog sql) looks across the whole lake first.
+ONE_MODEL = frozenset({
+    "model_exists", "max_version", "version", "model_versions", "model_deployments", "deployment",
+    "candidates", "resolve_model", "approvers", "deployed_targets", "champion",
+    "files_with_versions", "files_with_events",
+})
+# What _attempt is asked to look for copies in: nothing (opening the reader).
+_NO_CHECK = object()
 # An appended file at most this big is read once into the reader's memory (reader.sql)
 # rather than opened by every query: one-record files are ~10 KB, a bulk load's far more.
 TAIL_BYTES = 256 * 1024
@@ -116,11 +186,17 @@ class Reader:
     def __init__(self, lake: Lake) -> None:
         self.lake_root = lake.root
         self._list_files: FileLister = lake.current_files
+        self._rows_checked: Callable[[str], bool] = lake.rows_checked
         self._sources: tuple[list[str], list[str]] | None = None
         self._exact: tuple[bool, bool] | None = None
         self._tails: dict[str, dict[str, tuple[int, int]]] = {table: {} for table in _TABLES}
         self._lock = threading.RLock()
         self._files: FileCheck = lake.checked
+        # The files last listed (tails with their identity), the models (None: all)
+        # already searched for second copies over them, and whether the views skip some.
+        self._file_set: object = None
+        self._copies_checked: set[str | None] = set()
+        self._skipping = False
         self._con = duckdb.connect(":memory:", config={"threads": 2})
         # Timestamps come back in UTC, whatever the machine's zone. Without the ICU
         # extension DuckDB knows no other zone, and the setting is not even offered.
@@ -129,9 +205,12 @@ class Reader:
         # Footers and file checks go through this connection too: a process that only
         # reads (serving code calling resolve) never imports pyarrow.
         lake.read_footer = self._footer
+        self._con.execute(
+            "SET VARIABLE catalog_versions_checked = []::VARCHAR[]; SET VARIABLE catalog_events_checked = []::VARCHAR[]"
+        )
         try:
             # Creating the views reads the footers of the files they list.
-            self._attempt(lambda: None)
+            self._attempt(lambda: None, copies=_NO_CHECK)
         except BaseException:
             self._con.close()
             raise
@@ -178,18 +257,86 @@ class Reader:
             # over the zero-row anchors alone that is cheap, and a query binds it again
             # over the files the variables below name.
             anchors = [[p for p in paths if ANCHOR.match(os.path.basename(p))] or paths for paths in (versions, events)]
-            self._con.execute(views_sql(*anchors, exact=exact))
+            self._con.execute(views_sql(*anchors, exact=exact, checked=True))
             self._con.execute(named_queries("reader.sql")["create_tails"])
+            self._con.execute(named_queries("reader.sql")["create_skips"])
             self._exact = exact
             self._sources = None
+            self._file_set = None
+            self._skipping = False
         if (versions, events) != self._sources:
+            checked = [[p for p in paths if self._rows_checked(p)] for paths in (versions, events)]
             self._con.execute(
                 f"SET VARIABLE catalog_versions_files = {files_literal(versions)}; "
-                f"SET VARIABLE catalog_events_files = {files_literal(events)}"
+                f"SET VARIABLE catalog_events_files = {files_literal(events)}; "
+                f"SET VARIABLE catalog_versions_checked = {files_literal(checked[0])}::VARCHAR[]; "
+                f"SET VARIABLE catalog_events_checked = {files_literal(checked[1])}::VARCHAR[]"
             )
         self._sources = (versions, events)
         for table, tail in zip(_TABLES, tails):
             self._sync_tail(table, tail)
+        file_set = (versions, events, tails)
+        if file_set != self._file_set:
+            self._file_set = file_set
+            self._copies_checked.clear()
+            if self._skipping:
+                self._con.execute(named_queries("reader.sql")["clear_skips"])
+                self._skipping = False
+
+    def _check_copies(self, model: str | None) -> None:
+        """Look for second copies of the records ``model`` has (None: of every record)
+        among the files listed; once per model and listing.
+
+        An identical copy (a file copied under another name) is left out of the
+        views from then on: the record reads once. Copies that differ raise
+        ConflictingCopies naming both files: no read of that record guesses which
+        is right. Only the key columns are grouped, so a look costs one scan of
+        the model's rows (or the table's); the content is hashed for repeated keys alone.
+        """
+        if None in self._copies_checked or model in self._copies_checked:
+            return
+        queries = {
+            name: text.replace("{versions_sound}", sound_rows_sql("versions", checked=True)).replace(
+                "{events_sound}", sound_rows_sql("events", checked=True)
+            )
+            for name, text in named_queries("reader.sql").items()
+        }
+        scope = "all" if model is None else "of"
+        skips = []
+        for table, sources in zip(_TABLES, self._sources or ([], [])):
+            if not sources:
+                continue  # no file yet (a lake being created): nothing a read could show twice
+            params = {} if model is None else {"model": model}
+            # The keys held twice first (key columns only: what every look costs), then
+            # the copies of those alone, with their files and content.
+            repeated = [k for (k,) in self._con.execute(queries[f"{table}_repeated_{scope}"], params).fetchall()]
+            if not repeated:
+                continue
+            found = {"keys": repeated if model else [], "hashes": [] if model else repeated}
+            for key, key_model, version, files, contents in self._con.execute(queries[f"{table}_copies"], found).fetchall():
+                if len(set(contents)) > 1:
+                    other = next(f for f, c in zip(files, contents) if c != contents[0])
+                    raise ConflictingCopies(
+                        table=table,
+                        what=f"version {version} of '{key_model}'" if table == "versions" else f"event {key}",
+                        first=self._relative(files[0]),
+                        second=self._relative(other),
+                    )
+                later = [f for f in files if f != files[0]]
+                if later:
+                    skips.append((table, later, key, key_model, version))
+        for table, later, key, key_model, version in skips:
+            if table == "versions":
+                self._con.execute(queries["versions_skip_add"], {"files": later, "model": key_model, "version": version})
+            else:
+                self._con.execute(queries["events_skip_add"], {"files": later, "key": key})
+        if skips and not self._skipping:
+            self._con.execute(queries["skip_copies"])
+            self._skipping = True
+        self._copies_checked.add(model)
+
+    def _relative(self, path: str) -> str:
+        return os.path.relpath(path, self.lake_root).replace(os.sep, "/")
 
     def _tail_files(self, table: str, paths: list[str]) -> dict[str, tuple[int, int]]:
         """The small appended files among ``paths`` (with their identity: inode and
@@ -265,7 +412,7 @@ class Reader:
                 out.append(b"")
         return tuple(out)
 
-    def _attempt(self, work: Any, *, relist: bool = True) -> Any:
+    def _attempt(self, work: Any, *, relist: bool = True, copies: object = None) -> Any:
         """Run ``work`` over a consistent view of the lake's files.
 
         Damaged files are refused before DuckDB sees them. A file removed by a
@@ -273,6 +420,8 @@ class Reader:
         the work is run again. A compaction that removed files while the work
         ran may have hidden a record from the listing: the work is run again.
         Without ``relist``, the files as last listed are read (see :meth:`query`).
+        ``copies`` is the model whose records the work reads (None: any), looked
+        for second copies first (see :meth:`_check_copies`).
         """
         deadline = time.monotonic() + _RETRY_SECONDS
         reruns = 0
@@ -284,6 +433,8 @@ class Reader:
                 if relist:
                     self._point_at_files()
                 relist = True
+                if copies is not _NO_CHECK:
+                    self._check_copies(copies)  # type: ignore[arg-type]
                 result = work()
             except (duckdb.IOException, duckdb.InvalidInputException) as exc:
                 message = str(exc)
@@ -305,7 +456,9 @@ class Reader:
             self._set_as_of(as_of)
             return self._attempt(lambda: self._con.sql(sql, params=params or None).to_arrow_table())
 
-    def _run(self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True) -> tuple[list[str], list[dict[str, Any]]]:
+    def _run(
+        self, sql: str, params: dict[str, Any] | None, as_of: datetime | None, *, relist: bool = True, model: str | None = None
+    ) -> tuple[list[str], list[dict[str, Any]]]:
         """(column names, a dict per row), as Python values straight from DuckDB."""
 
         def work() -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -314,7 +467,7 @@ class Reader:
 
         with self._lock:
             self._set_as_of(as_of)
-            columns, rows = self._attempt(work, relist=relist)
+            columns, rows = self._attempt(work, relist=relist, copies=model)
         return columns, [dict(zip(columns, row)) for row in rows]
 
     def query(self, name: str, as_of: datetime | None = None, *, relist: bool = True, **params: Any) -> list[dict[str, Any]]:
@@ -325,7 +478,8 @@ class Reader:
         removed, so a record found then is there now), asked again with a fresh
         listing only when the answer is no.
         """
-        return self._run(named_queries()[name], params, as_of, relist=relist)[1]
+        model = params.get("model") if name in ONE_MODEL else None
+        return self._run(named_queries()[name], params, as_of, relist=relist, model=model)[1]
 
     def user_query(self, sql: str, as_of: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
         """Run one read-only statement a person typed; refuse anything else."""
@@ -428,15 +582,23 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     DuckDB sorts within MERGE_MEMORY (spilling beyond it) and hands the rows over
     in batches that are written as they come, so compacting a large lake needs
     little more memory than a small one. Copies of a record (same key) sort next
-    to each other: all but the first are dropped on the way. ``same_schema`` says
+    to each other: all but the first are dropped on the way when they are identical;
+    copies that differ stop the merge (ConflictingCopies, naming both files) before
+    anything replaces its inputs: compaction never picks one. ``same_schema`` says
     every file has the current columns, so they need not be matched up by name.
     """
+    import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
     order = ", ".join(f'"{c}"' for c in ORDER[table])
     columns = ", ".join(f'"{c}"' for c in COLUMNS[table])
     listing = "[" + ", ".join(quote_literal(p) for p in paths) + "]"
-    sql = f"SELECT {columns} FROM read_parquet({listing}, union_by_name = {not same_schema}) ORDER BY {order}"
+    # Each row's content hash and file come along, so that copies of a record that
+    # differ are caught where they meet (next to each other in the sort).
+    sql = (
+        f"SELECT {columns}, hash({columns}) AS _content, filename AS _file, ({sound_rows_sql(table)}) AS _sound "
+        f"FROM read_parquet({listing}, union_by_name = {not same_schema}, filename = true) ORDER BY {order}"
+    )
     schema = arrow_tables()[table].with_metadata(metadata)
     rows = 0
     # Two threads read many small files twice as fast, but a large sort within the
@@ -449,10 +611,14 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
             try:
                 batches = con.sql(sql).to_arrow_reader(ROW_GROUP_ROWS)
                 last: tuple[Any, ...] | None = None
+                checked = True
                 for batch in batches:
-                    batch, last = _drop_copies(batch, KEY[table], last)
-                    out.write_batch(batch.cast(schema), row_group_size=ROW_GROUP_ROWS)
+                    checked = checked and batch.num_rows == pc.sum(pc.fill_null(batch.column("_sound"), False)).as_py()
+                    batch, last = _drop_copies(batch, table, last)
+                    out.write_batch(batch.select(list(COLUMNS[table])).cast(schema), row_group_size=ROW_GROUP_ROWS)
                     rows += batch.num_rows
+                if checked:  # every row keeps the readers' rules: they need not check them again
+                    out.add_key_value_metadata({ROWS_CHECKED: b"1"})
             except duckdb.Error as exc:
                 damaged = _damaged_file(str(exc), "/")
                 if damaged:
@@ -461,19 +627,42 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     return rows
 
 
-def _drop_copies(batch: "pa.RecordBatch", key: tuple[str, ...], last: tuple[Any, ...] | None) -> tuple["pa.RecordBatch", tuple[Any, ...] | None]:
+def _drop_copies(batch: "pa.RecordBatch", table: str, last: tuple[Any, ...] | None) -> tuple["pa.RecordBatch", tuple[Any, ...] | None]:
     """``batch`` without the rows whose key equals the previous row's (``last`` is the
-    key of the row before the batch), and the key of its last row."""
+    key, content hash and file of the row before the batch), and those of its last row.
+    Raises ConflictingCopies when such a row's content differs from the previous row's."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    key = KEY[table]
     n = batch.num_rows
     if n == 0:
         return batch, last
+    names = [*key, "_content", "_file"]
+
+    def previous(i: int, name: str) -> pa.Array:
+        column = batch.column(name)
+        return pa.concat_arrays([pa.array([None if last is None else last[i]], column.type), column.slice(0, n - 1)])
+
     keep = None
     for i, name in enumerate(key):
-        column = batch.column(name)
-        before = pa.concat_arrays([pa.array([None if last is None else last[i]], column.type), column.slice(0, n - 1)])
-        differs = pc.fill_null(pc.not_equal(column, before), True)
+        differs = pc.fill_null(pc.not_equal(batch.column(name), previous(i, name)), True)
         keep = differs if keep is None else pc.or_(keep, differs)
-    return batch.filter(keep), tuple(batch.column(name)[n - 1].as_py() for name in key)
+    other = pc.fill_null(pc.not_equal(batch.column("_content"), previous(len(key), "_content")), False)
+    clash = pc.and_(pc.invert(keep), other)
+    if pc.any(clash).as_py():
+        row = pc.index(clash, True).as_py()
+        files = previous(len(key) + 1, "_file")
+        record = {name: batch.column(name)[row].as_py() for name in key}
+        raise ConflictingCopies(
+            table=table,
+            what=f"version {record['version']} of '{record['model']}'" if table == "versions" else f"event {record['event_id']}",
+            first=_in_lake(files[row].as_py()),
+            second=_in_lake(batch.column("_file")[row].as_py()),
+        )
+    return batch.filter(keep), tuple(batch.column(name)[n - 1].as_py() for name in names)
+
+
+def _in_lake(path: str) -> str:
+    """A table file's lake path (``<table>/<name>``) from its absolute path."""
+    return "/".join(path.replace(os.sep, "/").split("/")[-2:])

@@ -42,3 +42,77 @@ ORDER BY file_name, column_id;
 SELECT
     (SELECT num_rows FROM parquet_file_metadata($file)) AS num_rows,
     (SELECT list({'key': key, 'value': value}) FROM parquet_kv_metadata($file)) AS pairs;
+
+-- Second copies of a record. A record sits in one file; a second row with its key
+-- (a file copied or forged into the lake) is read once when it is an identical
+-- copy, and refused when it differs (catalog.queries.Reader._check_copies). These
+-- find the keys held more than once, with each copy's file and a hash of its
+-- content: over one model ($model), or over the whole table. Only rows the views
+-- read count ({<table>_sound}: filled in by the reader, see catalog.queries.row_rules).
+
+-- name: versions_repeated_of
+SELECT model || ':' || version AS key FROM _versions_files
+WHERE model = $model AND {versions_sound}
+GROUP BY model, version HAVING count(*) > 1;
+
+-- name: versions_repeated_all
+-- (Over the whole table the keys are grouped by their hash, a third cheaper than by
+-- text; a collision only brings two keys to the next step, which groups by key.)
+SELECT hash(model, version) AS key FROM _versions_files
+WHERE {versions_sound}
+GROUP BY ALL HAVING count(*) > 1;
+
+-- name: versions_copies
+-- The copies of the keys found above ($keys, or $hashes), with each one's file and content hash.
+SELECT model || ':' || version AS key, model, version,
+       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
+FROM _versions_files
+WHERE (list_contains($keys, model || ':' || version) OR list_contains($hashes, hash(model, version))) AND {versions_sound}
+GROUP BY model, version HAVING count(*) > 1;
+
+-- name: events_repeated_of
+SELECT event_id AS key FROM _events_files
+WHERE model = $model AND {events_sound}
+GROUP BY event_id HAVING count(*) > 1;
+
+-- name: events_repeated_all
+SELECT hash(event_id) AS key FROM _events_files
+WHERE {events_sound}
+GROUP BY ALL HAVING count(*) > 1;
+
+-- name: events_copies
+SELECT event_id AS key, any_value(model) AS model, NULL::BIGINT AS version,
+       list(filename ORDER BY filename) AS files, list(hash(*COLUMNS(* EXCLUDE (filename))) ORDER BY filename) AS contents
+FROM _events_files
+WHERE (list_contains($keys, event_id) OR list_contains($hashes, hash(event_id))) AND {events_sound}
+GROUP BY event_id HAVING count(*) > 1;
+
+-- name: create_skips
+-- The later identical copies of a record (its file and key), which the views leave out.
+CREATE TEMP TABLE IF NOT EXISTS _versions_skip (filename VARCHAR, model VARCHAR, version BIGINT);
+CREATE TEMP TABLE IF NOT EXISTS _events_skip (filename VARCHAR, event_id VARCHAR);
+
+-- name: clear_skips
+DELETE FROM _versions_skip;
+DELETE FROM _events_skip;
+CREATE OR REPLACE VIEW _versions_files AS
+SELECT * FROM _versions_parquet UNION ALL BY NAME SELECT * FROM _versions_tail;
+CREATE OR REPLACE VIEW _events_files AS
+SELECT * FROM _events_parquet UNION ALL BY NAME SELECT * FROM _events_tail;
+
+-- name: versions_skip_add
+INSERT INTO _versions_skip SELECT unnest($files), $model, $version;
+
+-- name: events_skip_add
+INSERT INTO _events_skip SELECT unnest($files), $key;
+
+-- name: skip_copies
+-- Only once a copy is found: until then the views pay nothing for it.
+CREATE OR REPLACE VIEW _versions_files AS
+SELECT * FROM (SELECT * FROM _versions_parquet UNION ALL BY NAME SELECT * FROM _versions_tail) AS f
+WHERE NOT EXISTS (
+    SELECT 1 FROM _versions_skip AS s WHERE s.filename = f.filename AND s.model = f.model AND s.version = f.version
+);
+CREATE OR REPLACE VIEW _events_files AS
+SELECT * FROM (SELECT * FROM _events_parquet UNION ALL BY NAME SELECT * FROM _events_tail) AS f
+WHERE NOT EXISTS (SELECT 1 FROM _events_skip AS s WHERE s.filename = f.filename AND s.event_id = f.event_id);

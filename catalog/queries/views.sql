@@ -32,17 +32,25 @@ CREATE OR REPLACE VIEW _events_files AS SELECT * FROM _events_parquet;
 -- event never changes model.) The catalog's reader lists only current files, in
 -- which each record is once, and drops the dedupe: it is what costs time and memory
 -- on a large lake.
+--
+-- Only rows that keep the lake's rules are read (no null key or required field, a
+-- valid model and target name, a version from 1, a known event kind and state):
+-- a row written by another tool that breaks them is skipped by every view, and
+-- `catalog doctor` reports it. (The conditions are filled in from the catalog's
+-- own declarations: catalog.queries.row_rules.)
 CREATE OR REPLACE VIEW _versions_current AS
 SELECT {versions_one_per_key}
     schema_version, model, version, artifact_uri, artifact_sha256, artifact_bytes,
     owner, description, tags, code_repo, code_version, code_dirty, runtime_image,
     data_refs, parents, metrics, params, dashboards, created_at, created_by
-FROM _versions_files;
+FROM _versions_files
+WHERE {versions_sound};
 
 CREATE OR REPLACE VIEW _events_current AS
 SELECT {events_one_per_key}
     schema_version, event_id, "at", actor, model, version, kind, state, target, note, evidence
-FROM _events_files;
+FROM _events_files
+WHERE {events_sound};
 
 -- One row per registered version, as of the moment asked.
 CREATE OR REPLACE VIEW versions AS
