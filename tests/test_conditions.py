@@ -69,14 +69,17 @@ def test_a_lake_path_that_is_a_file_is_a_one_line_usage_error(cli, tmp_path):
     assert cli.lake.read_text() == "not a lake\n"
 
 
-def test_doctor_repair_when_a_table_folder_is_a_file_says_to_move_it(registry, cli, lake):
+def test_doctor_repair_moves_a_file_that_sits_where_a_table_folder_belongs(registry, cli, lake):
     churn_scenario(registry)
     shutil.rmtree(lake / "versions")
     (lake / "versions").write_text("oops\n")
+    assert cli("list").exit_code == 1  # a read says what is wrong, in one line
     result = cli("doctor", "--repair")
-    assert result.exit_code == 1
-    assert "versions" in _error_line(result) and "move that file out" in result.output
-    assert (lake / "versions").read_text() == "oops\n"
+    assert "Traceback" not in result.output and "unexpected" not in result.output
+    assert "versions" in result.output and "quarantine" in result.output
+    (moved,) = (lake / "_quarantine").glob("*/versions")
+    assert moved.read_text() == "oops\n"  # moved aside, never deleted
+    assert (lake / "versions").is_dir() and (lake / "versions" / "schema-v1.parquet").is_file()
 
 
 def test_a_missing_schema_anchor_is_explained_on_read_and_restored_by_a_write(registry, cli, lake):
