@@ -47,6 +47,7 @@ from typing import Any
 
 import duckdb
 
+from . import engine
 from .errors import ArtifactNotRegular, LakeNotFound
 from .lake import Lake, open_storage
 from .lake.lake import parse_claim
@@ -297,7 +298,7 @@ class _Run:
 
     def check_rows(self, good: dict[str, list[str]], current: dict[str, set[str]]) -> set[tuple[str, int]]:
         """Row-level checks over the sound files; returns the recorded (model, version) keys."""
-        with duckdb.connect(":memory:", config={"threads": 2}) as con:
+        with engine.connect() as con:
             for table in TABLES:
                 files = good[table] or []
                 select = (
@@ -456,7 +457,7 @@ class _Run:
         if not files:
             return
         listing = ", ".join(quote_literal(f) for f in files)
-        with duckdb.connect(":memory:", config={"threads": 2}) as con:
+        with engine.connect() as con:
             rows = con.sql(
                 f"SELECT DISTINCT ON (model, version) model, version, artifact_uri, artifact_sha256, artifact_bytes "
                 f"FROM read_parquet([{listing}], union_by_name = true) WHERE model IS NOT NULL ORDER BY model, version"

@@ -8,7 +8,6 @@ timestamp, and both go through :func:`quote_literal`. Results are materialised
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import tempfile
@@ -27,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..lake import Lake
 
-from .. import validate
+from .. import engine, validate
 from ..errors import AnchorMissing, ConflictingCopies, LakeDamaged, QueryFailed, QueryRefused
 from ..lake.lake import KEY, ORDER, ROW_GROUP_ROWS, ROWS_CHECKED
 from ..lake.files import ANCHOR, REQUIRED, FileCheck, duckdb_family, file_problem
@@ -197,11 +196,7 @@ class Reader:
         self._file_set: object = None
         self._copies_checked: set[str | None] = set()
         self._skipping = False
-        self._con = duckdb.connect(":memory:", config={"threads": 2})
-        # Timestamps come back in UTC, whatever the machine's zone. Without the ICU
-        # extension DuckDB knows no other zone, and the setting is not even offered.
-        with contextlib.suppress(duckdb.Error):
-            self._con.execute("SET TimeZone = 'UTC'")
+        self._con = engine.connect()
         # Footers and file checks go through this connection too: a process that only
         # reads (serving code calling resolve) never imports pyarrow.
         lake.read_footer = self._footer
@@ -214,12 +209,7 @@ class Reader:
         except BaseException:
             self._con.close()
             raise
-        root = self.lake_root.rstrip("/") + "/"
-        self._con.execute(f"SET allowed_directories = [{quote_literal(root)}]")
-        self._con.execute("SET autoinstall_known_extensions = false")
-        self._con.execute("SET autoload_known_extensions = false")
-        self._con.execute("SET enable_external_access = false")
-        self._con.execute("SET lock_configuration = true")
+        engine.confine(self._con, self.lake_root)
         self._as_of: datetime | None = None
 
     def close(self) -> None:
@@ -542,7 +532,7 @@ def _explained_kind(sql: str) -> str:
     if i >= len(tokens):
         return "EXPLAIN"
     try:
-        inner = duckdb.connect(":memory:").extract_statements(sql[tokens[i][0]:])
+        inner = engine.statements(sql[tokens[i][0]:])
     except duckdb.Error:
         return "EXPLAIN"
     return inner[0].type.name if len(inner) == 1 else "MULTI"
@@ -605,9 +595,8 @@ def merge_files(table: str, paths: list[str], dest: str, metadata: dict[bytes, b
     # budget needs every byte of it: only merges of small inputs get the second one.
     threads = 2 if sum(os.path.getsize(p) for p in paths) < MERGE_PARALLEL_BYTES else 1
     with tempfile.TemporaryDirectory(prefix="catalog-merge-") as spill:
-        config = {"threads": threads, "memory_limit": MERGE_MEMORY, "temp_directory": spill}
-        with duckdb.connect(":memory:", config=config) as con, pq.ParquetWriter(dest, schema, compression="zstd") as out:
-            con.execute("SET enable_progress_bar = false")
+        with engine.connect(threads=threads, memory_limit=MERGE_MEMORY, temp_directory=spill) as con, \
+                pq.ParquetWriter(dest, schema, compression="zstd") as out:
             try:
                 batches = con.sql(sql).to_arrow_reader(ROW_GROUP_ROWS)
                 last: tuple[Any, ...] | None = None
