@@ -88,3 +88,23 @@ def test_the_redact_help_names_every_redactable_field():
     (field,) = [p for p in command.params if "--field" in p.opts]
     for name in REDACTABLE:
         assert name in (field.help or ""), name
+
+
+def test_every_field_is_read_back_on_the_version(registry):
+    from catalog.records import Version
+
+    assert {f.name for f in fields.FIELDS} <= {f for f in Version.__dataclass_fields__}
+    reg = registry("ana")
+    reg.register("base", "s3://m/base", capture_git=False)
+    given = {
+        "owner": "ana", "description": "weekly churn", "tags": {"team": "retention"},
+        "code_repo": "https://github.com/acme/churn", "code_version": "abc123",
+        "runtime_image": "ghcr.io/acme/train:1", "data_refs": ["s3://data/churn@2026-11-01"],
+        "parents": ["base:1"], "metrics": {"auc": 0.91}, "params": {"lr": "0.1"},
+        "dashboards": {"grafana": "https://grafana.example.com/d/churn"}, "artifact_sha256": "ab" * 32,
+    }
+    assert set(given) == set(fields.NAMES)
+    shown = reg.show("churn", reg.register("churn", "s3://m/churn", **given).version)
+    for f in fields.FIELDS:
+        value = getattr(shown, f.name)
+        assert value not in (None, [], {}), f.name
