@@ -3,7 +3,7 @@
 The CLI, the site generator and serving code all go through this class. It
 never prints and never exits: it returns records and raises CatalogErrors.
 Each method is a short call into the module that owns its concern: ``reading``,
-``resolving``, ``registering``, ``lifecycle``, ``redaction``; they share one
+``resolving``, ``registering``, ``lifecycle``, ``redaction``, ``maintenance``; they share one
 ``session.Session`` (the lake, its reader, the actor, the clock, the policy).
 """
 
@@ -16,13 +16,11 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from . import lifecycle, reading, registering, redaction
+from . import lifecycle, maintenance, reading, registering, redaction
 from . import validate as check
 from .config import Config
-from .errors import LakeNotFound
 from .lake import Lake, open_storage
 from .progress import Progress
-from .queries import merge_files
 from .records import (
     Candidate,
     Counts,
@@ -139,17 +137,7 @@ class Registry:
         """Start a registry: an empty lake at this location and, unless one exists, a
         commented starter policy at ``config_file`` (default: the ``--config`` given, else
         ``./catalog.toml``). Whatever is already there is kept as it is."""
-        from .config import FILE_NAME, STARTER
-
-        chosen = config_file or (self._s.config_arg if isinstance(self._s.config_arg, (str, os.PathLike)) else None)
-        path = os.path.abspath(os.fspath(chosen or FILE_NAME))
-        lake_created = self._s.lake.create()
-        config_created = False
-        if not os.path.exists(path):
-            with open(path, "x", encoding="utf-8") as fh:
-                fh.write(STARTER)
-            config_created = True
-        return InitReport(lake=self.root, lake_created=lake_created, config=path, config_created=config_created)
+        return maintenance.init(self._s, config_file)
 
     # -- reading ---------------------------------------------------------------
 
@@ -306,33 +294,8 @@ class Registry:
     def doctor(self, *, repair: bool = False, verify_artifacts: bool = False) -> Any:
         """Check the lake (files, rows, claims, the policy file, optionally artifacts);
         with ``repair``, quarantine bad files and tidy leftovers, never deleting a record."""
-        from .doctor import Finding, doctor
-        from .errors import ConfigInvalid
-
-        def config_check(root: str) -> list[Finding]:
-            try:
-                config = self._s.config
-            except ConfigInvalid as exc:
-                return [Finding("error", str(getattr(exc, "path", "catalog.toml")), exc.detail,
-                                "fix the key named, then run `catalog doctor` again")]
-            if config.permissive:
-                return [Finding("info", "catalog.toml", "no policy file: approvals run no gates and the registrant may approve",
-                                "write a catalog.toml (see README, Governance) to require checks")]
-            return []
-
-        return doctor(self._s.lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check],
-                      progress=self._s.progress)
+        return maintenance.doctor(self._s, repair, verify_artifacts)
 
     def compact(self) -> dict[str, dict[str, int]]:
         """Merge each table's small files into one; safe to interrupt, safe beside writers."""
-        if not self._s.lake.exists():
-            raise LakeNotFound(lake=self.location)
-        out = {}
-        for done, table in enumerate(("versions", "events")):
-            if self._s.progress is not None:
-                self._s.progress(f"compact {table}", done, 2)
-            files, rows = self._s.lake.compact(table, lambda *how, t=table: merge_files(t, *how))
-            out[table] = {"files_merged": files, "rows": rows}
-        if self._s.progress is not None:
-            self._s.progress("compact", 2, 2)
-        return out
+        return maintenance.compact(self._s)
