@@ -42,12 +42,15 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
         with s.lake.rewrite_lock():
             rewritten = 0
             if version_fields:
+                blank = _blank(model, version, version_fields, skip_kind=None)
                 for path in _files(s, "files_with_versions", model, version):
-                    rewritten += rewrite_file(s.lake.storage, path, _blank(model, version, version_fields, skip_kind=None))
+                    rewritten += rewrite_file(s.lake.storage, path, blank)
             if "note" in wanted:
+                blank = _blank(model, version, ["note"], skip_kind="redact")
                 for path in _files(s, "files_with_events", model, version):
-                    rewritten += rewrite_file(s.lake.storage, path, _blank(model, version, ["note"], skip_kind="redact"))
-        return record(s, model, version, "redact", note=reason, evidence={"fields": wanted, "files_rewritten": rewritten})
+                    rewritten += rewrite_file(s.lake.storage, path, blank)
+        evidence = {"fields": wanted, "files_rewritten": rewritten}
+        return record(s, model, version, "redact", note=reason, evidence=evidence)
 
 
 def _files(s: Session, query: str, model: str, version: int | None) -> list[str]:
