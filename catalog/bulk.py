@@ -53,7 +53,7 @@ class _Unsure(Exception):
 
 
 class LeanCheck:
-    """``Registry._prepare`` for plain records: the same row, or None when unsure."""
+    """``registering.prepare`` for plain records: the same row, or None when unsure."""
 
     def __init__(self, actor: str, git: Callable[[], GitInfo], parse_parent: Callable[[Any], Parent]) -> None:
         self._actor = actor
