@@ -162,7 +162,7 @@ def m_reads(a: argparse.Namespace) -> dict[str, Any]:
     rss_import = rss_now_mb()
     t = time.perf_counter()
     reg = Registry(a.lake, actor="bench")
-    reg._reader()  # the DuckDB connection and its views (reads every file's footer)
+    reg._s.reader()  # the DuckDB connection and its views (reads every file's footer)
     open_ms = _ms(time.perf_counter() - t)
     out: dict[str, Any] = {"open_ms": open_ms, "files": count_files(a.lake), "rss_import_mb": rss_import,
                            "rss_open_mb": rss_now_mb()}
@@ -234,7 +234,7 @@ t0 = time.perf_counter()
 from catalog.registry import Registry
 t1 = time.perf_counter()
 reg = Registry(sys.argv[1], actor="bench")
-reg._reader()
+reg._s.reader()
 t2 = time.perf_counter()
 reg.resolve(sys.argv[2])
 t3 = time.perf_counter()

@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from . import validate as check
 from .errors import CatalogError
+from .fields import BY_NAME, FIELDS
 from .provenance import GitInfo
 from .records import Parent, Version
 from .schema import SCHEMA_VERSION, VERSIONS
@@ -40,6 +41,11 @@ SPILLED = pa.schema([f for f in VERSIONS if f.name not in _LATER])
 _POOL = pa.system_memory_pool()
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}\Z")
 _KNOWN_KEYS = 10_000  # tag, param and metric names remembered as valid (they repeat)
+# The fields LeanCheck vouches for, each the way its row in ``fields.FIELDS`` says; a record
+# that sets a field the table does not let it vouch for takes register's checks.
+_UNVOUCHED = tuple(f.name for f in FIELDS if not f.lean)
+_LIMIT = {f.name: f.limit or check.MAX_TEXT for f in FIELDS}
+_FREE = frozenset(f.name for f in FIELDS if f.credentials == "free")
 
 
 class _Unsure(Exception):
@@ -47,7 +53,7 @@ class _Unsure(Exception):
 
 
 class LeanCheck:
-    """``Registry._prepare`` for plain records: the same row, or None when unsure."""
+    """``registering.prepare`` for plain records: the same row, or None when unsure."""
 
     def __init__(self, actor: str, git: Callable[[], GitInfo], parse_parent: Callable[[Any], Parent]) -> None:
         self._actor = actor
@@ -64,6 +70,8 @@ class LeanCheck:
 
     def _row(self, model: Any, uri: Any, fields: Mapping[str, Any]) -> dict[str, Any]:
         get = fields.get
+        if _UNVOUCHED and any(get(name) is not None for name in _UNVOUCHED):
+            raise _Unsure
         if type(model) is not str or (model not in self._names and not self._valid_name(model)):
             raise _Unsure
         self._remote(uri)
@@ -72,8 +80,8 @@ class LeanCheck:
             if type(sha) is not str or not _HEX64.match(sha):
                 raise _Unsure
             sha = sha.lower()
-        repo = _text(get("code_repo"), 1_000)
-        commit = _text(get("code_version"), 200)
+        repo = _text(get("code_repo"), "code_repo")
+        commit = _text(get("code_version"), "code_version")
         dirty = None
         if commit is None and get("capture_git"):
             found = self._git()
@@ -86,29 +94,32 @@ class LeanCheck:
             refs = []
         elif type(refs) not in (list, tuple) or len(set(map(self._remote, refs))) != len(refs):
             raise _Unsure
-        dashboards = self._mapping(get("dashboards"))
+        dashboards = self._mapping(get("dashboards"), _LIMIT["dashboards"])
         if not all(map(check.plain_uri, dashboards.values())):
             raise _Unsure
-        return {
+        row = {
             "schema_version": SCHEMA_VERSION,
             "model": model,
             "artifact_uri": uri,
             "artifact_sha256": sha,
             "artifact_bytes": None,
-            "owner": _text(get("owner"), 200),
-            "description": _text(get("description"), check.MAX_TEXT, free=True),
-            "tags": self._mapping(get("tags")),
+            "owner": _text(get("owner"), "owner"),
+            "description": _text(get("description"), "description"),
+            "tags": self._mapping(get("tags"), _LIMIT["tags"]),
             "code_repo": repo,
             "code_version": commit,
             "code_dirty": dirty,
-            "runtime_image": _text(get("runtime_image"), 1_000),  # no '@' nor '?': no credential
+            "runtime_image": _text(get("runtime_image"), "runtime_image"),  # no '@' nor '?': no credential
             "data_refs": list(refs),
             "parents": self._parents(get("parents")),
             "metrics": self._metrics(get("metrics")),
-            "params": self._mapping(get("params")),
+            "params": self._mapping(get("params"), _LIMIT["params"]),
             "dashboards": dashboards,
             "created_by": self._actor,
         }
+        if _UNVOUCHED:
+            row.update((name, BY_NAME[name].empty()) for name in _UNVOUCHED)
+        return row
 
     def _valid_name(self, model: str) -> bool:
         try:
@@ -137,14 +148,14 @@ class LeanCheck:
             raise _Unsure
         return uri
 
-    def _mapping(self, values: Any) -> dict[str, str]:
+    def _mapping(self, values: Any, limit: int) -> dict[str, str]:
         if values is None:
             return {}
         if type(values) is not dict:
             raise _Unsure
         for key, value in values.items():
             self._key(key)
-            if type(value) is not str or not _plain(value) or len(value) > 10_000:
+            if type(value) is not str or not _plain(value) or len(value) > limit:
                 raise _Unsure
         return dict(values)  # a copy, as register makes: a caller may reuse its dict for the next record
 
@@ -183,14 +194,14 @@ def _plain(value: str) -> bool:
     return value.isprintable() and "@" not in value and "?" not in value
 
 
-def _text(value: Any, limit: int, *, free: bool = False) -> str | None:
-    """``check.text`` (and ``check.line``, ``check.no_credentials``) for the plain cases;
-    ``free`` text may hold '@' and '?' outside an address (``://``)."""
+def _text(value: Any, field: str) -> str | None:
+    """``check.text`` (and ``check.line``, ``check.no_credentials``) of ``field`` for the
+    plain cases; free text may hold '@' and '?' outside an address (``://``)."""
     if value is None:
         return None
-    if type(value) is not str or len(value) > limit:
+    if type(value) is not str or len(value) > _LIMIT[field]:
         raise _Unsure
-    if not (_plain(value) or (free and value.isprintable() and "://" not in value)):
+    if not (_plain(value) or (field in _FREE and value.isprintable() and "://" not in value)):
         raise _Unsure
     return value if value.strip() else None
 

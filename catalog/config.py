@@ -17,16 +17,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigInvalid
+from .fields import FIELDS
 from .validate import _NAME, identity_key, people
 
 FILE_NAME = "catalog.toml"
 POLICY_KEYS = {"required", "four_eyes", "approvals", "metrics", "approvers", "challenger"}
 TARGET_KEYS = {"approvers", "after"}
 TOP_KEYS = {"policy", "dashboards"}
-REQUIRABLE = (
-    "owner", "description", "tags", "code_repo", "code_version", "runtime_image", "data_refs",
-    "parents", "metrics", "params", "dashboards", "artifact_sha256",
-)
+REQUIRABLE = tuple(f.name for f in FIELDS if f.requirable)
 _THRESHOLD = re.compile(r"^\s*(>=|<=|==|>|<)\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)\s*$")
 _PLACEHOLDERS = {"model", "version", "target"}
 

@@ -12,10 +12,18 @@ from __future__ import annotations
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from .fields import BY_NAME
+
 if TYPE_CHECKING:
     import pyarrow as pa
 
 SCHEMA_VERSION = 1
+
+
+def _given(name: str) -> tuple[str, str, bool]:
+    """The column of a field a registrant gives: its type as ``fields.FIELDS`` declares it."""
+    return name, BY_NAME[name].column, True
+
 
 # Each table's columns: (name, type, nullable). The types are spelled here and turned
 # into pyarrow types by _arrow_type, so that a reader needs no pyarrow to know the
@@ -26,20 +34,20 @@ _DECLARED: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("model", "string", False),
         ("version", "int64", False),
         ("artifact_uri", "string", False),
-        ("artifact_sha256", "string", True),
+        _given("artifact_sha256"),
         ("artifact_bytes", "int64", True),
-        ("owner", "string", True),
-        ("description", "string", True),
-        ("tags", "map<string,string>", True),
-        ("code_repo", "string", True),
-        ("code_version", "string", True),
+        _given("owner"),
+        _given("description"),
+        _given("tags"),
+        _given("code_repo"),
+        _given("code_version"),
         ("code_dirty", "bool", True),
-        ("runtime_image", "string", True),
-        ("data_refs", "list<string>", True),
-        ("parents", "list<parent>", True),  # parent: struct<model string, version int64, relation string>
-        ("metrics", "map<string,double>", True),
-        ("params", "map<string,string>", True),
-        ("dashboards", "map<string,string>", True),
+        _given("runtime_image"),
+        _given("data_refs"),
+        _given("parents"),  # parent: struct<model string, version int64, relation string>
+        _given("metrics"),
+        _given("params"),
+        _given("dashboards"),
         ("created_at", "timestamp", False),
         ("created_by", "string", False),
     ),

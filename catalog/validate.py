@@ -29,7 +29,8 @@ _SECRET_PARAMS = re.compile(
     r"sig|signature|token|access_token|auth|api_key|apikey|key|password|secret|sv|se)$",
     re.I,
 )
-MAX_TEXT = 100_000
+MAX_TEXT = 100_000  # the longest free text (a description, a note)
+MAX_VALUE = 10_000  # the longest value of a tag, a parameter or a dashboard link
 
 
 def name(value: str, kind: str = "model") -> str:
@@ -132,12 +133,12 @@ def pairs(items: Iterable[str], what: str) -> dict[str, str]:
     return out
 
 
-def mapping(values: Mapping[str, object] | None, what: str) -> dict[str, str]:
+def mapping(values: Mapping[str, object] | None, what: str, *, limit: int = MAX_VALUE) -> dict[str, str]:
     out: dict[str, str] = {}
     for k, v in (values or {}).items():
         key(k, what)
         value = str(v)
-        text(value, f"{what} {k!r}", limit=10_000)
+        text(value, f"{what} {k!r}", limit=limit)
         no_credentials(value, f"{what} {k!r}", bare=True)
         out[k] = value  # stored exactly as given, blanks included
     return out

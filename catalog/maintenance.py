@@ -1,0 +1,57 @@
+"""Starting and looking after a lake: ``init``, ``doctor``, ``compact``."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .errors import LakeNotFound
+from .queries import merge_files
+from .records import InitReport
+from .session import Session
+
+
+def init(s: Session, config_file: str | os.PathLike[str] | None) -> InitReport:
+    from .config import FILE_NAME, STARTER
+
+    chosen = config_file or (s.config_arg if isinstance(s.config_arg, (str, os.PathLike)) else None)
+    path = os.path.abspath(os.fspath(chosen or FILE_NAME))
+    lake_created = s.lake.create()
+    config_created = False
+    if not os.path.exists(path):
+        with open(path, "x", encoding="utf-8") as fh:
+            fh.write(STARTER)
+        config_created = True
+    return InitReport(lake=s.lake.root, lake_created=lake_created, config=path, config_created=config_created)
+
+
+def doctor(s: Session, repair: bool, verify_artifacts: bool) -> Any:
+    from .doctor import Finding, doctor
+    from .errors import ConfigInvalid
+
+    def config_check(root: str) -> list[Finding]:
+        try:
+            config = s.config
+        except ConfigInvalid as exc:
+            return [Finding("error", str(getattr(exc, "path", "catalog.toml")), exc.detail,
+                            "fix the key named, then run `catalog doctor` again")]
+        if config.permissive:
+            return [Finding("info", "catalog.toml", "no policy file: approvals run no gates and the registrant may approve",
+                            "write a catalog.toml (see README, Governance) to require checks")]
+        return []
+
+    return doctor(s.lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check], progress=s.progress)
+
+
+def compact(s: Session) -> dict[str, dict[str, int]]:
+    if not s.lake.exists():
+        raise LakeNotFound(lake=s.location)
+    out = {}
+    for done, table in enumerate(("versions", "events")):
+        if s.progress is not None:
+            s.progress(f"compact {table}", done, 2)
+        files, rows = s.lake.compact(table, lambda *how, t=table: merge_files(t, *how))
+        out[table] = {"files_merged": files, "rows": rows}
+    if s.progress is not None:
+        s.progress("compact", 2, 2)
+    return out

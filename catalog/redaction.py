@@ -1,0 +1,88 @@
+"""Redaction: removing the values of some fields from every lake file, and
+recording that it was done (who, when, why, which fields; never the value).
+
+Which fields may be removed is declared in ``fields.FIELDS`` (``redactable``),
+plus the ``note`` of events.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import validate as check
+from .errors import InvalidValue
+from .fields import FIELDS
+from .lake import rewrite_file
+from .lifecycle import record
+from .records import Event
+from .session import Session
+
+REDACTABLE: tuple[str, ...] = (*(f.name for f in FIELDS if f.redactable), "note")
+
+
+def redact(s: Session, model: str, version: int | None, fields: Sequence[str], reason: str) -> Event:
+    check.name(model)
+    if version is not None:
+        check.version(version)
+    reason = check.text(reason, "redaction reason", required=True)
+    wanted = list(dict.fromkeys(fields))
+    unknown = [f for f in wanted if f not in REDACTABLE]
+    if not wanted or unknown:
+        raise InvalidValue(
+            f"cannot redact {', '.join(map(repr, unknown)) or 'nothing'}: give --field among {', '.join(REDACTABLE)}"
+        )
+    version_fields = [f for f in wanted if f != "note"]
+    with s.lake.model_lock(model):
+        if version is None:
+            s.require_model(model)
+        else:
+            s.version(model, version)
+        with s.lake.rewrite_lock():
+            rewritten = 0
+            if version_fields:
+                blank = _blank(model, version, version_fields, skip_kind=None)
+                for path in _files(s, "files_with_versions", model, version):
+                    rewritten += rewrite_file(s.lake.storage, path, blank)
+            if "note" in wanted:
+                blank = _blank(model, version, ["note"], skip_kind="redact")
+                for path in _files(s, "files_with_events", model, version):
+                    rewritten += rewrite_file(s.lake.storage, path, blank)
+        evidence = {"fields": wanted, "files_rewritten": rewritten}
+        return record(s, model, version, "redact", note=reason, evidence=evidence)
+
+
+def _files(s: Session, query: str, model: str, version: int | None) -> list[str]:
+    root = s.lake.root
+    return [os.path.relpath(r["filename"], root).replace(os.sep, "/") for r in s.q(query, model=model, version=version)]
+
+
+def _blank(model: str, version: int | None, fields: Sequence[str], *, skip_kind: str | None) -> Callable[[Any], Any]:
+    """A file transform that nulls ``fields`` on the rows of (model, version)."""
+
+    def transform(table: Any) -> Any:
+        import pyarrow as pa
+
+        models = table.column("model").to_pylist()
+        versions = table.column("version").to_pylist()
+        kinds = table.column("kind").to_pylist() if skip_kind else [None] * len(models)
+        rows = [
+            i for i, (m, v, k) in enumerate(zip(models, versions, kinds))
+            if m == model and (version is None or v == version) and (skip_kind is None or k != skip_kind)
+        ]
+        changed = False
+        for name in fields:
+            if name not in table.column_names or not rows:
+                continue
+            values = table.column(name).to_pylist()
+            if all(values[i] is None for i in rows):
+                continue
+            for i in rows:
+                values[i] = None
+            index = table.schema.get_field_index(name)
+            table = table.set_column(index, table.schema.field(index), pa.array(values, type=table.schema.field(index).type))
+            changed = True
+        return table if changed else None
+
+    return transform

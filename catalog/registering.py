@@ -1,0 +1,242 @@
+"""Registering versions: one at a time (``register``) or many (``register_many``).
+
+Every field a registrant gives is checked as ``fields.FIELDS`` declares it; a
+bulk load checks each record the same way (or, for the plain ones, the lean way
+of ``bulk.LeanCheck``, which refuses nothing ``register`` accepts) before it
+claims a single version number.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from . import validate as check
+from .errors import CatalogError, InvalidValue, ModelNotFound, VersionNotFound
+from .fields import FIELDS, NAMES, Field
+from .progress import ticker
+from .provenance import check_data_ref, git_info, inspect_artifact
+from .records import Parent, Version
+from .schema import SCHEMA_VERSION
+from .session import Session
+
+ParentLike = Parent | tuple[str, int] | tuple[str, int, str] | str
+
+# What a bulk-loaded record may hold besides ``model`` and ``artifact_uri``.
+KEYWORDS = frozenset((*NAMES, "capture_git", "allow_missing_data"))
+
+
+def parse_parent(value: ParentLike) -> Parent:
+    """A parent from ``Parent``, ``(model, version[, relation])`` or ``"model:version[:relation]"``."""
+    if isinstance(value, Parent):
+        model, version, relation = value.model, value.version, value.relation
+    elif isinstance(value, str):
+        bits = value.split(":")
+        if len(bits) not in (2, 3) or not bits[1].isdigit():
+            raise InvalidValue(
+                f"invalid parent {value!r}: write MODEL:VERSION or MODEL:VERSION:RELATION "
+                "(e.g. bert-base:3:fine-tuned)"
+            )
+        model, version, relation = bits[0], int(bits[1]), (bits[2] if len(bits) == 3 else "derived")
+    else:
+        seq = tuple(value)
+        if len(seq) not in (2, 3):
+            raise InvalidValue(f"invalid parent {value!r}: give (model, version) or (model, version, relation)")
+        model, version = seq[0], seq[1]
+        relation = seq[2] if len(seq) == 3 else "derived"
+    check.name(model)
+    check.version(version)
+    check.key(relation, "parent relation")
+    return Parent(model, version, relation)
+
+
+def register(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any], *,
+             capture_git: bool, allow_missing_data: bool) -> Version:
+    row = prepare(s, model, artifact_uri, given, capture_git=capture_git, allow_missing_data=allow_missing_data)
+    row["version"] = s.lake.claim_version(model, s.actor, floor=lambda: _floor(s, model))
+    row["created_at"] = s.clock()
+    s.append("versions", [row], row["created_at"])
+    return registered(row)
+
+
+def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git: bool) -> Sequence[Version]:
+    from . import bulk
+
+    lean = bulk.LeanCheck(s.actor, functools.cache(git_info), parse_parent)
+    spill = bulk.Spill()
+    counts: dict[str, int] = {}
+    parents: list[tuple[str, int, int]] = []  # (model, version, record index)
+    tick = ticker(s.progress, "register", len(records) if isinstance(records, Sequence) else None)
+    try:
+        for i, record in enumerate(records):
+            if tick is not None:
+                tick()
+            fields = dict(record)
+            try:
+                model, uri = fields.pop("model"), fields.pop("artifact_uri")
+            except KeyError as missing:
+                raise InvalidValue(f"record {i}: {missing.args[0]} is required") from None
+            unknown = fields.keys() - KEYWORDS
+            if unknown:
+                raise InvalidValue(f"record {i}: unknown field(s) {sorted(unknown)}")
+            fields.setdefault("capture_git", capture_git)
+            row = lean.row(model, uri, fields)
+            if row is None:
+                try:
+                    row = prepare(
+                        s, model, uri, fields, capture_git=fields.pop("capture_git"),
+                        allow_missing_data=fields.pop("allow_missing_data", False), check_parents=False,
+                    )
+                except CatalogError as exc:
+                    raise _in_record(i, exc)
+            spill.add(row)
+            counts[model] = counts.get(model, 0) + 1
+            parents += [(p["model"], p["version"], i) for p in row["parents"]]
+        if not counts:
+            spill.close()
+            return []
+        _require_parents(s, parents)
+        first = s.lake.claim_many(counts, s.actor, floors=lambda models: _floors(s, models))
+        now = s.clock()
+        s.lake.append_batches("versions", spill.numbered(first, now), now=now)
+        if tick is not None:
+            tick.finish()
+    except BaseException:
+        spill.close()
+        raise
+    s.auto_compact("versions")
+    return bulk.Registered(spill, now, registered)
+
+
+def prepare(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any], *,
+            capture_git: bool = True, allow_missing_data: bool = False, check_parents: bool = True) -> dict[str, Any]:
+    """Validate one registration and build its row (all but version and time); writes nothing.
+
+    ``given`` maps field names (``fields.NAMES``) to values; a field not given is unset."""
+    check.name(model)
+    check.uri(artifact_uri)
+    record = {f.name: _checked(f, given.get(f.name), allow_missing_data) for f in FIELDS}
+    parent_list: list[Parent] = record.pop("parents")
+    artifact_sha256: str | None = record["artifact_sha256"]
+    repo, commit = record["code_repo"], record["code_version"]
+    dirty: bool | None = None
+    if commit is None and capture_git:
+        found = git_info()
+        commit, dirty = found.commit, found.dirty
+        if not repo and found.repo:
+            repo = check.uri(found.repo, "code repo")
+    artifact = inspect_artifact(artifact_uri, s.progress)
+    if artifact.sha256 and artifact_sha256 and artifact.sha256 != artifact_sha256.lower():
+        raise InvalidValue(
+            f"artifact {artifact.uri} has sha256 {artifact.sha256}, not the {artifact_sha256} given"
+        )
+    if parent_list and check_parents:
+        require_versions(s, [(p.model, p.version) for p in parent_list])
+    return {
+        **record,
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "artifact_uri": artifact.uri,
+        "artifact_sha256": artifact.sha256 or (artifact_sha256.lower() if artifact_sha256 else None),
+        "artifact_bytes": artifact.bytes,
+        "code_repo": repo,
+        "code_version": commit,
+        "code_dirty": dirty,
+        "parents": [{"model": p.model, "version": p.version, "relation": p.relation} for p in parent_list],
+        "created_by": s.actor,
+    }
+
+
+def _checked(f: Field, value: Any, allow_missing_data: bool) -> Any:
+    """``value`` of field ``f`` as the lake keeps it, or an InvalidInput naming the field."""
+    kind, what = f.kind, f.label
+    if kind == "line":
+        return check.line(value, what, limit=f.limit or check.MAX_TEXT)
+    if kind in ("text", "uri"):
+        text = check.text(value, what, limit=f.limit or check.MAX_TEXT)
+        if text is None:
+            return None
+        if f.credentials == "uri":
+            return check.uri(text, what)
+        return text if f.credentials is None else check.no_credentials(text, what, bare=f.credentials == "bare")
+    if kind == "mapping":
+        values = check.mapping(value, what, limit=f.limit or check.MAX_VALUE)
+        return {k: check.uri(u, f"{what} {k!r}") for k, u in values.items()} if f.credentials == "uri" else values
+    if kind == "metrics":
+        return check.metrics(value)
+    if kind == "data":
+        refs = [check.uri(check.text(r, what, required=True) or "", what) for r in value or []]
+        if len(set(refs)) != len(refs):
+            raise InvalidValue(f"a {what} is given twice: give each once")
+        return [check_data_ref(r, allow_missing_data) for r in refs]
+    if kind == "parents":
+        parents = [parse_parent(p) for p in value or []]
+        if len({(p.model, p.version) for p in parents}) != len(parents):
+            raise InvalidValue(f"a {what} is given twice: give each once")
+        return parents
+    if kind == "sha256":
+        if value is not None and not _is_sha256(value):
+            raise InvalidValue(f"invalid sha256 {value!r}: give 64 hexadecimal digits")
+        return value
+    raise AssertionError(f"field {f.name!r} has no check for kind {kind!r}")
+
+
+def require_versions(s: Session, refs: Sequence[tuple[str, int]]) -> None:
+    """Raise unless every (model, version) is registered: one query however many."""
+    if not refs:
+        return
+    if not s.lake.exists():
+        raise ModelNotFound(model=refs[0][0])
+    models = sorted({m for m, _ in refs})
+    reader = s.reader()
+    # Records are never removed: what the files as last listed hold is there now;
+    # the lake is listed again only when some parent was not among them.
+    known = {(r["model"], r["version"]) for r in reader.query("existing_versions", relist=False, models=models)}
+    if not set(refs) <= known:
+        known = {(r["model"], r["version"]) for r in reader.query("existing_versions", models=models)}
+    for model, version in refs:
+        if (model, version) not in known:
+            if not any(m == model for m, _ in known):
+                raise ModelNotFound(model=model)
+            raise VersionNotFound(model=model, version=version)
+
+
+def _require_parents(s: Session, refs: list[tuple[str, int, int]]) -> None:
+    """``require_versions`` for a bulk load: the refusal names the first record at fault."""
+    try:
+        require_versions(s, [(m, v) for m, v, _ in refs])
+    except (ModelNotFound, VersionNotFound) as exc:
+        raise _in_record(next(i for m, v, i in refs if m == exc.model and getattr(exc, "version", v) == v), exc)
+
+
+def _floor(s: Session, model: str) -> int:
+    if not s.lake.exists():
+        return 0
+    return int(s.q("max_version", model=model)[0]["n"])
+
+
+def _floors(s: Session, models: list[str]) -> dict[str, int]:
+    """The highest recorded version of each of ``models`` that has one: one query."""
+    top: dict[str, int] = {}
+    if models and s.lake.exists():
+        for r in s.q("existing_versions", models=models):
+            top[r["model"]] = max(top.get(r["model"], 0), r["version"])
+    return top
+
+
+def _in_record(i: int, exc: CatalogError) -> CatalogError:
+    """``exc``, its message prefixed with the index of the bulk-loaded record at fault."""
+    exc.record = i  # type: ignore[attr-defined]
+    exc.fields["record"] = i
+    exc.args = (f"record {i}: {exc}",)
+    return exc
+
+
+def registered(row: dict[str, Any]) -> Version:
+    """The version a freshly written row records: a candidate, as its registrant left it."""
+    return Version.from_row({**row, "state": "candidate", "state_at": row["created_at"], "state_by": row["created_by"]})
+
+
+def _is_sha256(value: str) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdefABCDEF" for c in value)

@@ -1,0 +1,116 @@
+"""What every part of the registry shares: one lake, who acts, the clock, the policy.
+
+A :class:`Session` is handed to the functions of ``reading``, ``resolving``,
+``registering``, ``lifecycle`` and ``redaction``: they reach the lake and its
+reader through it, never back through the ``Registry``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from . import validate as check
+from .config import Config
+from .config import load as load_config
+from .errors import CatalogError, LakeNotFound, ModelNotFound, VersionNotFound
+from .lake import Lake
+from .progress import Progress
+from .queries import Reader, merge_files
+from .records import Version
+
+# A table holding this many small appended files is compacted (minor) by the writer
+# that adds the last one: about 1 ms a write amortised, and no read ever scans more
+# than this many tiny files (DuckDB pays ~0.25 ms a file).
+AUTO_COMPACT_PARTS = 100
+
+
+class Session:
+    """One registry's lake, reader, actor, clock, policy and progress callback."""
+
+    def __init__(
+        self,
+        lake: Lake,
+        location: str,
+        actor: str,
+        clock: Callable[[], datetime],
+        config: str | os.PathLike[str] | Config | None,
+        progress: Progress | None,
+    ) -> None:
+        self.lake = lake
+        self.location = location
+        self.actor = actor
+        self.clock = clock
+        self.config_arg = config
+        self._config: Config | None = config if isinstance(config, Config) else None
+        self.progress = progress  # fn(task, done, total) for long work: hashing, bulk loads, compaction, doctor
+        self._reader: Reader | None = None
+
+    @property
+    def config(self) -> Config:
+        """The catalog.toml in force (loaded on first use; permissive when there is none)."""
+        if self._config is None:
+            self._config = load_config(self.config_arg, self.lake.root)  # type: ignore[arg-type]
+        return self._config
+
+    def policy_source(self) -> str | None:
+        """Where the policy came from, as recorded in evidence: lake-relative when it lives in the lake."""
+        source = self.config.source
+        if source is None:
+            return None
+        full = os.path.abspath(source)
+        if os.path.dirname(full) == self.lake.root:
+            return "<lake>/" + os.path.basename(full)
+        return full
+
+    # -- reading -------------------------------------------------------------------
+
+    def reader(self) -> Reader:
+        if not self.lake.exists():
+            raise LakeNotFound(lake=self.location)
+        if self._reader is None:
+            self._reader = Reader(self.lake)
+        return self._reader
+
+    def close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
+
+    def q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
+        """The rows of the named query."""
+        return self.reader().query(name, as_of, **params)
+
+    def require_model(self, model: str, as_of: datetime | None = None) -> None:
+        if not self.q("model_exists", as_of, model=model)[0]["n"]:
+            raise ModelNotFound(model=model)
+
+    def version(self, model: str, version: int, as_of: datetime | None = None) -> Version:
+        rows = self.q("version", as_of, model=model, version=version)
+        if not rows:
+            self.require_model(model, as_of)
+            raise VersionNotFound(model=model, version=version)
+        return Version.from_row(rows[0])
+
+    # -- writing -------------------------------------------------------------------
+
+    def append(self, table: str, rows: list[dict[str, Any]], now: datetime) -> None:
+        """Write rows as one file, then compact if the table has collected enough small files."""
+        self.lake.append(table, rows, now=now)
+        self.auto_compact(table)
+
+    def auto_compact(self, table: str) -> None:
+        """Past AUTO_COMPACT_PARTS small files, a minor compaction, so that reads never
+        have to scan thousands of tiny files."""
+        if self.lake.part_count(table) >= AUTO_COMPACT_PARTS:
+            try:
+                self.lake.compact(table, lambda *how: merge_files(table, *how), minor=True)
+            except (CatalogError, OSError):
+                pass  # the records are written; another writer is compacting, or doctor will tell
+
+
+def moment(value: str | datetime | None) -> datetime | None:
+    """An ``as_of`` argument as a UTC moment (None: now)."""
+    return None if value is None else check.moment(value)
