@@ -2,7 +2,7 @@
 
 Each command parses its options, calls one library function and formats what
 it returns: a table or a line for people, ``--json`` for scripts. Every
-CatalogError goes through one funnel (:func:`_funnel`): one ``Error: ...`` line
+CatalogError goes through one funnel (:func:`catalog.terminal.funnel`): one ``Error: ...`` line
 on stderr, exit 1 for a refusal, 2 for malformed input.
 """
 
@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional, TypeVar
 import typer
 
 from . import terminal
-from .entry import funnel
-from .entry import main  # the console entry point: the plain `catalog resolve` skips typer
+from .terminal import funnel
 from .usage import OneLineUsage
 
 if TYPE_CHECKING:
@@ -761,6 +760,3 @@ def demo(
         typer.echo(f"\nThe catalog site: {site.pages} pages in {site.out_dir}")
         typer.echo(f"Open it: catalog serve --out {out}   (then http://127.0.0.1:8000/)")
 
-
-if __name__ == "__main__":  # pragma: no cover
-    main()
