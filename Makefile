@@ -1,16 +1,17 @@
 # The two commands a newcomer runs (see README.md). Needs Python 3.11+, git and make.
+# `make lint` runs the linters CI runs before the tests (ruff, then mypy on catalog/).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test sample clean
+.PHONY: demo test lint sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# (setuptools' notice that an editable install can be shadowed by folders of the checkout is expected here)
-	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/python -m pip install --quiet -e '.[test]'
+	PYTHONWARNINGS='ignore:Editable installation:UserWarning' $(BIN)/python -m pip install --quiet -e '.[test,lint]'
 	touch $(STAMP)
 
 demo: $(STAMP)
@@ -18,6 +19,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 sample: $(STAMP)
 	$(BIN)/python scripts/make_sample_lake.py data/lake

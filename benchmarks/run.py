@@ -22,8 +22,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
@@ -153,9 +153,8 @@ def m_generate(a: argparse.Namespace) -> dict[str, Any]:
 
 
 def m_reads(a: argparse.Namespace) -> dict[str, Any]:
-    from catalog import Registry
-
     import catalog.queries  # noqa: F401  (duckdb, pyarrow: counted in rss_import_mb)
+    from catalog import Registry
 
     meta = load_meta(a.lake)
     rng = random.Random(3)
@@ -267,8 +266,9 @@ def m_cold_resolve(a: argparse.Namespace) -> dict[str, Any]:
 def _write_imports() -> None:
     """Import what writing needs before the clock starts: the read path imports no
     pyarrow, so a writer pays for it (~60 ms) on its first write, once a process."""
-    import catalog.bulk  # noqa: F401
     import pyarrow.parquet  # noqa: F401
+
+    import catalog.bulk  # noqa: F401
 
 
 def m_register_api(a: argparse.Namespace) -> dict[str, Any]:
@@ -374,7 +374,6 @@ def m_compact(a: argparse.Namespace) -> dict[str, Any]:
 def m_site(a: argparse.Namespace) -> dict[str, Any]:
     from catalog import Registry
     from catalog.site import build_site
-
     from synth import site_lake
 
     t = time.perf_counter()

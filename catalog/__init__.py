@@ -50,7 +50,18 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import CatalogError, InvalidInput, Refused
     from .records import (
-        Candidate, Deployment, Event, Exclusion, GateReport, Lineage, LineageEdge, ModelInfo, ModelSummary, Parent,
-        QueryResult, RollbackOptions, Version,
+        Candidate,
+        Deployment,
+        Event,
+        Exclusion,
+        GateReport,
+        Lineage,
+        LineageEdge,
+        ModelInfo,
+        ModelSummary,
+        Parent,
+        QueryResult,
+        RollbackOptions,
+        Version,
     )
     from .registry import Registry

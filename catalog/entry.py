@@ -1,4 +1,4 @@
-"""The `catalog` console script, and the one error funnel every command goes through.
+"""The `catalog` console script: the plain `catalog resolve`, else the typer app.
 
 `catalog resolve` sits on the path of every serving start-up, so its plain form
 (`catalog [--lake L] [--actor A] [--config C] resolve REF [--json]`) is answered
@@ -11,45 +11,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
-from .terminal import catalog_error_line, error_line
+from .terminal import funnel
 
 _GLOBAL_VALUE_OPTIONS = {"--lake": "lake", "--actor": "actor", "--config": "config"}
-
-
-def funnel(
-    work: Callable[[], object], *, traceback: bool = False, passthrough: tuple[type[BaseException], ...] = (),
-    as_json: bool = False,
-) -> int:
-    """Run ``work``; return 0, or the exit code of its failure after one line on stderr:
-    a CatalogError says what to do (1 refused, 2 malformed), anything unexpected asks
-    for a re-run with --traceback. Exceptions in ``passthrough`` propagate. With ``as_json``
-    the line is a JSON object (see :func:`catalog.terminal.error_line`)."""
-    from .errors import CatalogError
-
-    try:
-        work()
-        return 0
-    except passthrough:
-        raise
-    except CatalogError as exc:
-        print(catalog_error_line(exc, exit_code=exc.exit_code, as_json=as_json), file=sys.stderr, flush=True)
-        return exc.exit_code
-    except KeyboardInterrupt:
-        print("Interrupted.", file=sys.stderr, flush=True)
-        return 130
-    except BrokenPipeError:
-        # The reader went away (`catalog list | head`): stop quietly, as shell tools do.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141
-    except Exception as exc:  # noqa: BLE001 - the funnel's last resort
-        if traceback:
-            raise
-        print(error_line(f"unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
-                         exit_code=1, kind="unexpected", as_json=as_json), file=sys.stderr, flush=True)
-        return 1
 
 
 def plain_resolve(argv: Sequence[str]) -> dict[str, Any] | None:

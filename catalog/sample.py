@@ -74,6 +74,11 @@ class Plan:
         self.steps.append(Step(at, actor, action, len(self.steps)))
 
 
+def _call(method: str, *args: Any, **kwargs: Any) -> Callable[[Registry], Any]:
+    """A step that calls one Registry method with these arguments (bound now, not when the step runs)."""
+    return lambda reg: getattr(reg, method)(*args, **kwargs)
+
+
 def _hex(rng: random.Random, n: int) -> str:
     return "".join(rng.choice("0123456789abcdef") for _ in range(n))
 
@@ -128,20 +133,26 @@ def _model(
         reviewer = REVIEWERS[n % 2]
         decided = at + timedelta(hours=rng.randint(2, 30))
         if fate == "rejected":
-            plan.add(decided, reviewer, lambda reg, n=n: reg.reject(name, n, note="offline eval shows label leakage from the cancellation field"))
+            plan.add(decided, reviewer, _call("reject", name, n, note="offline eval shows label leakage from the cancellation field"))
             continue
         if fate == "candidate":
             continue
-        plan.add(decided, reviewer, lambda reg, n=n: reg.approve(name, n, note="offline eval and bias checks passed"))
+        plan.add(decided, reviewer, _call("approve", name, n, note="offline eval and bias checks passed"))
         if QUORUM.get(name, 1) > 1:
             decided += timedelta(hours=1)
             second = REVIEWERS[(n + 1) % 2]
-            plan.add(decided, second, lambda reg, n=n: reg.approve(name, n, note="second review: agree"))
+            plan.add(decided, second, _call("approve", name, n, note="second review: agree"))
         for i, target in enumerate(deploys.get(n, [])):
             when = decided + timedelta(hours=3 + 20 * i)
-            plan.add(when, "deploy-bot", lambda reg, n=n, target=target: reg.deploy(name, n, target=target, note="rollout pipeline"))
+            plan.add(when, "deploy-bot", _call("deploy", name, n, target=target, note="rollout pipeline"))
     if extra:
         extra(plan, start)
+
+
+def _churn_incidents(plan: Plan, start: datetime) -> None:
+    day = timedelta(days=1)
+    plan.add(start + 60 * day, "carol", lambda reg: reg.rollback("churn", target="prod-eu", note="p95 latency regression after v7 rollout (18 ms to 45 ms)"))
+    plan.add(start + 61 * day, "carol", lambda reg: reg.deprecate("churn", 3, note="trained on the pre-migration subscriber table"))
 
 
 def _plan(seed: int = 7) -> Plan:
@@ -182,10 +193,7 @@ def _plan(seed: int = 7) -> Plan:
         params=lambda n: {"model": "gradient-boosting", "max_depth": str(4 + n % 3), "n_estimators": str(200 + 50 * n)},
         fates={5: "rejected", 8: "candidate"},
         deploys={1: ["staging", "prod-eu"], 2: ["staging", "prod-eu", "prod-us"], 3: ["staging", "prod-eu"], 4: ["staging", "prod-eu", "prod-us"], 6: ["staging", "prod-eu"], 7: ["staging", "prod-eu", "prod-us"]},
-        extra=lambda plan, start: (
-            plan.add(start + 60 * day, "carol", lambda reg: reg.rollback("churn", target="prod-eu", note="p95 latency regression after v7 rollout (18 ms to 45 ms)")),
-            plan.add(start + 61 * day, "carol", lambda reg: reg.deprecate("churn", 3, note="trained on the pre-migration subscriber table")),
-        ),
+        extra=_churn_incidents,
     )
     _model(
         plan, "churn-distilled", owner="ana", team="retention",

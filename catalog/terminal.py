@@ -1,4 +1,6 @@
-"""What the CLI shows people at a terminal, and the one shape of an error line.
+"""What the CLI shows people at a terminal, the one shape of an error line, and the
+one error funnel every command goes through (the typer commands and the plain
+`catalog resolve` alike).
 
 Tables go through rich only when stdout is a terminal, and progress bars only
 when stderr is one; piped output stays plain text and ``--json`` stays JSON.
@@ -10,8 +12,9 @@ markup: every cell and task name is shown literally.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, Optional
 
 
@@ -36,6 +39,39 @@ def catalog_error_line(exc: BaseException, *, exit_code: int, as_json: bool) -> 
     """:func:`error_line` for an exception: a CatalogError's class names its kind and its fields go along."""
     return error_line(str(exc), exit_code=exit_code, kind=type(exc).__name__,
                       fields=getattr(exc, "fields", None), as_json=as_json)
+
+
+def funnel(
+    work: Callable[[], object], *, traceback: bool = False, passthrough: tuple[type[BaseException], ...] = (),
+    as_json: bool = False,
+) -> int:
+    """Run ``work``; return 0, or the exit code of its failure after one line on stderr:
+    a CatalogError says what to do (1 refused, 2 malformed), anything unexpected asks
+    for a re-run with --traceback. Exceptions in ``passthrough`` propagate. With ``as_json``
+    the line is a JSON object (see :func:`error_line`)."""
+    from .errors import CatalogError
+
+    try:
+        work()
+        return 0
+    except passthrough:
+        raise
+    except CatalogError as exc:
+        print(catalog_error_line(exc, exit_code=exc.exit_code, as_json=as_json), file=sys.stderr, flush=True)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("Interrupted.", file=sys.stderr, flush=True)
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`catalog list | head`): stop quietly, as shell tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
+    except Exception as exc:  # noqa: BLE001 - the funnel's last resort
+        if traceback:
+            raise
+        print(error_line(f"unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
+                         exit_code=1, kind="unexpected", as_json=as_json), file=sys.stderr, flush=True)
+        return 1
 
 
 def print_table(columns: Sequence[str], cells: Sequence[Sequence[str]]) -> None:

@@ -14,7 +14,13 @@ import pytest
 
 from catalog import schema
 from catalog.errors import (
-    CatalogError, InvalidName, OutputInLake, OutputNotFolder, OutputNotOurs, SiteBuildFailed, UnsafeSitePath,
+    CatalogError,
+    InvalidName,
+    OutputInLake,
+    OutputNotFolder,
+    OutputNotOurs,
+    SiteBuildFailed,
+    UnsafeSitePath,
 )
 from catalog.site import build_site
 from catalog.site.output import MARKER, remove_listed, safe_join

@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
@@ -106,7 +106,7 @@ def test_errors_are_one_line_with_the_right_exit_code_and_write_nothing(cli, lak
     assert result.exit_code == code, (result.stdout, result.stderr)
     assert words in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
-    lines = [l for l in result.stderr.splitlines() if l.strip()]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("Error: ")
     assert snapshot(lake) == before
 

@@ -9,7 +9,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from catalog.cli import app
 from catalog.doctor import DoctorReport, doctor
 from catalog.errors import LakeBusy, LakeDamaged, LakeNotFound
 from catalog.lake.storage import LocalStorage

@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 import os
 import socket
-import threading
 import textwrap
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 

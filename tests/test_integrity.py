@@ -7,7 +7,6 @@ catalog's schema and file naming, put straight into the table folders.
 from __future__ import annotations
 
 import json
-import os
 import uuid
 from datetime import datetime, timezone
 from pathlib import Path

@@ -4,7 +4,6 @@ the defaults the package ships."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys

@@ -146,7 +146,7 @@ _clean_text = st.text(
 
 
 @settings(max_examples=40, deadline=None)
-@given(model=_valid_name.filter(lambda n: n.split(".")[0] not in {"con", "prn", "aux", "nul"} and not n[:3] in {"com", "lpt"}),
+@given(model=_valid_name.filter(lambda n: n.split(".")[0] not in {"con", "prn", "aux", "nul"} and n[:3] not in {"com", "lpt"}),
        description=_clean_text, tags=st.dictionaries(_valid_key, _clean_text, max_size=3),
        metrics=st.dictionaries(_valid_key, _finite, max_size=3), params=st.dictionaries(_valid_key, _clean_text, max_size=3))
 def test_well_formed_unicode_always_round_trips(model, description, tags, metrics, params):

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from datetime import datetime, timezone
-from pathlib import Path
 
 import pytest
 

@@ -180,10 +180,10 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         history[e.model].append(doc)
 
     running: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    all_running = []
+    all_running: list[dict[str, Any]] = []
     for d in sorted(records.deployments, key=lambda d: (d.model, d.target)):
-        v = version_of.get((d.model, d.version))
-        row = {
+        shown = version_of.get((d.model, d.version))
+        row: dict[str, Any] = {
             "model": d.model,
             "target": d.target,
             "version": d.version,
@@ -192,8 +192,8 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
             "how": d.how,
             "note": d.note,
             "artifact_uri": d.artifact_uri,
-            "sha256": v.artifact_sha256 if v else None,
-            "dashboards": dashboard_links(v, d.target, templates, problems[d.model]) if v else [],
+            "sha256": shown.artifact_sha256 if shown else None,
+            "dashboards": dashboard_links(shown, d.target, templates, problems[d.model]) if shown else [],
         }
         running[d.model].append(row)
         all_running.append(row)
@@ -205,10 +205,10 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
              "artifact_uri": c.artifact_uri}
         )
     excluded: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for e in sorted(records.excluded, key=lambda e: (e.model, e.target, -e.last_deployed_at.timestamp(), -e.version)):
-        excluded[e.model][e.target].append(
-            {"version": e.version, "reason": e.reason, "detail": e.detail, "decided_at": iso(e.decided_at),
-             "decided_by": e.decided_by, "note": e.note, "last_deployed_at": iso(e.last_deployed_at)}
+    for x in sorted(records.excluded, key=lambda x: (x.model, x.target, -x.last_deployed_at.timestamp(), -x.version)):
+        excluded[x.model][x.target].append(
+            {"version": x.version, "reason": x.reason, "detail": x.detail, "decided_at": iso(x.decided_at),
+             "decided_by": x.decided_by, "note": x.note, "last_deployed_at": iso(x.last_deployed_at)}
         )
 
     upstream: dict[str, dict[str, set[Any]]] = defaultdict(lambda: defaultdict(set))
@@ -226,7 +226,7 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
             up[edge.parent_kind].add(edge.parent)
 
     summary_of = {s.model: s for s in records.summaries}
-    models = []
+    models: list[dict[str, Any]] = []
     for name in sorted(by_model):
         versions = by_model[name]
         latest = versions[-1]

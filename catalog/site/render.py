@@ -21,8 +21,8 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from . import svg
 from ..errors import SiteBuildFailed
+from . import svg
 from .context import is_web_url
 from .layers import DEFAULTS, NOT_ASSETS
 from .svg import esc
