@@ -142,6 +142,18 @@ def artifact_resized(path: str, seen: int | None, registered: int) -> Words:
     return f"artifact {path} is {seen} bytes, but {registered} were registered", "restore it, or register it as a new version"
 
 
+# -- the policy file (the check Registry.doctor plugs in) ---------------------------
+
+
+def config_invalid(detail: str) -> Words:
+    return detail, "fix the key named, then run `catalog doctor` again"
+
+
+def no_policy_file() -> Words:
+    return ("no policy file: approvals run no gates and the registrant may approve",
+            "write a catalog.toml (see README, Governance) to require checks")
+
+
 # -- what repair did ------------------------------------------------------------
 
 DONE_TEMP = "removed (it held a write that was never acknowledged)"
