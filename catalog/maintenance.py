@@ -27,17 +27,16 @@ def init(s: Session, config_file: str | os.PathLike[str] | None) -> InitReport:
 
 def doctor(s: Session, repair: bool, verify_artifacts: bool) -> Any:
     from .doctor import Finding, doctor
+    from .doctor import wording as say
     from .errors import ConfigInvalid
 
     def config_check(root: str) -> list[Finding]:
         try:
             config = s.config
         except ConfigInvalid as exc:
-            return [Finding("error", str(getattr(exc, "path", "catalog.toml")), exc.detail,
-                            "fix the key named, then run `catalog doctor` again")]
+            return [Finding("error", str(getattr(exc, "path", "catalog.toml")), *say.config_invalid(exc.detail))]
         if config.permissive:
-            return [Finding("info", "catalog.toml", "no policy file: approvals run no gates and the registrant may approve",
-                            "write a catalog.toml (see README, Governance) to require checks")]
+            return [Finding("info", "catalog.toml", *say.no_policy_file())]
         return []
 
     return doctor(s.lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check], progress=s.progress)
