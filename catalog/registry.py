@@ -37,7 +37,7 @@ from .errors import (
 from .lake import Lake, open_storage, rewrite_file, settled
 from .progress import Progress, ticker
 from .provenance import check_data_ref, git_info, inspect_artifact
-from .queries import Reader, merge_files, views_sql
+from .queries import Reader, views_sql
 from .policy import GateResult, approval_gates, deploy_gates, failures
 from .records import (
     Candidate,
@@ -515,7 +515,7 @@ class Registry:
         have to scan thousands of tiny files."""
         if self._lake.part_count(table) >= AUTO_COMPACT_PARTS:
             try:
-                self._lake.compact(table, lambda *how: merge_files(table, *how), minor=True)
+                self._lake.compact(table, minor=True)
             except (CatalogError, OSError):
                 pass  # the records are written; another writer is compacting, or doctor will tell
 
@@ -833,7 +833,7 @@ class Registry:
         for done, table in enumerate(("versions", "events")):
             if self.progress is not None:
                 self.progress(f"compact {table}", done, 2)
-            files, rows = self._lake.compact(table, lambda *how, t=table: merge_files(t, *how))
+            files, rows = self._lake.compact(table)
             out[table] = {"files_merged": files, "rows": rows}
         if self.progress is not None:
             self.progress("compact", 2, 2)
