@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 from ..engine import Session
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
-from .footers import ROWS_CHECKED, SUPERSEDES, Footers
+from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
 from .storage import FILE, LocalStorage, Storage, relative
 
 
