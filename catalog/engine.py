@@ -10,6 +10,11 @@ would print to the terminal) is off.
 from __future__ import annotations
 
 import contextlib
+import re
+import threading
+from collections.abc import Sequence
+from functools import cache
+from importlib import resources
 
 import duckdb
 
@@ -44,3 +49,64 @@ def statements(sql: str) -> list[duckdb.Statement]:
     """The statements of ``sql`` as DuckDB parses them (no connection to a lake needed)."""
     with connect(threads=1) as con:
         return con.extract_statements(sql)
+
+
+def quote_literal(text: str) -> str:
+    """A SQL string literal for ``text``: the one place a value is spelled into SQL text
+    (only where DuckDB takes no parameter: a view definition printed for other clients)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def quote_identifier(name: str) -> str:
+    """A SQL identifier for ``name`` (a column or table name), double-quoted: the one
+    place a name is spelled into SQL text."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def identifiers(names: Sequence[str]) -> str:
+    """``a, b, c`` for the names, each through :func:`quote_identifier`."""
+    return ", ".join(map(quote_identifier, names))
+
+
+_NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
+
+
+@cache
+def named_sql(package: str, file: str) -> dict[str, str]:
+    """Every statement of the ``.sql`` file ``file`` beside the package ``package``, by the
+    name of its ``-- name: <name>`` section (the package's module is not imported)."""
+    text = resources.files(package).joinpath(file).read_text(encoding="utf-8")
+    parts = _NAME.split(text)
+    return {parts[i]: parts[i + 1].strip() for i in range(1, len(parts), 2)}
+
+
+class Session:
+    """The one DuckDB connection a lake and its reader share, made on first use.
+
+    A catalog that reads (the views) also reads Parquet footers and file schemas
+    (listing the lake); both go through this connection, so a process opens one
+    connection however it reads, and one that only reads never imports pyarrow.
+    ``lock`` serialises its use across threads. Closing it drops the connection;
+    the next use opens a fresh one.
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    @property
+    def con(self) -> duckdb.DuckDBPyConnection:
+        with self.lock:
+            if self._con is None:
+                self._con = connect()
+            return self._con
+
+    @property
+    def open(self) -> bool:
+        return self._con is not None
+
+    def close(self) -> None:
+        with self.lock:
+            if self._con is not None:
+                self._con.close()
+                self._con = None

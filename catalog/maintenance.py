@@ -6,7 +6,6 @@ import os
 from typing import Any
 
 from .errors import LakeNotFound
-from .queries import merge_files
 from .records import InitReport
 from .session import Session
 
@@ -49,7 +48,7 @@ def compact(s: Session) -> dict[str, dict[str, int]]:
     for done, table in enumerate(("versions", "events")):
         if s.progress is not None:
             s.progress(f"compact {table}", done, 2)
-        files, rows = s.lake.compact(table, lambda *how, t=table: merge_files(t, *how))
+        files, rows = s.lake.compact(table)
         out[table] = {"files_merged": files, "rows": rows}
     if s.progress is not None:
         s.progress("compact", 2, 2)

@@ -18,7 +18,7 @@ from .config import load as load_config
 from .errors import CatalogError, LakeNotFound, ModelNotFound, VersionNotFound
 from .lake import Lake
 from .progress import Progress
-from .queries import Reader, merge_files
+from .queries import Reader
 from .records import Version
 
 # A table holding this many small appended files is compacted (minor) by the writer
@@ -106,7 +106,7 @@ class Session:
         have to scan thousands of tiny files."""
         if self.lake.part_count(table) >= AUTO_COMPACT_PARTS:
             try:
-                self.lake.compact(table, lambda *how: merge_files(table, *how), minor=True)
+                self.lake.compact(table, minor=True)
             except (CatalogError, OSError):
                 pass  # the records are written; another writer is compacting, or doctor will tell
 

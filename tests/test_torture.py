@@ -50,7 +50,7 @@ def test_compaction_never_removes_a_file_added_after_its_listing(registry, lake)
     added: list[str] = []
 
     def merge_while_a_writer_appends(paths: list[str], dest: str, footer: dict[bytes, bytes], same: bool) -> int:
-        from catalog.queries import merge_files
+        from catalog.lake.compaction import merge_files
 
         # a writer lands a new record after the listing, while the merge runs
         added.append(raw.append("versions", [_row("m", 99)]))
@@ -93,7 +93,7 @@ def test_a_compaction_killed_between_rename_and_removal_shows_each_record_once(r
         os.unlink(storage.local_path(path))
 
     monkeypatch.setattr(storage, "remove", die_after_two)
-    from catalog.queries import merge_files
+    from catalog.lake.compaction import merge_files
 
     with pytest.raises(KeyboardInterrupt):
         Lake(storage).compact("versions", lambda p, d, f, same: merge_files("versions", p, d, f, same_schema=same))

@@ -43,28 +43,19 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from ..errors import LakeDamaged
+from ..engine import Session
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
-from .storage import FILE, LocalStorage, Storage
+from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
+from .storage import FILE, LocalStorage, Storage, relative
 
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from .compaction import Merge
+
 _PART = PART
-# Reads a Parquet file's footer: (its key/value metadata, its row count). Raises
-# FileNotFoundError when the file is gone and ValueError when it is not Parquet.
-FooterReader = Callable[[str], tuple[dict[bytes, bytes], int]]
-# How a compaction merges files: (input paths, output path, footer metadata, whether every
-# input has the current columns) -> rows written. See catalog.queries.merge_files.
-Merge = Callable[[list[str], str, dict[bytes, bytes], bool], int]
-# Footer key of a compacted file: the JSON list of the file names it replaced.
-SUPERSEDES = b"catalog.supersedes"
-# Footer key of a compacted file whose every row keeps the rules readers apply
-# (catalog.queries.row_rules), checked as compaction merged them: the reader then
-# applies the rules only to the rows of other files.
-ROWS_CHECKED = b"catalog.rows_checked"
 
 
 def compaction_marker(table: str) -> str:
@@ -129,14 +120,15 @@ def _file_id(now: datetime, rand: str) -> str:
 class Lake:
     """The two tables of one lake, and the primitives that keep them whole."""
 
-    def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None) -> None:
+    def __init__(self, storage: Storage, *, new_id: Callable[[], str] | None = None, session: Session | None = None) -> None:
         self.storage = storage
         self._new_id = new_id or (lambda: uuid.uuid4().hex[:16])
-        self._footers: dict[str, tuple[tuple[int, int], tuple[frozenset[str] | None, int, bool]]] = {}
+        # The DuckDB connection the lake reads footers with, shared with its reader
+        # (catalog.queries.Reader): one per lake, opened on first use.
+        self.session = session or Session()
+        self.footers = Footers(storage, self.session)
         # Which table files are known sound: checked once, or written by this process.
         self.checked = FileCheck()
-        # How footers are read: pyarrow here; the catalog's reader swaps in DuckDB's.
-        self.read_footer: FooterReader = _arrow_footer
 
     # -- locations ---------------------------------------------------------
 
@@ -166,41 +158,17 @@ class Lake:
             if kind == FILE and rel.endswith(".parquet")
         ]
 
-    def _footer(self, path: str) -> tuple[frozenset[str] | None, int, bool]:
-        """(the file names the compacted file at ``path`` replaced, None when it was written
-        before compactions recorded them; how many rows it holds; whether compaction
-        found every row keeping the rules), read from its footer once per version of
-        the file. Raises FileNotFoundError if it is gone."""
-        st = os.stat(path)
-        key = (st.st_mtime_ns, st.st_size)
-        seen = self._footers.get(path)
-        if seen is not None and seen[0] == key:
-            return seen[1]
-        try:
-            metadata, rows = self.read_footer(path)
-            raw = metadata.get(SUPERSEDES)
-            found = (None if raw is None else frozenset(json.loads(raw)), rows, metadata.get(ROWS_CHECKED) == b"1")
-        except FileNotFoundError:
-            raise
-        except (OSError, ValueError):
-            found = (frozenset(), 0, False)  # damaged: the file check names it, no reader trusts it
-        self._footers[path] = (key, found)
-        return found
-
-    def _supersedes(self, path: str) -> frozenset[str] | None:
-        return self._footer(path)[0]
-
     def rows_checked(self, path: str) -> bool:
         """Whether the compacted file at ``path`` (absolute) says compaction found every row
         keeping the readers' rules (see ROWS_CHECKED); False for any other file."""
         if not os.path.basename(path).startswith("compacted-"):
             return False
         try:
-            return self._footer(path)[2]
+            return self.footers.summary(path)[2]
         except FileNotFoundError:
             return False
 
-    def _superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
+    def superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
         """(names in ``names`` a compacted file there replaced, whether every compacted file said)."""
         folder = self.storage.local_path(table)
         gone: set[str] = set()
@@ -209,7 +177,7 @@ class Lake:
             if not name.startswith("compacted-"):
                 continue
             try:
-                replaced = self._supersedes(os.path.join(folder, name))
+                replaced = self.footers.summary(os.path.join(folder, name))[0]
             except FileNotFoundError:
                 continue
             if replaced is None:
@@ -231,7 +199,7 @@ class Lake:
         folder = self.storage.local_path(table)
         paths = self.table_files(table)
         top = [os.path.basename(p) for p in paths if os.path.dirname(p) == folder]
-        gone, known = self._superseded(table, top)
+        gone, known = self.superseded(table, top)
         if gone:
             paths = [p for p in paths if not (os.path.dirname(p) == folder and os.path.basename(p) in gone)]
         return paths, known
@@ -240,10 +208,28 @@ class Lake:
         """Remove the inputs an interrupted compaction left beside its merged file; returns
         how many. Call with the table's compaction lock held (compact, redaction)."""
         names = [n for n, kind in self.storage.entries(table) if kind == FILE]
-        gone, _ = self._superseded(table, names)
+        gone, _ = self.superseded(table, names)
         for name in sorted(gone):
             self.storage.remove(f"{table}/{name}")
         return len(gone)
+
+    def markers(self) -> tuple[bytes, ...]:
+        """What compaction last wrote before removing files of each table (see compaction_marker)."""
+        out = []
+        for table in COLUMNS:
+            try:
+                out.append(self.storage.read_bytes(compaction_marker(table)))
+            except FileNotFoundError:
+                out.append(b"")
+        return tuple(out)
+
+    def identity(self, path: str) -> tuple[int, int, int] | None:
+        """(size, modification time in ns, inode) of the table file at ``path`` (local):
+        what a rewrite in place changes; None when it is gone."""
+        try:
+            return self.storage.stat(relative(self.storage, path))
+        except FileNotFoundError:
+            return None
 
     def stamp(self) -> tuple[int, int]:
         """Changes whenever a file enters or leaves either table (a rename in included).
@@ -276,8 +262,7 @@ class Lake:
         self.storage.write_atomic(path, _to_parquet(data))
         local = self.storage.local_path(path)
         self.checked.wrote(local, table)
-        st = os.stat(local)
-        self._footers[local] = ((st.st_mtime_ns, st.st_size), (None, data.num_rows, False))
+        self.footers.wrote(local, data.num_rows)
         return path
 
     def append_batches(self, table: str, batches: Iterable[pa.RecordBatch], *, now: datetime) -> str:
@@ -378,71 +363,13 @@ class Lake:
         """How many small appended files the table holds (what a minor compaction merges)."""
         return sum(1 for f in self.data_files(table) if f.split("/")[-1].startswith("part-"))
 
-    def _minor_inputs(self, files: list[str]) -> list[str]:
-        """Size-tiered choice: every part file, plus compacted files, smallest first, while
-        each holds at most twice the rows merged so far. Files stay O(log n) in number and
-        each record is rewritten O(log n) times. (Rows, not bytes: small appends are
-        written uncompressed, so by bytes a hundred of them would outweigh a compacted
-        file of thousands of rows and every minor compaction would rewrite it.)"""
-        rows = {f: self._footer(self.storage.local_path(f))[1] for f in files if self.storage.exists(f)}
-        parts = [f for f in rows if f.split("/")[-1].startswith("part-")]
-        merged = sum(rows[f] for f in parts)
-        chosen = list(parts)
-        for f in sorted((f for f in rows if f not in parts), key=rows.__getitem__):
-            if rows[f] > 2 * merged:
-                break
-            chosen.append(f)
-            merged += rows[f]
-        return chosen
-
-    def compact(self, table: str, merge: Merge, *, minor: bool = False) -> tuple[int, int]:
+    def compact(self, table: str, merge: Merge | None = None, *, minor: bool = False) -> tuple[int, int]:
         """Merge the table's record files into one; returns (files merged, rows kept).
+        With ``minor``, only the small appended files and compacted files of a similar
+        size: what writers run automatically. See catalog.lake.compaction."""
+        from .compaction import compact
 
-        With ``minor``, merge only the small appended files and the compacted files
-        of a similar size (see ``_minor_inputs``): what writers run automatically.
-
-        ``merge(inputs, dest, footer, same_schema)`` writes one row per key of the input
-        files to the Parquet file ``dest``, in :data:`ORDER`, with ``footer`` in its
-        key/value metadata, and returns how many rows (``catalog.queries.merge_files``).
-        The merged file is renamed in before its inputs are removed, so a kill at
-        any instant leaves every record readable (possibly twice on disk, never
-        twice in the views); running it again finishes the job. Only the files
-        listed at the start are merged and removed: a file a writer adds while
-        this runs is left for the next compaction. A damaged input stops the
-        compaction before anything is written (LakeDamaged, see `catalog doctor`).
-        Two compactions of one table never overlap: the second raises LakeBusy.
-        """
-        with self.storage.lock(f"compact-{table}", wait=False):
-            self.finish_compactions(table)
-            files = self.data_files(table)
-            if minor:
-                files = self._minor_inputs(files)
-            names = [f.split("/")[-1] for f in files]
-            # One compacted file is already compact, unless an older catalog wrote it
-            # without the list of inputs it replaced: rewriting it records that.
-            if len(files) <= 1 and all(n.startswith("compacted-") for n in names) and self._superseded(table, names)[1]:
-                return (0, 0)
-            found = self.checked.first_problem_in([self.storage.local_path(f) for f in files], table)
-            if found:
-                raise LakeDamaged(found[1], path=found[0])
-            self._ensure_anchor(table)
-            anchor = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
-            inputs = [self.storage.local_path(f) for f in files]
-            # The anchor gives every current column when some file lacks one (an older file).
-            same = all(self.checked.current_schema(p, table) for p in inputs)
-            if not same:
-                inputs.insert(0, self.storage.local_path(anchor))
-            replaced = json.dumps(sorted(f.split("/")[-1] for f in files)).encode()
-            now = datetime.now(timezone.utc)
-            # Compaction names its files from its own ids, not the injected generator,
-            # so that when a compaction runs never changes the ids records get.
-            out = f"{table}/compacted-{_file_id(now, uuid.uuid4().hex[:16])}.parquet"
-            rows = self.storage.write_atomic_with(out, lambda dest: merge(inputs, dest, {SUPERSEDES: replaced}, same))
-            # Readers whose listing overlapped the removals below see this change and re-run.
-            self.storage.write_atomic(compaction_marker(table), uuid.uuid4().hex.encode())
-            for f in files:
-                self.storage.remove(f)
-            return (len(files), rows)
+        return compact(self, table, minor=minor, merge=merge)
 
 
 # Rows per row group of a compacted file. Files are sorted by model, so a question
@@ -467,16 +394,3 @@ def _to_parquet(table: pa.Table, *, row_group_size: int | None = None) -> bytes:
     else:
         pq.write_table(table, sink, compression="none", use_dictionary=False, row_group_size=row_group_size)
     return sink.getvalue().to_pybytes()
-
-
-def _arrow_footer(path: str) -> tuple[dict[bytes, bytes], int]:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
-    try:
-        meta = pq.read_metadata(path)
-    except FileNotFoundError:
-        raise
-    except pa.ArrowException as exc:
-        raise ValueError(str(exc)) from None
-    return dict(meta.metadata or {}), meta.num_rows

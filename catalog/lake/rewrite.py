@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .lake import ROW_GROUP_ROWS, SUPERSEDES, _to_parquet
+from .footers import SUPERSEDES
+from .lake import ROW_GROUP_ROWS, _to_parquet
 from .storage import Storage
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ def rewrite_file(storage: Storage, path: str, transform: Callable[[pa.Table], pa
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    table = pq.read_table(storage.local_path(path))
+    table = pq.read_table(pa.BufferReader(storage.read_bytes(path)))
     # A writer may have declared a column required because it held no null (DuckDB
     # does); the transform writes nulls, so every column is declared nullable again.
     table = table.cast(pa.schema([f.with_nullable(True) for f in table.schema], metadata=table.schema.metadata))

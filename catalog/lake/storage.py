@@ -67,6 +67,7 @@ class Storage(Protocol):
     def sync(self, folders: Sequence[str] | None = None) -> None: ...
     def remove(self, path: str) -> None: ...
     def size(self, path: str) -> int: ...
+    def stat(self, path: str) -> tuple[int, int, int]: ...
     def move(self, path: str, to: str) -> None: ...
     def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
@@ -287,6 +288,12 @@ class LocalStorage:
         except FileNotFoundError:
             return 0
 
+    def stat(self, path: str) -> tuple[int, int, int]:
+        """(size in bytes, modification time in ns, inode) of the file ``path``: what
+        changes when it is rewritten. Raises FileNotFoundError when it is gone."""
+        st = os.stat(self.local_path(path))
+        return st.st_size, st.st_mtime_ns, st.st_ino
+
     def remove(self, path: str) -> None:
         with contextlib.suppress(FileNotFoundError), self._writing(path):
             os.unlink(self.local_path(path))
@@ -318,6 +325,11 @@ class LocalStorage:
             yield
         finally:
             os.close(fd)  # closing the descriptor releases the lock
+
+
+def relative(storage: Storage, local: str) -> str:
+    """The lake path of a file given by its local path (what :meth:`Storage.local_path` gave)."""
+    return os.path.relpath(local, storage.root).replace(os.sep, "/")
 
 
 def _entry_kind(entry: os.DirEntry[str]) -> str:

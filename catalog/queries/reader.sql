@@ -8,7 +8,8 @@
 -- the schema anchor). The views read both.
 --
 -- Statements are separated by `-- name: <name>` lines and run by name; $files is
--- a list of file paths.
+-- a list of file paths. (The footers and schemas of files are read by the lake
+-- itself: catalog/lake/lake.sql.)
 
 -- name: create_tails
 CREATE TEMP TABLE IF NOT EXISTS _versions_tail AS SELECT * FROM _versions_parquet LIMIT 0;
@@ -32,16 +33,25 @@ DELETE FROM _versions_tail WHERE list_contains($files, filename);
 -- name: events_tail_drop
 DELETE FROM _events_tail WHERE list_contains($files, filename);
 
--- name: file_columns
--- Every node of each file's Parquet schema, in order: the root's children are the columns.
-SELECT file_name, name, num_children, duckdb_type
-FROM parquet_schema($files)
-ORDER BY file_name, column_id;
+-- name: set_versions_files
+-- The files the views read (besides the tails): the exact list Lake.current_files gives.
+SET VARIABLE catalog_versions_files = $files::VARCHAR[];
 
--- name: footer
-SELECT
-    (SELECT num_rows FROM parquet_file_metadata($file)) AS num_rows,
-    (SELECT list({'key': key, 'value': value}) FROM parquet_kv_metadata($file)) AS pairs;
+-- name: set_events_files
+SET VARIABLE catalog_events_files = $files::VARCHAR[];
+
+-- name: set_versions_checked
+-- The compacted files whose rows compaction checked (catalog.lake.footers.ROWS_CHECKED).
+SET VARIABLE catalog_versions_checked = $files::VARCHAR[];
+
+-- name: set_events_checked
+SET VARIABLE catalog_events_checked = $files::VARCHAR[];
+
+-- name: set_as_of
+SET VARIABLE catalog_as_of = $moment::TIMESTAMPTZ;
+
+-- name: reset_as_of
+RESET VARIABLE catalog_as_of;
 
 -- Second copies of a record. A record sits in one file; a second row with its key
 -- (a file copied or forged into the lake) is read once when it is an identical

@@ -21,6 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from ..engine import named_sql
 from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed, UnsafeSitePath
 from ..progress import stages
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
@@ -55,18 +56,14 @@ class BuildReport:
         }
 
 
-_SQL = {
-    "versions": "SELECT * FROM model_versions ORDER BY model, version",
-    "events": 'SELECT * FROM audit_log ORDER BY "at" DESC, event_id DESC',
-    "candidates": "SELECT * FROM rollback_candidates ORDER BY model, target, rank",
-    "excluded": "SELECT * FROM rollback_excluded ORDER BY model, target, last_deployed_at DESC, version DESC",
-    "lineage": "SELECT *, 1 AS depth FROM lineage ORDER BY child_model, child_version, parent_kind, parent",
-}
+# The bulk reads the site makes (site.sql), by name.
+_READS = ("versions", "events", "candidates", "excluded", "lineage")
 
 
 def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> SiteRecords:
     """Everything the site shows, in a handful of bulk reads over the stable views."""
-    rows = {name: registry.sql(sql, as_of=as_of).rows for name, sql in _SQL.items()}
+    queries = named_sql(__package__, "site.sql")
+    rows = {name: registry.sql(queries[name], as_of=as_of).rows for name in _READS}
     return SiteRecords(
         versions=[Version.from_row(r) for r in rows["versions"]],
         deployments=registry.deployments(as_of=as_of),

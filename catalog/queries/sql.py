@@ -1,0 +1,74 @@
+"""The SQL text of the query layer: the named queries and the stable views.
+
+SQL lives in the ``.sql`` files beside this module and nowhere else. Values are
+bound as parameters; the only text spliced in is what a view definition cannot
+take as a parameter (it is printed for other DuckDB clients by ``catalog sql
+--print-views``): the files a view reads, through :func:`quote_literal`, and the
+row rules (``catalog.lake.rules``), derived from the catalog's declarations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from functools import cache
+
+from ..engine import named_sql, quote_literal
+from ..lake.rules import sound_rows_sql
+
+TABLES = ("versions", "events")
+_ONE_PER_KEY = {"versions": "DISTINCT ON (model, version)", "events": "DISTINCT ON (model, event_id)"}
+
+
+def named_queries(file: str = "named.sql") -> dict[str, str]:
+    """Every query in a ``.sql`` file of ``-- name:`` sections (``named.sql`` by default), by name."""
+    return named_sql(__package__, file)
+
+
+def sql_file(name: str) -> str:
+    """The whole text of the ``.sql`` file ``name`` beside this module."""
+    from importlib import resources
+
+    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+
+
+def files_literal(files: str | Sequence[str]) -> str:
+    """A glob, or a list of paths, as the SQL value read_parquet takes."""
+    if isinstance(files, str):
+        return quote_literal(files)
+    return "[" + ", ".join(map(quote_literal, files)) + "]"
+
+
+def views_sql(
+    versions_files: str | Sequence[str],
+    events_files: str | Sequence[str],
+    *,
+    exact: tuple[bool, bool] = (False, False),
+    checked: bool = False,
+) -> str:
+    """The definitions of every stable view, ready for any DuckDB client.
+
+    Each table is read from a glob or an explicit list of files. ``exact`` says,
+    per table, that the files hold each record once (see Lake.current_files), so
+    the views need not keep one row per key; through a glob they must. With
+    ``checked`` (the catalog's reader), the rows of the files listed in the variable
+    ``catalog_<table>_checked`` (compacted files whose rows compaction checked) are
+    not checked again.
+    """
+    text = (
+        sql_file("views.sql")
+        .replace("{versions_files}", files_literal(versions_files))
+        .replace("{events_files}", files_literal(events_files))
+    )
+    for table, known in zip(TABLES, exact):
+        text = text.replace("{%s_one_per_key}" % table, "" if known else _ONE_PER_KEY[table])
+        text = text.replace("{%s_sound}" % table, sound_rows_sql(table, checked=checked))
+    return text
+
+
+@cache
+def reader_query(name: str) -> str:
+    """A statement of the reader's own (reader.sql), with the row rules filled in."""
+    text = named_queries("reader.sql")[name]
+    for table in TABLES:
+        text = text.replace("{%s_sound}" % table, sound_rows_sql(table, checked=True))
+    return text
