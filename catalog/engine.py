@@ -21,7 +21,7 @@ import duckdb
 
 def connect(*, threads: int = 2, memory_limit: str | None = None, temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
     """A new in-memory connection, not yet confined (see :func:`confine`)."""
-    config: dict[str, object] = {"threads": threads}
+    config: dict[str, str | bool | int | float | list[str]] = {"threads": threads}
     if memory_limit is not None:
         config["memory_limit"] = memory_limit
     if temp_directory is not None:

@@ -12,6 +12,8 @@ assert on fields rather than wording; the wording lives here and nowhere else.
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class CatalogError(Exception):
     """Base of every error the catalog raises on purpose."""
@@ -29,6 +31,11 @@ class CatalogError(Exception):
     @property
     def message(self) -> str:
         return str(self)
+
+    def __getattr__(self, name: str) -> Any:
+        """The fields given (``err.model``, ``err.version``...): set on the instance, and
+        declared here so that type checkers know a refusal carries them."""
+        raise AttributeError(f"{type(self).__name__} has no field {name!r}")
 
 
 # --- refusals (exit 1) -------------------------------------------------------

@@ -132,7 +132,7 @@ def rollback(s: Session, model: str, target: str, note: str, to: int | None) -> 
         if chosen is None:
             named = next((e for e in excluded if e.version == to), None)
             if named is not None:
-                raise NotRollbackCandidate(named.detail, model=model, target=target, version=to, reason=named.reason)
+                raise NotRollbackCandidate(named.detail, model=model, target=target, version=named.version, reason=named.reason)
             if not options:
                 raise NoRollbackCandidate.because(model, target, [(e.version, e.reason, e.detail) for e in excluded])
             listed = ", ".join(f"v{c.version}" for c in options)

@@ -40,7 +40,7 @@ def parse_parent(value: ParentLike) -> Parent:
             )
         model, version, relation = bits[0], int(bits[1]), (bits[2] if len(bits) == 3 else "derived")
     else:
-        seq = tuple(value)
+        seq: tuple[Any, ...] = tuple(value)
         if len(seq) not in (2, 3):
             raise InvalidValue(f"invalid parent {value!r}: give (model, version) or (model, version, relation)")
         model, version = seq[0], seq[1]
@@ -89,7 +89,7 @@ def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git:
                         allow_missing_data=fields.pop("allow_missing_data", False), check_parents=False,
                     )
                 except CatalogError as exc:
-                    raise _in_record(i, exc)
+                    raise _in_record(i, exc) from None
             spill.add(row)
             counts[model] = counts.get(model, 0) + 1
             parents += [(p["model"], p["version"], i) for p in row["parents"]]
@@ -207,7 +207,7 @@ def _require_parents(s: Session, refs: list[tuple[str, int, int]]) -> None:
     try:
         require_versions(s, [(m, v) for m, v, _ in refs])
     except (ModelNotFound, VersionNotFound) as exc:
-        raise _in_record(next(i for m, v, i in refs if m == exc.model and getattr(exc, "version", v) == v), exc)
+        raise _in_record(next(i for m, v, i in refs if m == exc.model and getattr(exc, "version", v) == v), exc) from None
 
 
 def _floor(s: Session, model: str) -> int:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from . import lifecycle, maintenance, reading, registering, redaction
+from . import lifecycle, maintenance, reading, redaction, registering
 from . import validate as check
 from .config import Config
 from .lake import Lake, open_storage
@@ -221,7 +221,7 @@ class Registry:
         runtime_image: str | None = None,
         data_refs: Sequence[str] | None = None,
         parents: Iterable[ParentLike] | None = None,
-        metrics: Mapping[str, float] | None = None,
+        metrics: Mapping[str, float | str] | None = None,
         params: Mapping[str, object] | None = None,
         dashboards: Mapping[str, str] | None = None,
         artifact_sha256: str | None = None,

@@ -7,6 +7,7 @@ import re
 import unicodedata
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
+from typing import Literal, overload
 from urllib.parse import parse_qsl, urlsplit
 
 from .errors import ControlCharacter, InvalidName, InvalidValue, UnsafeURI
@@ -56,6 +57,10 @@ def version(value: int) -> int:
     return value
 
 
+@overload
+def text(value: str | None, what: str, *, required: Literal[True], limit: int = MAX_TEXT) -> str: ...
+@overload
+def text(value: str | None, what: str, *, required: bool = False, limit: int = MAX_TEXT) -> str | None: ...
 def text(value: str | None, what: str, *, required: bool = False, limit: int = MAX_TEXT) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         if required:
@@ -178,8 +183,8 @@ def no_credentials(value: str, what: str, *, bare: bool = False) -> str:
         for found in _EMBEDDED_URL.finditer(value):
             _url_credentials(found.group(), what)
     if bare:
-        found = _BARE_USERINFO.match(value)
-        if found and not _DIGEST.match(found.group("rest")):
+        userinfo = _BARE_USERINFO.match(value)
+        if userinfo and not _DIGEST.match(userinfo.group("rest")):
             raise UnsafeURI(field=what, value=_redacted_bare(value), detail="user:password@ in the address")
     return value
 

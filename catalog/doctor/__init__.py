@@ -42,6 +42,7 @@ are the queries of ``doctor.sql`` (:mod:`.rows`).
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -134,7 +135,7 @@ def _examine(lake: Lake, *, repairing: bool, verify_artifacts: bool, tmp_grace: 
             if current[table]:
                 findings += check.copies(
                     table, rows.copies(table, current[table]),
-                    lambda t=table: rows.per_file(t, current[t]),
+                    functools.partial(rows.per_file, table, current[table]),
                     lambda model, version: check.claimed_by(storage, model, version),
                     root,
                 )

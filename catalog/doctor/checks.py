@@ -280,11 +280,12 @@ def artifacts(rows: Sequence[tuple[Any, ...]], progress: Progress | None = None)
             continue
         try:
             # checked before any read: a pipe or a device put in its place is never opened
-            seen, seen_size = checksum(path, progress) if sha else (regular_artifact(path), None)
+            if not sha:
+                regular_artifact(path)
+                continue
+            seen, seen_size = checksum(path, progress)
         except ArtifactNotRegular as exc:
             findings.append(_finding("error", ref, say.artifact_not_regular(exc.path, exc.kind, exc.detail)))
-            continue
-        if not sha:
             continue
         if seen != sha:
             findings.append(_finding("error", ref, say.artifact_changed(path, seen, sha)))

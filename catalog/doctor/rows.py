@@ -4,7 +4,7 @@ values on a connection from :func:`catalog.engine.connect`. Nothing here writes.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Mapping, Sequence
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -43,7 +43,7 @@ class Rows:
     Use as a context manager; a table with no sound file has no rows.
     """
 
-    def __init__(self, files: dict[str, Sequence[str]]) -> None:
+    def __init__(self, files: Mapping[str, Collection[str]]) -> None:
         self._files = {table: list(paths) for table, paths in files.items()}
         self._con: duckdb.DuckDBPyConnection | None = None
 
@@ -73,13 +73,13 @@ class Rows:
         """(event_id, model, version, kind, filename, why or '') of one row per event id."""
         return self._run("events_rows", "events")
 
-    def copies(self, table: str, current: Sequence[str]) -> list[tuple[Any, ...]]:
+    def copies(self, table: str, current: Collection[str]) -> list[tuple[Any, ...]]:
         """(*key, files, content hashes, authors) of each record that ``current`` files hold twice."""
         return self._run(f"{table}_copies", table, current=sorted(current))
 
-    def per_file(self, table: str, current: Sequence[str]) -> dict[str, int]:
+    def per_file(self, table: str, current: Collection[str]) -> dict[str, int]:
         """How many rows each of the ``current`` files holds."""
-        return dict(self._run(f"{table}_per_file", table, current=sorted(current)))  # type: ignore[arg-type]
+        return {file: rows for file, rows in self._run(f"{table}_per_file", table, current=sorted(current))}
 
 
 def artifact_rows(files: Sequence[str]) -> list[tuple[Any, ...]]:

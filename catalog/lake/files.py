@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ..schema import COLUMNS, FAMILIES
@@ -149,7 +149,7 @@ class FileCheck:
 _CURRENT_SET = {table: frozenset(names) for table, names in COLUMNS.items()}
 
 # (column name, kind of value) of each file asked about; files it could not read are left out.
-ColumnReader = Callable[[list[str]], dict[str, Sequence[tuple[str, str]]]]
+ColumnReader = Callable[[list[str]], Mapping[str, Sequence[tuple[str, str]]]]
 
 
 def _fits(table: str, columns: Sequence[tuple[str, str]]) -> bool:

@@ -49,7 +49,6 @@ from .files import PART, FileCheck
 from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
 from .storage import FILE, LocalStorage, Storage, relative
 
-
 if TYPE_CHECKING:
     import pyarrow as pa
 

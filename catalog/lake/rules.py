@@ -27,7 +27,7 @@ def _name_rule(column: str) -> str:
     pattern = validate._NAME.pattern.removeprefix("^").removesuffix("\\Z")
     return (
         f"({column} IS NULL OR (regexp_full_match({column}, {quote_literal(pattern)}) "
-        f"AND split_part({column}, '.', 1) NOT IN {_text_list(validate._RESERVED)}))"
+        f"AND split_part({column}, '.', 1) NOT IN {_text_list(sorted(validate._RESERVED))}))"
     )
 
 

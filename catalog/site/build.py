@@ -32,7 +32,6 @@ from .output import check_folder, safe_join, staged
 from .render import Renderer, render_pages
 
 
-
 @dataclass
 class BuildReport:
     """What a build did: where the site is, how many pages, how long each stage took."""
@@ -185,7 +184,7 @@ def build_site(
     out = check_folder(out_dir, registry.root)
     kept = None if build_dir is None else check_folder(build_dir, registry.root)
     if kept is not None and (kept == out or out in kept.parents or kept in out.parents):
-        raise InvalidValue(f"build_dir {os.fspath(build_dir)!r} and the site folder {os.fspath(out_dir)!r} overlap: "
+        raise InvalidValue(f"build_dir {os.fspath(build_dir or kept)!r} and the site folder {os.fspath(out_dir)!r} overlap: "
                            "keep the Markdown in a folder of its own")
     timings: dict[str, float] = {}
     step = stages(getattr(registry, "progress", None), "build", ("reading the lake", "rendering pages", "running MkDocs"))
@@ -200,7 +199,7 @@ def build_site(
     timings["document"] = time.perf_counter() - start
 
     with contextlib.ExitStack() as stack:
-        if build_dir is None:
+        if kept is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-build-")))
         else:
             folder = stack.enter_context(staged(kept))

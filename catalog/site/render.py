@@ -14,6 +14,7 @@ live; numeric references are inert in both HTML blocks and Markdown text.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -93,7 +94,7 @@ def _truncate(value: Any, limit: int = 160) -> str:
 class Renderer:
     """Renders pages from the data document; ``overrides`` (a folder) wins over the defaults."""
 
-    def __init__(self, overrides: str | Path | None = None, defaults: str | Path = DEFAULT_TEMPLATES) -> None:
+    def __init__(self, overrides: str | os.PathLike[str] | None = None, defaults: str | Path = DEFAULT_TEMPLATES) -> None:
         self.defaults = Path(defaults)
         self.overrides = Path(overrides) if overrides else None
         if self.overrides is not None and not self.overrides.is_dir():
