@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from .errors import InvalidValue
 from .registry import Registry
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
@@ -294,8 +295,21 @@ def build_sample_lake(path: str | os.PathLike[str], *, seed: int = 7) -> Registr
 
 
 def replace_sample_lake(path: str | os.PathLike[str]) -> None:
-    """Rebuild the sample lake beside ``path`` and swap it in."""
+    """Rebuild the sample lake beside ``path`` and swap it in. Only a sample lake is
+    replaced (its catalog.toml is the sample's): any other folder is refused, untouched."""
     target = os.path.abspath(os.fspath(path))
+    if os.path.lexists(target):
+        policy = os.path.join(target, "catalog.toml")
+        try:
+            with open(policy, encoding="utf-8") as fh:
+                ours = os.path.isdir(target) and not os.path.islink(target) and fh.read() == SAMPLE_CONFIG
+        except OSError:
+            ours = False
+        if not ours:
+            raise InvalidValue(
+                f"{target} is not the sample lake (its catalog.toml is not the sample's): "
+                "give a new folder, or remove that one yourself"
+            )
     parent = os.path.dirname(target)
     os.makedirs(parent, exist_ok=True)
     work = tempfile.mkdtemp(prefix=".sample-", dir=parent)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -79,3 +80,15 @@ def test_demo_creates_the_sample_where_there_is_no_lake(tmp_path):
     out = CliRunner().invoke(app, ["--lake", str(tmp_path / "new"), "demo", "--no-site", "--json"])
     assert out.exit_code == 0, out.stderr
     assert '"created": true' in out.stdout
+
+
+def test_make_sample_replaces_only_a_sample_lake(tmp_path: Path) -> None:
+    from catalog.errors import InvalidValue
+    from catalog.sample import replace_sample_lake
+
+    other = tmp_path / "lake"
+    Registry(other, actor="ana", durable=False).register("churn", "s3://m/1.pkl", capture_git=False)
+    before = sorted(p.name for p in (other / "versions").iterdir())
+    with pytest.raises(InvalidValue):
+        replace_sample_lake(other)
+    assert sorted(p.name for p in (other / "versions").iterdir()) == before
