@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from .errors import LakeNotFound
+from .lake import compact as compact_table
 from .records import InitReport
 from .session import Session
 
@@ -48,7 +49,7 @@ def compact(s: Session) -> dict[str, dict[str, int]]:
     for done, table in enumerate(("versions", "events")):
         if s.progress is not None:
             s.progress(f"compact {table}", done, 2)
-        files, rows = s.lake.compact(table)
+        files, rows = compact_table(s.lake, table)
         out[table] = {"files_merged": files, "rows": rows}
     if s.progress is not None:
         s.progress("compact", 2, 2)

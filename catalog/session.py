@@ -16,7 +16,7 @@ from . import validate as check
 from .config import Config
 from .config import load as load_config
 from .errors import CatalogError, LakeNotFound, ModelNotFound, VersionNotFound
-from .lake import Lake
+from .lake import Lake, compact
 from .progress import Progress
 from .queries import Reader
 from .records import Version
@@ -106,7 +106,7 @@ class Session:
         have to scan thousands of tiny files."""
         if self.lake.part_count(table) >= AUTO_COMPACT_PARTS:
             try:
-                self.lake.compact(table, minor=True)
+                compact(self.lake, table, minor=True)
             except (CatalogError, OSError):
                 pass  # the records are written; another writer is compacting, or doctor will tell
 

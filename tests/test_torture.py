@@ -22,7 +22,7 @@ from catalog import Registry
 from catalog.cli import app
 from catalog.doctor import doctor
 from catalog.errors import LakeBusy
-from catalog.lake import Lake, LocalStorage
+from catalog.lake import Lake, LocalStorage, compact
 
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
@@ -96,7 +96,7 @@ def test_a_compaction_killed_between_rename_and_removal_shows_each_record_once(r
     from catalog.lake.compaction import merge_files
 
     with pytest.raises(KeyboardInterrupt):
-        Lake(storage).compact("versions", lambda p, d, f, same: merge_files("versions", p, d, f, same_schema=same))
+        compact(Lake(storage), "versions", merge=lambda p, d, f, same: merge_files("versions", p, d, f, same_schema=same))
     on_disk = registry("x").sql("select count(*) as n from read_parquet('%s/versions/*.parquet')" % lake).rows[0]["n"]
     assert on_disk == 6 + 4  # four records sit in two files for now
     assert _versions(registry("bob"), "m") == [1, 2, 3, 4, 5, 6]

@@ -52,8 +52,6 @@ from .storage import FILE, LocalStorage, Storage, relative
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from .compaction import Merge
-
 _PART = PART
 
 
@@ -361,14 +359,6 @@ class Lake:
     def part_count(self, table: str) -> int:
         """How many small appended files the table holds (what a minor compaction merges)."""
         return sum(1 for f in self.data_files(table) if f.split("/")[-1].startswith("part-"))
-
-    def compact(self, table: str, merge: Merge | None = None, *, minor: bool = False) -> tuple[int, int]:
-        """Merge the table's record files into one; returns (files merged, rows kept).
-        With ``minor``, only the small appended files and compacted files of a similar
-        size: what writers run automatically. See catalog.lake.compaction."""
-        from .compaction import compact
-
-        return compact(self, table, minor=minor, merge=merge)
 
 
 # Rows per row group of a compacted file. Files are sorted by model, so a question
