@@ -56,7 +56,7 @@ def test_compaction_never_removes_a_file_added_after_its_listing(registry, lake)
         added.append(raw.append("versions", [_row("m", 99)]))
         return merge_files("versions", paths, dest, footer, same_schema=same)
 
-    files, rows = raw.compact("versions", merge_while_a_writer_appends)
+    files, rows = compact(raw, "versions", merge=merge_while_a_writer_appends)
     assert (files, rows) == (5, 5)
     assert (lake / added[0]).exists()
     assert _versions(registry("bob"), "m") == [1, 2, 3, 4, 5, 99]
