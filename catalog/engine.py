@@ -27,10 +27,11 @@ def connect(*, threads: int = 2, memory_limit: str | None = None, temp_directory
     if temp_directory is not None:
         config["temp_directory"] = temp_directory
     con = duckdb.connect(":memory:", config=config)
-    con.execute("SET enable_progress_bar = false")
+    settings = named_sql(__package__ or "catalog", "engine.sql")
+    con.execute(settings["quiet"])
     # Without the ICU extension DuckDB knows no other zone, and the setting is not even offered.
     with contextlib.suppress(duckdb.Error):
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute(settings["utc"])
     return con
 
 
@@ -38,11 +39,9 @@ def confine(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """Let ``con`` read only below the folder ``root``, load no extension, and change no
     setting from now on (the sandbox every reader of a lake runs in)."""
     folder = root.rstrip("/") + "/"
-    con.execute("SET allowed_directories = $folders", {"folders": [folder]})
-    con.execute("SET autoinstall_known_extensions = false")
-    con.execute("SET autoload_known_extensions = false")
-    con.execute("SET enable_external_access = false")
-    con.execute("SET lock_configuration = true")
+    settings = named_sql(__package__ or "catalog", "engine.sql")
+    con.execute(settings["confine_to"], {"folders": [folder]})
+    con.execute(settings["confine"])
 
 
 def statements(sql: str) -> list[duckdb.Statement]:
