@@ -12,7 +12,7 @@ import hashlib
 import os
 import re
 import string
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,31 +97,38 @@ class Config:
         return {name: t.format(model=model, version=version, target=target) for name, t in self.dashboards.items()}
 
 
-def find(explicit: str | os.PathLike[str] | None, lake_root: str) -> str | None:
-    """Where the configuration is, by the documented order; None when there is none."""
+def load(
+    explicit: str | os.PathLike[str] | None, lake_root: str, read_lake_file: Callable[[str], bytes | None] | None = None
+) -> Config:
+    """The configuration, found by the documented order (--config or CATALOG_CONFIG, then
+    ./catalog.toml, then catalog.toml in the lake); permissive when there is none.
+    ``read_lake_file(name)`` reads a file of the lake (through its Storage: the lake may
+    not be a local folder), None when there is no such file."""
     chosen = explicit or os.environ.get("CATALOG_CONFIG")
     if chosen:
         if not os.path.isfile(chosen):
             raise ConfigInvalid(path=os.fspath(chosen), detail="no such file (given by --config or CATALOG_CONFIG)")
-        return os.fspath(chosen)
-    for candidate in (FILE_NAME, os.path.join(lake_root, FILE_NAME)):
-        if os.path.isfile(candidate):
-            return candidate
-    return None
-
-
-def load(explicit: str | os.PathLike[str] | None, lake_root: str) -> Config:
-    path = find(explicit, lake_root)
-    if path is None:
+        path = os.fspath(chosen)
+        raw_bytes: bytes | None = _read(path)
+    elif os.path.isfile(FILE_NAME):
+        path, raw_bytes = FILE_NAME, _read(FILE_NAME)
+    else:
+        path = os.path.join(lake_root, FILE_NAME)
+        raw_bytes = read_lake_file(FILE_NAME) if read_lake_file else (_read(path) if os.path.isfile(path) else None)
+    if raw_bytes is None:
         return Config()
     import tomllib
 
-    raw_bytes = open(path, "rb").read()
     try:
         data = tomllib.loads(raw_bytes.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigInvalid(path=path, detail=f"not valid TOML: {exc}") from None
     return parse(data, path, hashlib.sha256(raw_bytes).hexdigest())
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read()
 
 
 def parse(data: Mapping[str, Any], path: str, sha256: str) -> Config:

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from .errors import InvalidValue
+from .lake import open_storage
 from .registry import Registry
 
 START = datetime(2026, 9, 1, 8, 0, tzinfo=timezone.utc)
@@ -269,9 +270,8 @@ def build_sample_lake(path: str | os.PathLike[str], *, seed: int = 7) -> Registr
     """Write the sample lake at ``path`` (which must not exist yet) and compact it."""
     plan = _plan(seed)
     rng = random.Random(seed + 1)
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, "catalog.toml"), "w", encoding="utf-8") as fh:
-        fh.write(SAMPLE_CONFIG)
+    storage = open_storage(path, durable=False)
+    storage.write_atomic("catalog.toml", SAMPLE_CONFIG.encode("utf-8"))
     now = {"t": START}
     registries: dict[str, Registry] = {}
 
@@ -290,7 +290,8 @@ def build_sample_lake(path: str | os.PathLike[str], *, seed: int = 7) -> Registr
     result.compact()
     for reg in registries.values():
         reg.close()
-    shutil.rmtree(os.path.join(os.fspath(path), "_locks"), ignore_errors=True)
+    for name in storage.listdir("_locks"):  # lock files hold no record: the sample ships without them
+        storage.remove(f"_locks/{name}")
     return Registry(path)
 
 

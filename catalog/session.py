@@ -52,8 +52,13 @@ class Session:
     def config(self) -> Config:
         """The catalog.toml in force (loaded on first use; permissive when there is none)."""
         if self._config is None:
-            self._config = load_config(self.config_arg, self.lake.root)  # type: ignore[arg-type]
+            self._config = load_config(self.config_arg, self.lake.root, self._lake_file)  # type: ignore[arg-type]
         return self._config
+
+    def _lake_file(self, name: str) -> bytes | None:
+        """A file of the lake (its catalog.toml), read through its Storage; None if absent."""
+        storage = self.lake.storage
+        return storage.read_bytes(name) if storage.exists(name) else None
 
     def policy_source(self) -> str | None:
         """Where the policy came from, as recorded in evidence: lake-relative when it lives in the lake."""
