@@ -326,3 +326,27 @@ def test_compaction_vouches_only_for_files_whose_rows_keep_the_rules(scenario, r
     assert b"catalog.rows_checked" not in (pq.read_metadata(merged).metadata or {})
     assert [m["model"] for m in _json(cli, "list")] == ["churn"]
     assert any("invalid model name" in f.problem for f in doctor(lake).problems)
+
+
+def test_compact_rewrites_a_compacted_file_that_does_not_say_its_rows_keep_the_rules(registry, lake):
+    """A lake last compacted by an older catalog: readers check every row of its file on
+    every read until `catalog compact` rewrites it, which it must do even when the file
+    is the table's only one."""
+    from catalog.lake import Lake, LocalStorage
+    from catalog.lake.footers import ROWS_CHECKED, SUPERSEDES
+
+    reg = registry("ana")
+    for n in range(3):
+        reg.register("churn", f"s3://m/{n}", capture_git=False)
+    reg.compact()
+    (merged,) = (lake / "versions").glob("compacted-*.parquet")
+    table = pq.read_table(merged)
+    older = table.replace_schema_metadata({SUPERSEDES: b"[]"})  # what an older catalog wrote
+    merged.unlink()
+    pq.write_table(older, lake / "versions" / merged.name)
+    assert not Lake(LocalStorage(lake)).rows_checked(str(lake / "versions" / merged.name))
+    assert registry("bob").compact()["versions"]["files_merged"] == 1
+    (rewritten,) = (lake / "versions").glob("compacted-*.parquet")
+    assert pq.read_metadata(rewritten).metadata[ROWS_CHECKED] == b"1"
+    assert registry("carol").compact()["versions"]["files_merged"] == 0
+    assert [v.version for v in registry("dan").show("churn").versions] == [1, 2, 3]

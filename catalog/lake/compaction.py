@@ -82,9 +82,11 @@ def compact(lake: Lake, table: str, *, minor: bool = False, merge: Merge | None 
         if minor:
             files = minor_inputs(lake, files)
         names = [f.split("/")[-1] for f in files]
-        # One compacted file is already compact, unless an older catalog wrote it
-        # without the list of inputs it replaced: rewriting it records that.
-        if len(files) <= 1 and all(n.startswith("compacted-") for n in names) and lake.superseded(table, names)[1]:
+        # One compacted file is already compact, unless an older catalog wrote it without
+        # the list of inputs it replaced, or without saying its rows keep the readers'
+        # rules (then every read checks them): rewriting it records both.
+        if (len(files) <= 1 and all(n.startswith("compacted-") for n in names) and lake.superseded(table, names)[1]
+                and all(lake.rows_checked(storage.local_path(f)) for f in files)):
             return (0, 0)
         found = lake.checked.first_problem_in([storage.local_path(f) for f in files], table)
         if found:
