@@ -1,7 +1,7 @@
 """What ``Registry.register_many`` needs to load many versions fast and in little memory.
 
-``register`` checks a record in ~40 µs, most of it in ``urllib.parse``.
-:class:`LeanCheck` vouches in a few µs for a record whose every field has the
+``register``'s checks spend most of their time in ``urllib.parse``.
+:class:`LeanCheck` vouches, with a few string operations, for a record whose every field has the
 plain shape (remote URIs that plainly carry no credential, printable text
 within its limit, string tags...) and answers None for anything else, which
 then goes through ``register``'s own checks: a bulk load therefore refuses
@@ -37,7 +37,7 @@ from .schema import SCHEMA_VERSION, VERSIONS
 _LATER = ("version", "created_at")
 SPILLED = pa.schema([f for f in VERSIONS if f.name not in _LATER])
 # The C allocator gives back what a chunk used once it is freed; Arrow's default
-# pool (mimalloc) keeps it: ~35 MB more at the peak of a 100k load.
+# pool (mimalloc) keeps it, which raises the peak of a large load.
 _POOL = pa.system_memory_pool()
 _HEX64 = re.compile(r"[0-9a-fA-F]{64}\Z")
 _KNOWN_KEYS = 10_000  # tag, param and metric names remembered as valid (they repeat)

@@ -2,8 +2,9 @@
 
 `catalog resolve` sits on the path of every serving start-up, so its plain form
 (`catalog [--lake L] [--actor A] [--config C] resolve REF [--json]`) is answered
-here without importing the CLI framework (typer: ~35 ms to import, ~100 ms to
-validate parameters); everything else goes to the typer app in ``catalog.cli``.
+here without importing the CLI framework (typer's import and parameter handling
+cost more than the lookup itself); everything else goes to the typer app in
+``catalog.cli``.
 """
 
 from __future__ import annotations

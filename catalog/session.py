@@ -22,8 +22,8 @@ from .queries import Reader
 from .records import Version
 
 # A table holding this many small appended files is compacted (minor) by the writer
-# that adds the last one: about 1 ms a write amortised, and no read ever scans more
-# than this many tiny files (DuckDB pays ~0.25 ms a file).
+# that adds the last one: cheap amortised over the writes, and no read ever scans more
+# than this many tiny files (DuckDB pays a fixed cost for every file it opens).
 AUTO_COMPACT_PARTS = 100
 
 

@@ -97,7 +97,7 @@ class FileCheck:
     """Finds the table files a reader must not trust, remembering those found sound.
 
     Every ``*.parquet`` a table glob would read gets the footer and schema check
-    (about 0.1 ms a file): a file with the catalog's own name but a foreign
+    (a footer read, whatever the file's size): a file with the catalog's own name but a foreign
     schema would otherwise be read silently, its columns cast or nulled. Table
     files never change schema once written (a redaction rewrites values only),
     so each is checked once per process, and compaction keeps their number small.

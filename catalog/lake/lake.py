@@ -64,7 +64,7 @@ _CLAIM = re.compile(r"^(\d+)(?:-(\d+))?$")
 # Taken shared by each single claim, exclusively by a bulk load's claims.
 CLAIMS_LOCK = "claims"
 # A bulk load claiming numbers of at most this many models fsyncs their folders one
-# by one (~0.2 ms each here); more, and one sync of the machine is cheaper.
+# by one; for more, one sync of the machine is cheaper (benchmarks/run.py measures it).
 SYNC_FOLDERS_UP_TO = 500
 
 
@@ -373,7 +373,7 @@ KEY = {"versions": ("model", "version"), "events": ("event_id",)}
 
 def _to_parquet(table: pa.Table, *, row_group_size: int | None = None) -> bytes:
     """Parquet bytes: zstd for merged files; small appends plain, since zstd's set-up
-    alone costs ~0.6 ms a file and compaction compresses them later."""
+    alone outweighs a one-row file's write and compaction compresses them later."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
