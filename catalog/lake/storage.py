@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import hashlib
 import os
 import stat
 import uuid
@@ -55,6 +56,11 @@ class Storage(Protocol):
     """What the lake asks of a place to keep files."""
 
     root: str
+    # What the lake is called for people (a folder's path, an s3:// URL).
+    location: str
+    # Whether stamp() changes exactly when a listing does (an object store's listing
+    # digest); False where it is a folder's coarse modification time (see lake.settled).
+    exact_stamps: bool
 
     def exists(self, path: str) -> bool: ...
     def listdir(self, path: str) -> list[str]: ...
@@ -72,6 +78,8 @@ class Storage(Protocol):
     def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
     def local_path(self, path: str) -> str: ...
+    def read_tagged(self, path: str) -> tuple[bytes, str] | None: ...
+    def replace_if(self, path: str, data: bytes, tag: str | None) -> bool: ...
 
 
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -90,6 +98,8 @@ class LocalStorage:
         # Resolved once: a lake given as a link to a folder is that folder, and below
         # it nothing is followed (see entries).
         self.root = os.path.realpath(os.fspath(root))
+        self.location = self.root
+        self.exact_stamps = False
         self.durable = durable
         if os.path.exists(self.root) and not os.path.isdir(self.root):
             raise LakeNotFolder(lake=self.root)
@@ -307,6 +317,38 @@ class LocalStorage:
         if self.durable:
             self._fsync_dir(os.path.dirname(target))
             self._fsync_dir(os.path.dirname(source))
+
+    def read_tagged(self, path: str) -> tuple[bytes, str] | None:
+        """(content, tag) of the file ``path``, None when it is missing. The tag changes
+        whenever the file is replaced: what :meth:`replace_if` compares (an ETag)."""
+        try:
+            data = self.read_bytes(path)
+        except FileNotFoundError:
+            return None
+        return data, hashlib.sha256(data).hexdigest()
+
+    def replace_if(self, path: str, data: bytes, tag: str | None) -> bool:
+        """Write ``data`` to ``path`` only if its tag is still ``tag`` (None: only if it
+        does not exist); False when someone changed it first. (S3's ``If-Match`` and
+        ``If-None-Match: *``; here the compare and the rename run under an flock of a
+        hidden file beside it, which one machine's folder can keep.)"""
+        if tag is None:
+            return self.create_exclusive(path, data)
+        final = self.local_path(path)
+        folder = os.path.dirname(final)
+        self._ensure_dir(folder)
+        guard = os.path.join(folder, f".{os.path.basename(final)}.cas")
+        with self._writing(path):
+            fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            found = self.read_tagged(path)
+            if found is None or found[1] != tag:
+                return False
+            self.write_atomic(path, data)
+            return True
+        finally:
+            os.close(fd)
 
     @contextlib.contextmanager
     def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> Iterator[None]:
