@@ -1,4 +1,4 @@
-"""Starting and looking after a lake: ``init``, ``doctor``, ``compact``."""
+"""Starting and looking after a lake: ``init``, ``doctor``, ``compact``, ``snapshot``."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Any
 
 from .errors import LakeNotFound
 from .lake import compact as compact_table
+from .lake.snapshot import publish, publish_all
 from .records import InitReport
 from .session import Session
 
@@ -51,6 +52,14 @@ def compact(s: Session) -> dict[str, dict[str, int]]:
             s.progress(f"compact {table}", done, 2)
         files, rows = compact_table(s.lake, table)
         out[table] = {"files_merged": files, "rows": rows}
+        publish(s.lake, table)  # the snapshot, even when the table was already compact
     if s.progress is not None:
         s.progress("compact", 2, 2)
     return out
+
+
+def snapshot(s: Session) -> dict[str, dict[str, Any]]:
+    """Publish the lake's current files as a Delta log per table (catalog.lake.snapshot)."""
+    if not s.lake.exists():
+        raise LakeNotFound(lake=s.location)
+    return publish_all(s.lake)

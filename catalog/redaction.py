@@ -14,7 +14,8 @@ from typing import Any
 from . import validate as check
 from .errors import InvalidValue
 from .fields import FIELDS
-from .lake import rewrite_file
+from .lake.rewrite import rewrite_to_new_file
+from .lake.snapshot import retire
 from .lifecycle import record
 from .records import Event
 from .session import Session
@@ -40,16 +41,19 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
         else:
             s.version(model, version)
         with s.lake.rewrite_lock():
-            rewritten = 0
+            # Each file is rewritten to a new name that supersedes the old one, which goes
+            # once the snapshot's Delta log no longer lists it (catalog.lake.snapshot).
+            replaced: list[str] = []
             if version_fields:
                 blank = _blank(model, version, version_fields, skip_kind=None)
                 for path in _files(s, "files_with_versions", model, version):
-                    rewritten += rewrite_file(s.lake.storage, path, blank)
+                    replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
             if "note" in wanted:
                 blank = _blank(model, version, ["note"], skip_kind="redact")
                 for path in _files(s, "files_with_events", model, version):
-                    rewritten += rewrite_file(s.lake.storage, path, blank)
-        evidence = {"fields": wanted, "files_rewritten": rewritten}
+                    replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
+            retire(s.lake, replaced)
+        evidence = {"fields": wanted, "files_rewritten": len(replaced)}
         return record(s, model, version, "redact", note=reason, evidence=evidence)
 
 

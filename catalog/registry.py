@@ -299,3 +299,11 @@ class Registry:
     def compact(self) -> dict[str, dict[str, int]]:
         """Merge each table's small files into one; safe to interrupt, safe beside writers."""
         return maintenance.compact(self._s)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Publish the current state for other engines: a Delta Lake log in each table folder
+        (``versions/_delta_log``, ``events/_delta_log``) listing the files that make up the
+        table now, each record once. Compaction and redaction publish too; this publishes
+        on demand. Per table: the commit written (None when the log was current), the log's
+        last commit, how many files it lists and where it is."""
+        return maintenance.snapshot(self._s)

@@ -1,5 +1,5 @@
 """Commands that look after the lake: check and repair it (doctor), merge its
-small files (compact).
+small files (compact), publish its snapshot for other engines (snapshot).
 """
 
 from __future__ import annotations
@@ -55,3 +55,18 @@ def compact(as_json: JsonOpt = False) -> None:
             typer.echo(f"{table}: {figures['files_merged']} files merged into one ({figures['rows']} records)")
         else:
             typer.echo(f"{table}: already compact")
+
+
+@through_funnel
+def snapshot(as_json: JsonOpt = False) -> None:
+    """Publish the current state as a Delta Lake log per table, for Spark, Trino, DuckDB, Polars and friends (compact publishes too).
+
+    Example: catalog snapshot
+    """
+    result = open_registry().snapshot()
+    if as_json:
+        dump_json(result)
+        return
+    for table, figures in result.items():
+        state = "published" if figures["committed"] is not None else "already current"
+        typer.echo(f"{table}: {state}: Delta log {safe(figures['log'])} at version {figures['version']}, {figures['files']} file(s)")

@@ -49,6 +49,8 @@ def table_files(storage: Storage, table: str, *, tmp_grace: float, now: float) -
     sound: list[str] = []
     looked = 0
     for rel, kind in storage.walk(table):
+        if rel.startswith(f"{table}/_delta_log/") or (rel == f"{table}/_delta_log" and kind == DIR):
+            continue  # the snapshot's Delta log (catalog.lake.snapshot): not table files
         name = rel.rsplit("/", 1)[-1]
         if kind == DIR and not name.endswith(".parquet"):
             continue

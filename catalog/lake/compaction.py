@@ -26,6 +26,7 @@ from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .footers import ROWS_CHECKED, SUPERSEDES, first_line
 from .lake import KEY, ORDER, ROW_GROUP_ROWS, Lake, _file_id, compaction_marker
 from .rules import sound_rows_sql
+from .snapshot import publish
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -109,6 +110,9 @@ def compact(lake: Lake, table: str, *, minor: bool = False, merge: Merge | None 
             rows = storage.write_atomic_with(out, lambda dest: merge_files(table, inputs, dest, footer, same, bytes_in=bytes_in))
         else:
             rows = storage.write_atomic_with(out, lambda dest: merge(inputs, dest, footer, same))
+        # The snapshot other engines read (a Delta log) drops the inputs and lists the merged
+        # file before any input goes, so it never names a missing file (catalog.lake.snapshot).
+        publish(lake, table, operation="OPTIMIZE", rearranged={out.split("/", 1)[1]: names})
         # Readers whose listing overlapped the removals below see this change and re-run.
         storage.write_atomic(compaction_marker(table), uuid.uuid4().hex.encode())
         for f in files:

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 _PART = PART
+# The snapshot's Delta log in each table folder (catalog.lake.snapshot): not part of the table.
+DELTA_LOG = "_delta_log"
 
 
 def compaction_marker(table: str) -> str:
@@ -152,7 +154,7 @@ class Lake:
         return [
             self.storage.local_path(rel)
             for rel, kind in self.storage.walk(table)
-            if kind == FILE and rel.endswith(".parquet")
+            if kind == FILE and rel.endswith(".parquet") and not rel.startswith(f"{table}/{DELTA_LOG}/")
         ]
 
     def rows_checked(self, path: str) -> bool:
@@ -206,6 +208,10 @@ class Lake:
         how many. Call with the table's compaction lock held (compact, redaction)."""
         names = [n for n, kind in self.storage.entries(table) if kind == FILE]
         gone, _ = self.superseded(table, names)
+        if gone:  # the snapshot's Delta log stops listing them before they go
+            from .snapshot import publish
+
+            publish(self, table)
         for name in sorted(gone):
             self.storage.remove(f"{table}/{name}")
         return len(gone)

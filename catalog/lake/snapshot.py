@@ -275,3 +275,17 @@ def publish_all(lake: Lake, *, strict: bool = True) -> dict[str, dict[str, Any]]
         out[table] = {"committed": wrote, "version": log.version, "files": len(log.files),
                       "log": f"{lake.storage.location.rstrip('/')}/{log_folder(table)}"}
     return out
+
+
+def retire(lake: Lake, old: Collection[str]) -> None:
+    """Finish a rewrite to new files (redaction, see rewrite.rewrite_to_new_file): publish
+    each table concerned (the log drops the old files and adds the new ones), rewrite its
+    compaction marker (so a reader whose listing overlapped the removals runs again), and
+    only then remove the old files: the order compaction keeps."""
+    from .lake import compaction_marker
+
+    for table in sorted({p.split("/", 1)[0] for p in old}):
+        publish(lake, table, operation="UPDATE")
+        lake.storage.write_atomic(compaction_marker(table), uuid.uuid4().hex.encode())
+    for path in old:
+        lake.storage.remove(path)
