@@ -15,7 +15,7 @@ from . import validate as check
 from .errors import InvalidValue
 from .fields import FIELDS
 from .lake.rewrite import rewrite_to_new_file
-from .lake.snapshot import retire
+from .lake.snapshot import publish, retire
 from .lifecycle import record
 from .records import Event
 from .session import Session
@@ -54,7 +54,9 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
                     replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
             retire(s.lake, replaced)
         evidence = {"fields": wanted, "files_rewritten": len(replaced)}
-        return record(s, model, version, "redact", note=reason, evidence=evidence)
+        event = record(s, model, version, "redact", note=reason, evidence=evidence)
+        publish(s.lake, "events")  # the snapshot shows the redaction's own record too
+        return event
 
 
 def _files(s: Session, query: str, model: str, version: int | None) -> list[str]:
