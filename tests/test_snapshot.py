@@ -169,11 +169,17 @@ def scenario(lake: Path) -> None:
 
 @pytest.fixture(scope="module")
 def spark():
-    pytest.importorskip("pyspark")
     import shutil
 
-    if not shutil.which("java"):
-        pytest.skip("no java (.ci/run installs openjdk-17-jre-headless)")
+    missing = None if shutil.which("java") else "java (.ci/run installs openjdk-17-jre-headless)"
+    try:
+        import pyspark  # noqa: F401
+    except ImportError:
+        missing = "pyspark (the test extra)"
+    if missing:
+        if os.environ.get("CATALOG_REQUIRE_SPARK"):
+            pytest.fail(f"CATALOG_REQUIRE_SPARK is set but {missing} is missing")
+        pytest.skip(f"no {missing}")
     from pyspark.sql import SparkSession
 
     session = (
@@ -399,27 +405,34 @@ def test_the_readme_section_has_snippets_for_every_engine():
 
 
 def test_the_readme_snippets_run_and_agree_with_the_catalog(tmp_path, spark, monkeypatch, capsys):
-    """Each runnable snippet (a python heredoc in an sh block; those marked as not run here
-    need a server or a download) runs in a folder whose data/lake is a published lake; the
-    last line it prints is the versions per model, as the catalog counts them."""
+    """Each snippet marked as run here runs in a folder whose data/lake is a lake: the
+    `catalog snapshot` block publishes it, and each python heredoc prints as its last
+    line the versions per model, which must be the catalog's count. (The heredocs run
+    in this process, so that the Spark one reuses the module's one session.)"""
     lake = tmp_path / "data" / "lake"
     scenario(lake)
     with Registry(lake, durable=False) as reg:
-        reg.compact()
         expected = [tuple(r.values()) for r in reg.sql("select model, count(*) as n from versions group by model order by model").rows]
     monkeypatch.chdir(tmp_path)
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    env = {k: v for k, v in env.items() if not k.startswith("CATALOG_")}
     ran = []
     for block in readme_snippets():
-        heredoc = re.search(r"python3? - <<'EOF'\n(.*?)^EOF$", block.code, re.S | re.M)
-        if block.skip or heredoc is None:
-            assert block.skip, f"README line {block.line}: a runnable snippet must be a python heredoc"
+        if block.language != "sh":
             continue
-        # In this process, so that the Spark snippet reuses the module's one session.
-        exec(compile(heredoc.group(1), f"README.md:{block.line}", "exec"), {"__name__": "__readme__"})
-        printed = capsys.readouterr().out.strip().splitlines()
-        assert [tuple(r) for r in ast.literal_eval(printed[-1])] == expected, block.line
+        assert block.skip, f"README line {block.line}: every snippet here says where it runs"
+        if not block.skip.startswith("run by tests/test_snapshot.py"):
+            continue
+        heredoc = re.fullmatch(r"python3? - <<'EOF'\n(.*?)^EOF\n", block.code, re.S | re.M)
+        if heredoc is None:
+            run = subprocess.run(["bash", "-c", block.code], cwd=tmp_path, env=env, capture_output=True, text=True)
+            assert run.returncode == 0, (block.line, run.stderr)
+        else:
+            exec(compile(heredoc.group(1), f"README.md:{block.line}", "exec"), {"__name__": "__readme__"})
+            printed = capsys.readouterr().out.strip().splitlines()
+            assert [tuple(r) for r in ast.literal_eval(printed[-1])] == expected, block.line
         ran.append(block.line)
-    assert len(ran) >= 4
+    assert len(ran) >= 5  # catalog snapshot, delta-rs + Polars, DataFusion, DuckDB, Spark
 
 
 # -- on S3 ----------------------------------------------------------------------------------
