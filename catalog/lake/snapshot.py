@@ -169,22 +169,27 @@ def files_of_log(lake: Lake, table: str) -> list[str]:
 # -- writing it ------------------------------------------------------------------------------
 
 
-def current(lake: Lake, table: str, *, check: bool = True) -> dict[str, tuple[int, int]] | None:
+def current(lake: Lake, table: str, *, strict: bool = True) -> dict[str, tuple[int, int]] | None:
     """The files that make up ``table`` now, each record in one of them: path relative to
     the table folder -> (size, modification time in ms). None when that set cannot be
     told (a compacted file written by an older catalog, or two compactions that replaced
     the same files: the catalog's reader then keeps one row per key itself, which a
-    plain engine cannot)."""
+    plain engine cannot).
+
+    A file the catalog's reader would refuse (damaged, or foreign to the table: see
+    ``catalog doctor``) raises LakeDamaged when ``strict``; otherwise it is left out,
+    so that a compaction still publishes (and never leaves the log naming the inputs
+    it removes): the catalog itself refuses to read until doctor moved it aside."""
     storage = lake.storage
     paths, exact = lake.current_files(table)
     if not exact:
         return None
     folder = storage.local_path(table)
     rows = [p for p in paths if not (os.path.dirname(p) == folder and ANCHOR.match(os.path.basename(p)))]
-    if check:
-        found = lake.checked.first_problem_in(rows, table)
-        if found:
+    while found := lake.checked.first_problem_in(rows, table):
+        if strict:
             raise LakeDamaged(found[1], path=found[0])
+        rows.remove(found[0])
     out = {}
     for path in rows:
         rel = os.path.relpath(path, folder).replace(os.sep, "/")
@@ -206,7 +211,8 @@ def publish(
 ) -> int | None:
     """Bring the table's Delta log up to the table's current files; returns the number of
     the commit written, or None when the log already said so (or, unless ``strict``, when
-    the current files cannot be told: see :func:`current`; ``strict`` raises then).
+    the current files cannot be told: see :func:`current`; ``strict`` raises then, and
+    when a file is damaged, which is otherwise left out).
 
     ``rearranged`` maps a new file (relative to the table folder) to the files it holds
     the rows of and nothing else (a compaction's merged file and its inputs): when all
@@ -215,7 +221,7 @@ def publish(
     """
     for _ in range(ATTEMPTS):
         log = published(lake, table)  # before the listing: see the module's docstring
-        want = current(lake, table)
+        want = current(lake, table, strict=strict)
         if want is None:
             if strict:
                 raise Refused(
