@@ -7,7 +7,7 @@ from typing import Any
 
 from .errors import LakeNotFound
 from .lake import compact as compact_table
-from .lake.snapshot import publish, publish_all
+from .lake.snapshot import publish, publish_all, published
 from .records import InitReport
 from .session import Session
 
@@ -40,7 +40,12 @@ def doctor(s: Session, repair: bool, verify_artifacts: bool) -> Any:
             return [Finding("info", "catalog.toml", *say.no_policy_file())]
         return []
 
-    return doctor(s.lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check], progress=s.progress)
+    report = doctor(s.lake, repair=repair, verify_artifacts=verify_artifacts, checks=[config_check], progress=s.progress)
+    if repair:  # a file moved aside leaves the snapshot too, where there is one
+        for table in ("versions", "events"):
+            if published(s.lake, table).version >= 0:
+                publish(s.lake, table)
+    return report
 
 
 def compact(s: Session) -> dict[str, dict[str, int]]:
