@@ -168,8 +168,7 @@ class S3Storage:
             raise
         except (bx.NoCredentialsError, bx.PartialCredentialsError, bx.ProfileNotFound) as exc:
             raise ObjectStoreNoCredentials(lake=self.location, detail=str(exc).rstrip(".")) from None
-        except (bx.EndpointConnectionError, bx.ConnectTimeoutError, bx.ReadTimeoutError, bx.InvalidEndpointURLError,
-                bx.ConnectionClosedError) as exc:
+        except (bx.ConnectionError, bx.HTTPClientError) as exc:  # no connection, a timeout, a connection closed
             raise ObjectStoreUnreachable(lake=self.location, detail=str(exc).split("\n")[0].rstrip(".")) from None
         except ValueError as exc:  # botocore refuses a malformed endpoint URL this way
             if "endpoint" in str(exc).lower():
@@ -397,26 +396,33 @@ class S3Storage:
     def _probe(self) -> None:
         """Create a probe key twice with If-None-Match: * (the second must be refused) and
         replace it with a wrong If-Match (must be refused); then delete it."""
-        path = f"_probe/{uuid.uuid4().hex}"
+        key = self._key(f"_probe/{uuid.uuid4().hex}")
+        put = self.client.put_object
+        versions = []  # what a bucket with versioning keeps: each is deleted too
         with self._calls(write=True):
-            self._put(path, b"probe", IfNoneMatch="*")
+            versions.append(put(Bucket=self.bucket, Key=key, Body=b"probe", IfNoneMatch="*").get("VersionId"))
             try:
                 problem = None
                 try:
-                    self._put(path, b"probe again", IfNoneMatch="*")
+                    versions.append(put(Bucket=self.bucket, Key=key, Body=b"again", IfNoneMatch="*").get("VersionId"))
                     problem = "let a second create of one key (If-None-Match: *) succeed"
                 except Exception as exc:
                     if _status(exc) not in (409, 412):
                         raise
                 if problem is None:
                     try:
-                        self._put(path, b"probe again", IfMatch='"0000000000000000000000000000000f"')
+                        stale = '"0000000000000000000000000000000f"'
+                        versions.append(put(Bucket=self.bucket, Key=key, Body=b"again", IfMatch=stale).get("VersionId"))
                         problem = "let a replace with a stale ETag (If-Match) succeed"
                     except Exception as exc:
                         if _status(exc) not in (409, 412):
                             raise
             finally:
-                self.client.delete_object(Bucket=self.bucket, Key=self._key(path))
+                kept = [v for v in versions if v and v != "null"]
+                for version in kept:  # no delete marker left either
+                    self.client.delete_object(Bucket=self.bucket, Key=key, VersionId=version)
+                if not kept:
+                    self.client.delete_object(Bucket=self.bucket, Key=key)
         if problem:
             raise ObjectStoreUnsafe(lake=self.location, detail=problem)
 
