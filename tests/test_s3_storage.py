@@ -413,3 +413,39 @@ def test_a_local_lake_does_not_import_the_s3_client(tmp_path):
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_one_writer_whole_lifecycle_with_locks_waived(s3_server, monkeypatch, tmp_path):
+    """Every write path of the lake through S3Storage (appends, claims, compaction's
+    write_atomic_with, redaction's rewrite and purge, a fresh reader's mirror), for ONE
+    writer process: the locks, which the lock-free protocol (branch `protocol`) removes,
+    are waived here. This proves the storage, not concurrency (that is the protocol's)."""
+    import contextlib
+
+    from catalog.lake.s3 import S3Storage
+
+    monkeypatch.setattr(S3Storage, "lock", lambda self, name, **kw: contextlib.nullcontext())
+    monkeypatch.chdir(tmp_path)
+    client = s3_server.client()
+    bucket = f"catalog-versioned-{uuid.uuid4().hex[:6]}"
+    client.create_bucket(Bucket=bucket)
+    client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    url = f"s3://{bucket}/lake"
+    with Registry(url, actor="ana") as reg:
+        for n in range(1, 4):
+            reg.register("churn", f"s3://m/{n}.pkl", description=f"SECRET-{n}", capture_git=False)
+        reg.approve("churn", 2)
+        reg.deploy("churn", 2, target="prod")
+        assert reg.resolve("churn@prod") == "s3://m/2.pkl"
+        reg.compact()
+        assert not [k for k in objects(s3_server, url) if "/part-" in k.split("/")[-1]]
+        reg.register("churn", "s3://m/4.pkl", capture_git=False)
+        reg.redact("churn", 1, fields=["description"], reason="leak")
+        assert reg.show("churn", 1).description is None
+    with Registry(url, actor="bob") as other:  # a new process's view: a fresh mirror
+        assert [v.version for v in other.show("churn").versions] == [1, 2, 3, 4]
+        assert other.resolve("churn@prod") == "s3://m/2.pkl"
+        assert other.sql("select description from versions where version = 3").rows == [{"description": "SECRET-3"}]
+    for item in client.list_object_versions(Bucket=bucket, Prefix="lake/").get("Versions", ()):
+        body = client.get_object(Bucket=bucket, Key=item["Key"], VersionId=item["VersionId"])["Body"].read()
+        assert b"SECRET-1" not in body, item["Key"]
