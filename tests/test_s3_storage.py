@@ -240,7 +240,8 @@ def test_registry_reads_an_s3_lake(seeded):
 
 
 @NEEDS_PROTOCOL
-def test_registry_writes_an_s3_lake(s3_lake):
+def test_registry_writes_an_s3_lake(s3_lake, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # init writes a starter catalog.toml here
     with Registry(s3_lake, actor="ana") as reg:
         assert reg.init().lake == s3_lake
         reg.register("churn", "s3://models/churn/1.pkl", capture_git=False)
