@@ -283,15 +283,16 @@ class S3Storage:
     # -- reading ------------------------------------------------------------------------
 
     def exists(self, path: str) -> bool:
+        """Whether ``path`` is an object or a folder (a prefix of some): one request when
+        the guess is right (a name with a dot is asked as an object first)."""
+        looks_like_file = "." in path.rsplit("/", 1)[-1]
+        return (self._is_object(path) or self._is_folder(path)) if looks_like_file else \
+            (self._is_folder(path) or self._is_object(path))
+
+    def _is_folder(self, path: str) -> bool:
         with self._calls(write=False):
-            try:
-                self.client.head_object(Bucket=self.bucket, Key=self._key(path))
-                return True
-            except Exception as exc:
-                if not _missing(exc):
-                    raise
             found = self.client.list_objects_v2(Bucket=self.bucket, Prefix=self._folder_key(path), MaxKeys=1)
-            return bool(found.get("KeyCount") or found.get("Contents"))
+        return bool(found.get("KeyCount") or found.get("Contents"))
 
     def listdir(self, path: str) -> list[str]:
         files, dirs = self._list(path, deep=False)
