@@ -83,6 +83,9 @@ class Session:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        close = getattr(self.lake.storage, "close", None)
+        if close is not None:
+            close()  # an object store's private local mirror (catalog.lake.s3)
 
     def q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
         """The rows of the named query."""

@@ -135,8 +135,16 @@ class S3Storage:
         return self._client
 
     def close(self) -> None:
-        """Remove the local mirror (also done at garbage collection and at exit)."""
-        self._cleanup()
+        """Remove the local mirror (also done at garbage collection and at exit). The
+        storage stays usable: a later listing fills a new mirror."""
+        with self._mutex:
+            self._tags.clear()
+            shutil.rmtree(self._base, ignore_errors=True)
+
+    def _scratch_file(self) -> str:
+        """A new temporary file name outside the mirror (never named *.parquet)."""
+        os.makedirs(self._scratch, exist_ok=True)
+        return os.path.join(self._scratch, f"{uuid.uuid4().hex}.tmp")
 
     def _key(self, path: str) -> str:
         check_relative(path)
@@ -187,7 +195,7 @@ class S3Storage:
 
     def _mirror_bytes(self, path: str, data: bytes, tag: str) -> None:
         """Put ``data`` (the object ``path`` at ``tag``) in the mirror."""
-        tmp = os.path.join(self._scratch, uuid.uuid4().hex)
+        tmp = self._scratch_file()
         with open(tmp, "wb") as fh:
             fh.write(data)
         self._mirror_file(path, tmp, tag)
@@ -224,7 +232,7 @@ class S3Storage:
                     self._forget(path)
                     return
                 raise
-            tmp = os.path.join(self._scratch, uuid.uuid4().hex)
+            tmp = self._scratch_file()
             with open(tmp, "wb") as fh:
                 for chunk in response["Body"].iter_chunks(1 << 20):
                     fh.write(chunk)
@@ -275,6 +283,7 @@ class S3Storage:
     def _refresh(self, path: str, *, deep: bool) -> tuple[dict[str, str], set[str]]:
         """List ``path`` and make the mirror match what was listed."""
         files, dirs = self._list(path, deep=deep)
+        os.makedirs(self.root, exist_ok=True)  # (again, after a close)
         self._prune(path, set(files), deep=deep)
         for rel, tag in files.items():
             self._fetch(rel, tag)
@@ -438,7 +447,7 @@ class S3Storage:
         """``fill`` writes a temporary local file (outside the mirror, never named *.parquet),
         which is uploaded, then moved into the mirror."""
         self._before_write()
-        tmp = os.path.join(self._scratch, f"{uuid.uuid4().hex}.tmp")
+        tmp = self._scratch_file()
         try:
             result = fill(tmp)
             with self._calls(write=True), open(tmp, "rb") as fh:
@@ -508,7 +517,7 @@ class S3Storage:
         tag = str(response.get("CopyObjectResult", {}).get("ETag", ""))
         source = self.local_path(path)
         if path in self._tags and os.path.isfile(source) and tag:
-            tmp = os.path.join(self._scratch, uuid.uuid4().hex)
+            tmp = self._scratch_file()
             os.replace(source, tmp)
             self._tags.pop(path, None)
             self._mirror_file(to, tmp, tag)
