@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from catalog import Registry
-from catalog.errors import LakeReadOnly, ObjectStoreNoLocks, ObjectStoreUnsafe
+from catalog.errors import HistoryKept, LakeReadOnly, ObjectStoreNoLocks, ObjectStoreUnsafe
 from catalog.lake import LocalStorage, open_storage
 from tests.conftest import churn_scenario
 
@@ -217,7 +217,9 @@ def test_bad_endpoint_missing_bucket_no_credentials_are_one_line_errors(s3_serve
     bare = {k: v for k, v in os.environ.items() if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")}
     nocreds = run("--lake", s3_lake, "list", env={**bare, "HOME": str(tmp_path)})
     assert nocreds.returncode == 1 and "no credentials" in nocreds.stderr
-    for result in (bad, missing, nocreds):
+    wrong = run("--lake", s3_lake, "list", env={**os.environ, "AWS_ACCESS_KEY_ID": "nobody", "HOME": str(tmp_path)})
+    assert wrong.returncode == 1 and "InvalidAccessKeyId" in wrong.stderr, wrong.stderr
+    for result in (bad, missing, nocreds, wrong):
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
@@ -396,6 +398,11 @@ def test_purge_history_on_a_versioned_bucket(s3_server, monkeypatch):
     store.purge_history("versions")
     assert kept() == [b"redacted"]
     assert store.read_bytes("versions/part-1.parquet") == b"redacted"
+    store.write_atomic("versions/part-1.parquet", b"redacted again")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.read_only_credentials[0])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.read_only_credentials[1])
+    with pytest.raises(HistoryKept, match="keeps old versions"):  # may not delete them: refused, not ignored
+        open_storage(f"s3://{bucket}/lake").purge_history("versions")
 
 
 @NEEDS_PROTOCOL
