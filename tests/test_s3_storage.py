@@ -164,7 +164,14 @@ def test_exact_stamps_follow_the_listing(storage):
 # -- S3 only: the mirror, locks, location -----------------------------------------------------
 
 
-def test_the_mirror_follows_other_writers_and_goes_at_close(s3_lake):
+def test_object_names_no_lake_file_has_are_not_listed():
+    from catalog.lake.s3 import _safe
+
+    assert _safe("versions/part-1.parquet")
+    assert not any(_safe(p) for p in ("versions//x.parquet", "versions/../x", "a\\b", "/abs", ""))
+
+
+def test_the_mirror_follows_other_writers_and_goes_at_close(s3_server, s3_lake):
     mine, theirs = open_storage(s3_lake), open_storage(s3_lake)
     assert mine.location == s3_lake and mine.root != theirs.root and s3_lake not in mine.root
     theirs.write_atomic("versions/a.parquet", b"a")

@@ -102,6 +102,15 @@ def _missing(exc: Exception) -> bool:
     return _code(exc) in ("NoSuchKey", "404", "NotFound") or _status(exc) == 404 and _code(exc) != "NoSuchBucket"
 
 
+def _safe(path: str) -> bool:
+    """Whether an object's lake path is one a file of the lake can have (no '..', no '//')."""
+    try:
+        check_relative(path)
+    except InvalidValue:
+        return False
+    return True
+
+
 def _etag_int(tag: str) -> int:
     """A stable 63-bit number from an ETag (what stat() reports in place of a modification time)."""
     return int.from_bytes(hashlib.sha256(tag.encode()).digest()[:8], "big") >> 1
@@ -267,11 +276,12 @@ class S3Storage:
             for page in self.client.get_paginator("list_objects_v2").paginate(**args):
                 for item in page.get("Contents", ()):
                     key = item["Key"]
-                    if key.endswith("/"):
-                        continue  # a "folder marker" some tools create: not a file
+                    if key.endswith("/") or not _safe(key[strip:]):
+                        continue  # a "folder marker" some tools create, or a name no lake file has
                     files[key[strip:]] = str(item["ETag"])
                 for common in page.get("CommonPrefixes", ()):
-                    dirs.add(common["Prefix"][strip:].rstrip("/"))
+                    if _safe(common["Prefix"][strip:].rstrip("/")):
+                        dirs.add(common["Prefix"][strip:].rstrip("/"))
         if deep:
             top = len(path.split("/")) if path not in ("", ".") else 0
             for rel in files:
