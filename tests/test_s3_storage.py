@@ -483,3 +483,16 @@ def test_demo_builds_the_sample_lake_in_a_bucket(s3_lake, tmp_path):
     if "takes no locks" in result.stderr:
         pytest.xfail("writes that take a lake lock need the lock-free protocol (issue #14, branch `protocol`)")
     assert result.returncode == 0 and f"lake {s3_lake}" in result.stdout, result.stderr
+
+
+def test_large_files_go_up_in_parts(s3_lake, monkeypatch):
+    from catalog.lake import s3
+
+    monkeypatch.setattr(s3, "MULTIPART_BYTES", 1 << 20)
+    store = open_storage(s3_lake)
+    data = os.urandom(9 << 20)  # above boto3's 8 MB multipart threshold too
+    store.write_atomic_with("versions/compacted-big.parquet", lambda tmp: Path(tmp).write_bytes(data))
+    assert store.read_bytes("versions/compacted-big.parquet") == data
+    size, tag, _ = store.stat("versions/compacted-big.parquet")
+    store.entries("versions")  # the listing's ETag is the one the mirror holds: nothing fetched again
+    assert store.stat("versions/compacted-big.parquet") == (size, tag, 0) and size == len(data)

@@ -70,17 +70,31 @@ def parse_url(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+# One client per set of AWS settings, shared by the storages of a process (a client takes
+# tens of ms to make, and boto3's clients are thread-safe).
+_CLIENTS: dict[tuple[tuple[str, str], ...], Any] = {}
+# A file written by write_atomic_with larger than this is uploaded in parts (one PUT
+# takes at most 5 GB).
+MULTIPART_BYTES = 256 * 2**20
+
+
 def make_client() -> Any:
     """An S3 client configured the way the AWS CLI would be (environment, then profiles)."""
+    settings = tuple(sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_") or k == "HOME"))
+    with _PROBED_LOCK:
+        if settings in _CLIENTS:
+            return _CLIENTS[settings]
     import boto3
     from botocore.config import Config
 
     session = boto3.session.Session()
-    return session.client(
+    client = session.client(
         "s3",
         config=Config(retries={"mode": "standard", "max_attempts": 4}, max_pool_connections=16,
                       connect_timeout=10, read_timeout=60),
     )
+    with _PROBED_LOCK:
+        return _CLIENTS.setdefault(settings, client)
 
 
 def _code(exc: Exception) -> str:
@@ -460,8 +474,13 @@ class S3Storage:
         tmp = self._scratch_file()
         try:
             result = fill(tmp)
-            with self._calls(write=True), open(tmp, "rb") as fh:
-                tag = self._put(path, fh)
+            with self._calls(write=True):
+                if os.path.getsize(tmp) <= MULTIPART_BYTES:
+                    with open(tmp, "rb") as fh:
+                        tag = self._put(path, fh)
+                else:  # in parts; the object appears whole when the upload completes
+                    self.client.upload_file(tmp, self.bucket, self._key(path))
+                    tag = str(self.client.head_object(Bucket=self.bucket, Key=self._key(path))["ETag"])
             self._mirror_file(path, tmp, tag)
         finally:
             with contextlib.suppress(FileNotFoundError):
