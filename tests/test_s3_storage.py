@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -496,3 +497,29 @@ def test_large_files_go_up_in_parts(s3_lake, monkeypatch):
     size, tag, _ = store.stat("versions/compacted-big.parquet")
     store.entries("versions")  # the listing's ETag is the one the mirror holds: nothing fetched again
     assert store.stat("versions/compacted-big.parquet") == (size, tag, 0) and size == len(data)
+
+
+_RACE = """
+import json, sys, time
+from catalog.lake import open_storage
+store = open_storage(sys.argv[1])
+store.exists("versions")  # the client is made and connected before the start
+time.sleep(max(0.0, float(sys.argv[3]) - time.time()))
+won = [n for n in range(1, 61) if store.create_exclusive(f"_claims/churn/{n}", sys.argv[2].encode())]
+print(json.dumps(won))
+"""
+
+
+def test_racing_creates_have_one_winner_each(s3_lake):
+    """Four processes with separate mirrors create the same 60 keys at once: each key is
+    won exactly once, and its content is its winner's (SeaweedFS's If-None-Match is atomic)."""
+    start = str(time.time() + 4)  # all four start together
+    procs = [subprocess.Popen([sys.executable, "-c", _RACE, s3_lake, f"w{i}", start], stdout=subprocess.PIPE, text=True)
+             for i in range(4)]
+    wins = {f"w{i}": json.loads(p.communicate(timeout=120)[0]) for i, p in enumerate(procs)}
+    assert sorted(n for won in wins.values() for n in won) == list(range(1, 61))
+    assert sum(1 for won in wins.values() if won) >= 2, wins  # they did race
+    store = open_storage(s3_lake)
+    for writer, won in wins.items():
+        for n in won:
+            assert store.read_bytes(f"_claims/churn/{n}") == writer.encode()
