@@ -251,8 +251,13 @@ def test_profiles_from_aws_config(s3_server, s3_lake, tmp_path):
 # -- a registry and the CLI on an s3:// lake ---------------------------------------------------
 
 
-def test_registry_reads_an_s3_lake(seeded):
+def test_registry_reads_an_s3_lake(s3_server, seeded, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    bucket, _, prefix = seeded.removeprefix("s3://").partition("/")
+    s3_server.client().put_object(Bucket=bucket, Key=f"{prefix}/catalog.toml", Body=b"")
     with Registry(seeded, actor="carol") as reg:
+        assert reg.config.source == f"{seeded}/catalog.toml"  # its location, not the private mirror
+        assert reg._s.policy_source() == "<lake>/catalog.toml"
         assert reg.root == seeded
         assert reg.resolve("churn@prod") == "s3://models/churn/1.pkl"
         assert [m.model for m in reg.list()] == ["churn"]
