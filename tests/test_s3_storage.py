@@ -314,6 +314,8 @@ def test_read_only_credentials(s3_server, seeded, tmp_path, monkeypatch):
         result = run("--lake", seeded, *args, env=env, cwd=str(tmp_path))
         assert result.returncode == 0, (args, result.stderr)
     assert (tmp_path / "site" / "index.html").exists()
+    pages = "".join(p.read_text(errors="ignore") for p in (tmp_path / "site").rglob("*.html"))
+    assert "catalog-s3-" not in pages  # no private mirror path in the site
     refused = run("--lake", seeded, "register", "churn", "s3://m/4.pkl", "--no-git", env=env, cwd=str(tmp_path))
     # refused, in one line: read-only (or, until the lock-free protocol lands, for want of locks)
     assert refused.returncode == 1 and ("read-only" in refused.stderr or "takes no locks" in refused.stderr), refused.stderr
