@@ -419,7 +419,7 @@ class S3Storage:
     # -- writing ----------------------------------------------------------------------------
 
     def _before_write(self) -> None:
-        """Probe, once per process and lake, that the server honours conditional writes."""
+        """Probe, once per process and bucket, that the server honours conditional writes."""
         endpoint = str(getattr(self.client.meta, "endpoint_url", ""))
         with _PROBED_LOCK:
             if (endpoint, self.bucket) in _PROBED:
