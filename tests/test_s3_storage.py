@@ -530,3 +530,18 @@ def test_racing_creates_have_one_winner_each(s3_lake):
     for writer, won in wins.items():
         for n in won:
             assert store.read_bytes(f"_claims/churn/{n}") == writer.encode()
+
+
+def test_without_the_extra_an_s3_lake_is_refused_in_one_line(tmp_path):
+    code = (
+        "import sys; sys.modules['boto3'] = None  # as if the s3 extra were not installed\n"
+        "from catalog.entry import main\n"
+        "sys.argv = ['catalog', '--lake', 's3://bucket/lake', 'list']\n"
+        "main()\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=str(tmp_path), timeout=60)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "Error: the lake s3://bucket/lake is in an object store, which needs the optional S3 client: "
+        "pip install 'model-catalog[s3]'"
+    ]
