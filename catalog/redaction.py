@@ -49,6 +49,10 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
                 blank = _blank(model, version, ["note"], skip_kind="redact")
                 for path in _files(s, "files_with_events", model, version):
                     rewritten += rewrite_file(s.lake.storage, path, blank)
+            # A bucket with versioning keeps the older copies of what was rewritten or removed
+            # (here and by every earlier compaction): they go too (a folder's storage: no-op).
+            for table in ("versions", "events"):
+                s.lake.storage.purge_history(table)
         evidence = {"fields": wanted, "files_rewritten": rewritten}
         return record(s, model, version, "redact", note=reason, evidence=evidence)
 

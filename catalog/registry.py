@@ -110,8 +110,8 @@ class Registry:
 
     @property
     def root(self) -> str:
-        """The lake's absolute location."""
-        return self._s.lake.root
+        """The lake's absolute location: its folder, or its s3:// URL."""
+        return self._s.lake.storage.location
 
     @property
     def config(self) -> Config:
