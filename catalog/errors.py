@@ -286,3 +286,35 @@ class ConflictingCopies(Refused):
         "{what} is recorded differently in {first} and {second}: the lake is damaged; "
         "run `catalog doctor` (with --repair to quarantine the copy its claim does not vouch for)"
     )
+
+
+# --- catalog copy (catalog.copying) --------------------------------------------
+
+
+class CopySourceNotLake(Refused):
+    template = "{source} is not a lake (it has no versions or events folder): nothing was copied"
+
+
+class CopyDestinationNotEmpty(Refused):
+    template = (
+        "{destination} already holds {what}: copy into a new, empty location "
+        "(nothing was written)"
+    )
+
+
+class CopyOverlap(InvalidInput):
+    template = "{source} and {destination} overlap (one is inside the other): copy to a location outside the source"
+
+
+class CopyConflict(Refused):
+    template = (
+        "{detail} while copying into {destination}: the destination holds a partial copy; "
+        "remove it and copy again into an empty location"
+    )
+
+
+class CopyMismatch(Refused):
+    template = (
+        "the copy at {destination} does not match {source}: {detail}; "
+        "remove the copy and copy again into an empty location"
+    )
