@@ -28,11 +28,12 @@ must be empty, and two copies into one place cannot interleave (the second
 stops at its first file the other has made). Nothing is ever overwritten or
 removed in the destination, nor written in the source.
 
-Verification, after the files are in: every copied file is read back from the
-destination and its bytes compared (sha256); the copy's current files are
-exactly those copied; every record of both tables is compared by key and
-content hash between the source files and the copy (DuckDB, ``copying.sql``);
-the copy opens as a lake the catalog reads. Any difference is a
+Verification, after the files are in: every record of both tables is compared
+by key and content hash between the source files copied and the copy's current
+files (DuckDB, ``copying.sql``); the copy's current files are exactly those
+copied, and its claims and decisions too; every copied file is read back from
+the destination and its bytes compared (sha256); the copy opens as a lake the
+catalog reads. Any difference is a
 :class:`~catalog.errors.CopyMismatch`.
 """
 
@@ -264,6 +265,25 @@ def verify(source: Lake, dst: Storage, plan: _Plan, digests: dict[str, tuple[str
     def mismatch(detail: str) -> CopyMismatch:
         return CopyMismatch(detail, source=source.storage.location, destination=dst.location)
 
+    copy = Lake(dst)
+    records: dict[str, int] = {}
+    with engine.connect() as con:
+        for table in TABLES:
+            if progress is not None:
+                progress(f"verify {table}", 0, 1)
+            copied, _ = copy.current_files(table)
+            records[table] = _compare_records(con, table, [source.storage.local_path(f) for f in plan.tables[table]],
+                                              copied, mismatch)
+            names = sorted(relative(dst, p) for p in copied)
+            if names != plan.tables[table]:
+                odd = _first(sorted(set(names) ^ set(plan.tables[table])))
+                raise mismatch(f"the copy's {table} files differ from those copied ({odd})")
+            if progress is not None:
+                progress(f"verify {table}", 1, 1)
+    for folder in SEQUENCES:
+        extra = _first(rel for rel, kind in dst.walk(folder) if kind == FILE and rel not in digests)
+        if extra:
+            raise mismatch(f"{extra} is in the copy but was not copied")
     tick = ticker(progress, "verify files", len(digests))
     for rel, (digest, _) in digests.items():
         try:
@@ -276,25 +296,6 @@ def verify(source: Lake, dst: Storage, plan: _Plan, digests: dict[str, tuple[str
             tick()
     if tick:
         tick.finish()
-    copy = Lake(dst)
-    for folder in SEQUENCES:
-        extra = _first(rel for rel, kind in dst.walk(folder) if kind == FILE and rel not in digests)
-        if extra:
-            raise mismatch(f"{extra} is in the copy but was not copied")
-    records: dict[str, int] = {}
-    with engine.connect() as con:
-        for table in TABLES:
-            if progress is not None:
-                progress(f"verify {table}", 0, 1)
-            copied, _ = copy.current_files(table)
-            names = sorted(relative(dst, p) for p in copied)
-            if names != plan.tables[table]:
-                odd = _first(sorted(set(names) ^ set(plan.tables[table])))
-                raise mismatch(f"the copy's {table} files differ from those copied ({odd})")
-            records[table] = _compare_records(con, table, [source.storage.local_path(f) for f in plan.tables[table]],
-                                              copied, mismatch)
-            if progress is not None:
-                progress(f"verify {table}", 1, 1)
     Reader(copy).close()  # the copy opens as a lake: anchors there, every file sound
     return records
 
