@@ -15,7 +15,10 @@ What is copied, every byte read and written through the two lakes' ``Storage``:
 Not copied: lock and lease files (``_locks``, ``_leases``), the compaction
 markers (``_compactions``), the write probe (``_probe``), quarantined files
 (``_quarantine``), temporary files of writes under way, and anything that is
-not a regular file in a real folder (links are never followed).
+not a regular file in a real folder (links are never followed). Nor the read
+snapshot other engines read (the Delta log ``<table>/_delta_log/``): it names
+files of the source, some of which are not copied; where the catalog publishes
+snapshots, the copy publishes its own once verified.
 
 The table files are listed before the claims and decisions: a record is written
 after its number is claimed, so every record copied finds its claim in the copy
@@ -68,6 +71,9 @@ CONFIG_FILE = "catalog.toml"
 # Folders of numbered claims copied as they are: version claims and the per-model
 # decision sequence. Their files are <folder>/<model>/<n> (or <first>-<last>).
 SEQUENCES = ("_claims", "_decisions")
+# The read snapshot other engines read (a Delta log in each table folder), published
+# by compaction; the copy publishes its own (see _publish_snapshot).
+SNAPSHOT_LOG = "_delta_log"
 _SEQUENCE_NAME = re.compile(r"^\d+(?:-\d+)?$")
 # Every top-level name a lake may hold: a destination where any of them exists is
 # not empty (on a folder, any entry at all is enough).
@@ -88,8 +94,11 @@ class CopyReport(Record):
     # Records found identical in the source and the copy, by table.
     records: dict[str, int] = field(default_factory=dict)
     # Files of the source left behind: inputs a compaction already merged
-    # (superseded), and files that are not the lake's (temporary files, links, strays).
+    # (superseded), the source's published read snapshot (snapshot: the Delta log in
+    # each table folder), and files that are not the lake's (temporary files, links, strays).
     left_behind: dict[str, int] = field(default_factory=dict)
+    # Whether the copy's own read snapshot was published (when the source had one).
+    snapshot_published: bool = False
     seconds: float = 0.0
 
 
@@ -101,6 +110,7 @@ class _Plan:
     sequences: dict[str, list[str]] = field(default_factory=dict)
     tables: dict[str, list[str]] = field(default_factory=dict)
     superseded: int = 0
+    snapshot: int = 0
     other: int = 0
 
     def files(self) -> list[str]:
@@ -150,18 +160,43 @@ def copy_lake(
         digests = _copy_files(src, dst, plan.files(), progress)
         if on_copied is not None:
             on_copied(dst)
-        records = verify(source_lake, dst, plan, digests, progress)
+        # Checked through a storage opened afresh: on an object store, one whose local
+        # mirror holds what the server returns, not what this process wrote.
+        fresh = open_storage(destination, durable=durable)
+        try:
+            records = verify(source_lake, fresh, plan, digests, progress)
+            published = _publish_snapshot(Lake(fresh)) if plan.snapshot else False
+        finally:
+            _close(fresh)
         return CopyReport(
             source=src.location, destination=dst.location, files=plan.counts(),
             bytes=sum(size for _, size in digests.values()), records=records,
-            left_behind={"superseded": plan.superseded, "other": plan.other},
-            seconds=round(time.monotonic() - started, 3),
+            left_behind={"superseded": plan.superseded, "snapshot": plan.snapshot, "other": plan.other},
+            snapshot_published=published, seconds=round(time.monotonic() - started, 3),
         )
     finally:
-        for storage in (src, dst):
-            close = getattr(storage, "close", None)
-            if callable(close):
-                close()
+        _close(src)
+        _close(dst)
+
+
+def _close(storage: Storage) -> None:
+    close = getattr(storage, "close", None)  # an object store's storage removes its local mirror
+    if callable(close):
+        close()
+
+
+def _publish_snapshot(lake: Lake) -> bool:
+    """Publish the copy's own read snapshot (the Delta log other engines read), where
+    this catalog has one (catalog.lake.snapshot): the source's log names files of the
+    source, some of which may not be copied, so it is never copied itself."""
+    import importlib
+
+    try:
+        snapshot = importlib.import_module("catalog.lake.snapshot")
+    except ImportError:
+        return False
+    snapshot.publish_all(lake)
+    return True
 
 
 # -- refusals -----------------------------------------------------------------------
@@ -216,7 +251,9 @@ def _plan(lake: Lake) -> _Plan:
         for rel, kind in storage.walk(table):
             if kind == DIR or rel in chosen:
                 continue
-            if kind == FILE and rel.endswith(".parquet"):
+            if rel.startswith(f"{table}/{SNAPSHOT_LOG}/"):
+                plan.snapshot += 1
+            elif kind == FILE and rel.endswith(".parquet"):
                 plan.superseded += 1
             else:
                 plan.other += 1

@@ -58,7 +58,8 @@ def everything(reg: Registry) -> dict[str, object]:
 @pytest.fixture
 def source(tmp_path: Path, registry) -> Path:
     """A lake with records, decisions, a bulk claim, a policy file, a compacted file and
-    the leftovers of an interrupted compaction, plus files that are not the lake's."""
+    the leftovers of an interrupted compaction, a read snapshot's log, plus files that
+    are not the lake's (a temporary file, a quarantined file, a lock, a link)."""
     lake = tmp_path / "lake"
     churn_scenario(registry)
     ana = registry("ana")
@@ -75,6 +76,9 @@ def source(tmp_path: Path, registry) -> Path:
             (lake / "_decisions" / "churn").mkdir(parents=True, exist_ok=True)
             (lake / "_decisions" / "churn" / str(n)).write_text(json.dumps({"n": n}))
     (lake / "versions" / ".part-x.parquet.1234abcd.tmp").write_bytes(b"half a write")
+    if not (lake / "versions" / "_delta_log").exists():  # published by compaction where snapshots exist
+        (lake / "versions" / "_delta_log").mkdir()
+        (lake / "versions" / "_delta_log" / "00000000000000000000.json").write_text('{"commitInfo": {}}\n')
     (lake / "_quarantine" / "20260101T000000Z").mkdir(parents=True)
     (lake / "_quarantine" / "20260101T000000Z" / "bad.parquet").write_bytes(b"bad")
     (lake / "_locks").mkdir(exist_ok=True)
@@ -95,7 +99,13 @@ def test_folder_to_folder_copies_the_current_records_once_and_numbering_continue
     # the interrupted compaction's inputs stay behind: each record is copied once
     assert report.left_behind["superseded"] == 4
     assert not set(copied) & _superseded(source) and len(_superseded(source)) == 4
-    assert set(copied) == set(before) - _superseded(source) - {
+    # the source's read snapshot is not copied: where the catalog publishes one, the copy gets its own
+    logs = {n for n in before if "/_delta_log/" in n}
+    assert report.left_behind["snapshot"] == len(logs) >= 1
+    assert all(copied.get(n) != before[n] for n in logs)
+    assert report.snapshot_published == (importlib.util.find_spec("catalog.lake.snapshot") is not None)
+    copied = {n: h for n, h in copied.items() if "/_delta_log/" not in n}
+    assert set(copied) == set(before) - _superseded(source) - logs - {
         n for n in before if n.startswith(("_locks", "_quarantine", "_compactions")) or n.endswith(".tmp")
         or "0123456789abcdef" in n
     }
@@ -282,7 +292,7 @@ def test_the_copy_command(source: Path, tmp_path: Path) -> None:
     as_json = cli("copy", str(source), str(tmp_path / "b"), "--json")
     assert as_json.exit_code == 0, as_json.stderr
     report = json.loads(as_json.stdout)
-    assert set(report) == {"source", "destination", "files", "bytes", "records", "left_behind", "seconds"}
+    assert set(report) == {"source", "destination", "files", "bytes", "records", "left_behind", "snapshot_published", "seconds"}
     assert report["records"]["versions"] == 9 and report["files"]["config"] == 1
     refused = cli("copy", str(source), str(tmp_path / "a"))
     assert refused.exit_code == 1
@@ -305,7 +315,8 @@ def test_folder_to_s3_to_folder_round_trip(source: Path, tmp_path: Path, s3_lake
     assert up.destination == s3_lake and up.records["versions"] == 9 and up.left_behind["superseded"] == 4
     down = copy_lake(s3_lake, tmp_path / "back", durable=False)
     assert down.records == up.records and down.files == up.files
-    assert files(tmp_path / "back") == {n: h for n, h in files(source).items() if n in files(tmp_path / "back")}
+    back = {n: h for n, h in files(tmp_path / "back").items() if "/_delta_log/" not in n}
+    assert back == {n: h for n, h in files(source).items() if n in back}  # byte for byte, there and back
     with Registry(source, actor="ana", durable=False) as src, Registry(s3_lake, actor="ana") as remote, \
             Registry(tmp_path / "back", actor="ana", durable=False) as back:
         assert everything(remote) == everything(src) == everything(back)
