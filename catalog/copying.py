@@ -27,8 +27,9 @@ the source while it is copied may or may not be in the copy; a compaction of the
 source during the copy stops it (copy again).
 
 Files are created in the destination with ``create_exclusive``: the destination
-must be empty, and two copies into one place cannot interleave (the second
-stops at its first file the other has made). Nothing is ever overwritten or
+must be empty, and two copies into one place cannot interleave: the schema
+anchors, which every lake holds under the same names, are created first, so the
+second copy stops at its first file, having written nothing. Nothing is ever overwritten or
 removed in the destination, nor written in the source.
 
 Verification, after the files are in: every record of both tables is compared
@@ -60,6 +61,7 @@ from .errors import (
     LakeNotFolder,
 )
 from .lake import Lake, Storage, open_storage
+from .lake.files import ANCHOR
 from .lake.lake import KEY
 from .lake.storage import DIR, FILE, relative
 from .progress import Progress, ticker
@@ -114,13 +116,15 @@ class _Plan:
     other: int = 0
 
     def files(self) -> list[str]:
-        # Claims and decisions first: a partial copy never holds a record without its claim.
-        out = list(self.config)
+        """The schema anchors first: every lake has them under the same names, so a second
+        copy racing into the same place stops at its first file, having written nothing.
+        Then claims and decisions: a partial copy never holds a record without its claim."""
+        tables = [f for t in TABLES for f in self.tables.get(t, [])]
+        anchors = [f for f in tables if ANCHOR.match(f.rsplit("/", 1)[-1])]
+        out = [*anchors, *self.config]
         for folder in SEQUENCES:
             out += self.sequences.get(folder, [])
-        for table in TABLES:
-            out += self.tables.get(table, [])
-        return out
+        return out + [f for f in tables if f not in anchors]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -266,7 +270,12 @@ def _plan(lake: Lake) -> _Plan:
             elif kind != DIR:
                 plan.other += 1
         plan.sequences[folder] = sorted(found)
-    plan.config = [rel for rel, kind in storage.walk(CONFIG_FILE) if kind == FILE]
+    # A regular file, never a link; an object store may list no "kind" for a single key.
+    found_config = storage.walk(CONFIG_FILE)
+    if found_config == [(CONFIG_FILE, FILE)] or (not found_config and storage.exists(CONFIG_FILE)):
+        plan.config = [CONFIG_FILE]
+    elif found_config:
+        plan.other += 1
     return plan
 
 

@@ -335,3 +335,37 @@ def test_s3_to_s3_and_refusals_on_s3(source: Path, s3_lake: str, s3_server) -> N
         assert everything(a) == everything(b)
     with pytest.raises(CopySourceNotLake):
         copy_lake(s3_server.new_url(), s3_server.new_url())
+
+
+def test_a_linked_policy_file_is_not_followed(tmp_path: Path, registry) -> None:
+    registry("ana").register("m", "s3://m/1", capture_git=False)
+    (tmp_path / "policy.toml").write_bytes(POLICY)
+    (tmp_path / "lake" / "catalog.toml").symlink_to(tmp_path / "policy.toml")
+    report = copy_lake(tmp_path / "lake", tmp_path / "copy", durable=False)
+    assert report.files["config"] == 0 and report.left_behind["other"] == 1
+    assert not (tmp_path / "copy" / "catalog.toml").exists()
+
+
+def test_two_copies_racing_into_one_place_never_both_succeed(tmp_path: Path, registry) -> None:
+    import subprocess
+    import sys
+
+    for name in ("a", "b"):
+        reg = Registry(tmp_path / name, actor="ana", durable=False)
+        reg.register_many([{"model": f"{name}{n % 7}", "artifact_uri": f"s3://{name}/{n}"} for n in range(300)])
+        for n in range(20):
+            reg.register(f"{name}-single", f"s3://{name}/s{n}", capture_git=False)
+        reg.close()
+    dest = tmp_path / "dest"
+    runs = [subprocess.Popen([sys.executable, "-m", "catalog", "copy", str(tmp_path / name), str(dest)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for name in ("a", "b")]
+    outcomes = [(run.wait(timeout=120), run.stdout.read(), run.stderr.read()) for run in runs]  # type: ignore[union-attr]
+    won = [i for i, (code, _, _) in enumerate(outcomes) if code == 0]
+    assert len(won) == 1, outcomes  # the anchors go first: the loser stops at its first file
+    for code, _, err in outcomes:
+        if code:
+            assert code == 1 and err.startswith("Error: ") and len(err.strip().splitlines()) == 1, err
+    if won:  # the winner's copy is whole: the loser wrote nothing into it
+        source = tmp_path / ("a", "b")[won[0]]
+        with Registry(source, durable=False) as src, Registry(dest, durable=False) as dst:
+            assert everything(dst) == everything(src)
