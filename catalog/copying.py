@@ -361,6 +361,11 @@ def _compare_records(con: Any, table: str, source: list[str], copy: list[str],
         try:
             return con.execute(text, params).fetchall()
         except duckdb.Error as exc:
+            gone = _first(p for p in source if not os.path.exists(p))
+            if gone is not None:  # the source, not the copy: a compaction removed a file meanwhile
+                found = mismatch("")
+                raise CopyConflict(f"{os.path.basename(gone)} left the {table} table of {found.source} (a compaction ran)",
+                                   destination=found.destination) from None
             raise mismatch(f"its {table} table cannot be read ({str(exc).splitlines()[0]})") from None
 
     (source_rows, copy_rows), = query("records")

@@ -369,3 +369,11 @@ def test_two_copies_racing_into_one_place_never_both_succeed(tmp_path: Path, reg
         source = tmp_path / ("a", "b")[won[0]]
         with Registry(source, durable=False) as src, Registry(dest, durable=False) as dst:
             assert everything(dst) == everything(src)
+
+
+def test_a_compaction_of_the_source_before_the_check_is_named_as_such(tmp_path: Path, registry) -> None:
+    reg = registry("ana")
+    for n in range(3):
+        reg.register("m", f"s3://m/{n}", capture_git=False)
+    with pytest.raises(CopyConflict, match=r"part-.*\.parquet left the versions table of .* \(a compaction ran\)"):
+        copy_lake(tmp_path / "lake", tmp_path / "dest", durable=False, on_copied=lambda _: reg.compact())
