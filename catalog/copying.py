@@ -47,9 +47,10 @@ import hashlib
 import os
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from . import engine
 from .errors import (
@@ -68,7 +69,12 @@ from .progress import Progress, ticker
 from .records import Record
 from .schema import COLUMNS
 
+T = TypeVar("T")
+
 TABLES = ("versions", "events")
+# Files copied (and read back) at a time: an object store answers each request in tens
+# of milliseconds, so eight in flight copy a lake of many small files ~6x faster.
+COPY_THREADS = 8
 CONFIG_FILE = "catalog.toml"
 # Folders of numbered claims copied as they are: version claims and the per-model
 # decision sequence. Their files are <folder>/<model>/<n> (or <first>-<last>).
@@ -115,16 +121,15 @@ class _Plan:
     snapshot: int = 0
     other: int = 0
 
-    def files(self) -> list[str]:
-        """The schema anchors first: every lake has them under the same names, so a second
-        copy racing into the same place stops at its first file, having written nothing.
-        Then claims and decisions: a partial copy never holds a record without its claim."""
+    def stages(self) -> list[list[str]]:
+        """The files in the order they are copied. The schema anchors first: every lake has
+        them under the same names, so a second copy racing into the same place stops at its
+        first file, having written nothing. Then the policy, claims and decisions, then the
+        records: a partial copy never holds a record without its claim."""
         tables = [f for t in TABLES for f in self.tables.get(t, [])]
         anchors = [f for f in tables if ANCHOR.match(f.rsplit("/", 1)[-1])]
-        out = [*anchors, *self.config]
-        for folder in SEQUENCES:
-            out += self.sequences.get(folder, [])
-        return out + [f for f in tables if f not in anchors]
+        numbers = [*self.config, *(f for folder in SEQUENCES for f in self.sequences.get(folder, []))]
+        return [anchors, numbers, [f for f in tables if f not in anchors]]
 
     def counts(self) -> dict[str, int]:
         return {
@@ -161,7 +166,7 @@ def copy_lake(
         source_lake = _readable_lake(src)
         _refuse_occupied(dst)
         plan = _plan(source_lake)
-        digests = _copy_files(src, dst, plan.files(), progress)
+        digests = _copy_files(src, dst, plan, progress)
         if on_copied is not None:
             on_copied(dst)
         # Checked through a storage opened afresh: on an object store, one whose local
@@ -279,24 +284,50 @@ def _plan(lake: Lake) -> _Plan:
     return plan
 
 
-def _copy_files(src: Storage, dst: Storage, files: list[str], progress: Progress | None) -> dict[str, tuple[str, int]]:
-    """Copy ``files``, each created exclusively; returns {path: (sha256, size)} of what was read."""
-    tick = ticker(progress, "copy files", len(files))
+def _copy_files(src: Storage, dst: Storage, plan: _Plan, progress: Progress | None) -> dict[str, tuple[str, int]]:
+    """Copy the files of ``plan``, each created exclusively; returns {path: (sha256, size)}
+    of what was read. In three stages, each finished before the next starts (see
+    :meth:`_Plan.stages`); within a stage, COPY_THREADS files at a time (an object
+    store answers each request in tens of milliseconds)."""
+    stages = plan.stages()
+    tick = ticker(progress, "copy files", sum(map(len, stages)))
     digests: dict[str, tuple[str, int]] = {}
-    for rel in files:
+
+    def copy_one(rel: str) -> tuple[str, tuple[str, int]]:
         try:
             data = src.read_bytes(rel)
         except FileNotFoundError:
             raise CopyConflict(f"{rel} left the source {src.location} (a compaction ran)", destination=dst.location) from None
         if not dst.create_exclusive(rel, data, sync=False):
             raise CopyConflict(f"{rel} was created by someone else", destination=dst.location)
-        digests[rel] = (hashlib.sha256(data).hexdigest(), len(data))
-        if tick:
-            tick()
+        return rel, (hashlib.sha256(data).hexdigest(), len(data))
+
+    for number, stage in enumerate(stages):
+        # The anchors one by one: a copy racing into the same place stops at the first.
+        for rel, digest in _each(copy_one, stage, threads=1 if number == 0 else COPY_THREADS):
+            digests[rel] = digest
+            if tick:
+                tick()
     dst.sync()
     if tick:
         tick.finish()
     return digests
+
+
+def _each(work: Callable[[str], T], items: list[str], *, threads: int) -> Iterator[T]:
+    """``work(item)`` for every item, ``threads`` at a time, yielded as they finish; the
+    first failure stops the rest (those not started are cancelled) and is raised."""
+    if threads <= 1 or len(items) <= 1:
+        yield from map(work, items)
+        return
+    with ThreadPoolExecutor(max_workers=threads, thread_name_prefix="catalog-copy") as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 # -- verification -------------------------------------------------------------------
@@ -331,13 +362,16 @@ def verify(source: Lake, dst: Storage, plan: _Plan, digests: dict[str, tuple[str
         if extra:
             raise mismatch(f"{extra} is in the copy but was not copied")
     tick = ticker(progress, "verify files", len(digests))
-    for rel, (digest, _) in digests.items():
+
+    def check_one(rel: str) -> None:
         try:
             data = dst.read_bytes(rel)
         except FileNotFoundError:
             raise mismatch(f"{rel} is missing") from None
-        if hashlib.sha256(data).hexdigest() != digest:
+        if hashlib.sha256(data).hexdigest() != digests[rel][0]:
             raise mismatch(f"{rel} differs from the source's")
+
+    for _ in _each(check_one, sorted(digests), threads=COPY_THREADS):
         if tick:
             tick()
     if tick:
