@@ -12,6 +12,7 @@ so the file modes hold for them as for anyone.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import stat
@@ -236,3 +237,32 @@ def test_a_refused_decision_on_a_read_only_lake_says_why_it_was_refused(read_onl
         assert "read-only" in done.stderr  # the lock file it cannot create comes first today
     else:
         assert "approve it before deploying" in done.stderr, done.stderr
+
+
+# -- an object-store lake, read with read-only credentials ------------------------------
+
+
+@pytest.mark.skipif(importlib.util.find_spec("catalog.lake.s3") is None,
+                    reason="the S3 backend (catalog.lake.s3) is not in this tree yet")
+def test_every_read_command_works_on_s3_with_read_only_credentials(lake: Path, tmp_path: Path, s3_server) -> None:
+    """The lake copied to the S3 test server (catalog copy), then read by processes whose
+    credentials may only read and list: every read command answers, no object changes."""
+    from catalog.copying import copy_lake
+
+    url = s3_server.new_url()
+    copy_lake(lake, url)
+    bucket, _, prefix = url.removeprefix("s3://").partition("/")
+
+    def objects() -> dict[str, str]:
+        pages = s3_server.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/")
+        return {o["Key"]: o["ETag"] for page in pages for o in page.get("Contents", [])}
+
+    before = objects()
+    env = {**os.environ, **s3_server.read_only_env(), "CATALOG_ACTOR": "bob", "PYTHONDONTWRITEBYTECODE": "1"}
+    for args in read_commands(tmp_path / "site"):
+        done = subprocess.run([sys.executable, "-m", "catalog", "--lake", url, *args], capture_output=True,
+                              text=True, cwd=tmp_path, timeout=300, env=env)
+        assert done.returncode == (1 if args in SAYS_NO else 0), (args, done.stdout, done.stderr)
+        assert "Traceback" not in done.stderr, (args, done.stderr)
+    assert objects() == before
+    assert (tmp_path / "site" / "index.html").exists()
