@@ -86,7 +86,7 @@ _SEQUENCE_NAME = re.compile(r"^\d+(?:-\d+)?$")
 # Every top-level name a lake may hold: a destination where any of them exists is
 # not empty (on a folder, any entry at all is enough).
 LAKE_NAMES = (
-    *TABLES, *SEQUENCES, CONFIG_FILE, "_locks", "_leases", "_probe", "_quarantine", "_compactions", "_snapshot",
+    *TABLES, *SEQUENCES, CONFIG_FILE, "_locks", "_leases", "_probe", "_quarantine", "_compactions",
 )
 
 
@@ -160,7 +160,12 @@ def copy_lake(
     """
     started = time.monotonic()
     src = open_storage(source)
-    dst = _open_destination(destination, durable)
+    try:
+        dst = _open_destination(destination, durable)
+    except BaseException:
+        _close(src)
+        raise
+    source_lake: Lake | None = None
     try:
         _refuse_overlap(src, dst)
         source_lake = _readable_lake(src)
@@ -172,10 +177,12 @@ def copy_lake(
         # Checked through a storage opened afresh: on an object store, one whose local
         # mirror holds what the server returns, not what this process wrote.
         fresh = open_storage(destination, durable=durable)
+        copy = Lake(fresh)
         try:
-            records = verify(source_lake, fresh, plan, digests, progress)
-            published = _publish_snapshot(Lake(fresh)) if plan.snapshot else False
+            records = verify(source_lake, copy, plan, digests, progress)
+            published = _publish_snapshot(copy) if plan.snapshot else False
         finally:
+            copy.session.close()
             _close(fresh)
         return CopyReport(
             source=src.location, destination=dst.location, files=plan.counts(),
@@ -184,6 +191,8 @@ def copy_lake(
             snapshot_published=published, seconds=round(time.monotonic() - started, 3),
         )
     finally:
+        if source_lake is not None:
+            source_lake.session.close()
         _close(src)
         _close(dst)
 
@@ -333,16 +342,18 @@ def _each(work: Callable[[str], T], items: list[str], *, threads: int) -> Iterat
 # -- verification -------------------------------------------------------------------
 
 
-def verify(source: Lake, dst: Storage, plan: _Plan, digests: dict[str, tuple[str, int]],
+def verify(source: Lake, copy: Lake, plan: _Plan, digests: dict[str, tuple[str, int]],
            progress: Progress | None = None) -> dict[str, int]:
-    """Check the copy at ``dst`` against the source files ``plan`` lists; returns the
-    records compared, by table. Raises CopyMismatch at the first difference."""
+    """Check the lake ``copy`` against the source files ``plan`` lists (``digests``: the
+    sha256 and size of each file as read from the source); returns the records compared,
+    by table. Raises CopyMismatch at the first difference."""
     from .queries import Reader
+
+    dst = copy.storage
 
     def mismatch(detail: str) -> CopyMismatch:
         return CopyMismatch(detail, source=source.storage.location, destination=dst.location)
 
-    copy = Lake(dst)
     records: dict[str, int] = {}
     with engine.connect() as con:
         for table in TABLES:
