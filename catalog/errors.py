@@ -340,3 +340,35 @@ class HistoryKept(Refused):
         "survive there; allow s3:ListBucketVersions and s3:DeleteObjectVersion, or suspend versioning "
         "and delete the old versions"
     )
+
+
+# --- catalog copy (catalog.copying) --------------------------------------------
+
+
+class CopySourceNotLake(Refused):
+    template = "{source} is not a lake (it has no versions or events folder): nothing was copied"
+
+
+class CopyDestinationNotEmpty(Refused):
+    template = (
+        "{destination} already holds {what}: copy into a new, empty location "
+        "(nothing was written)"
+    )
+
+
+class CopyOverlap(InvalidInput):
+    template = "{source} and {destination} overlap (one is inside the other): copy to a location outside the source"
+
+
+class CopyConflict(Refused):
+    template = (
+        "{detail} while copying into {destination}: the destination holds a partial copy; "
+        "remove it and copy again into an empty location"
+    )
+
+
+class CopyMismatch(Refused):
+    template = (
+        "the copy at {destination} does not match {source}: {detail}; "
+        "remove the copy and copy again into an empty location"
+    )

@@ -41,6 +41,7 @@ for _name, _command in (
     (None, site.serve),
     (None, maintenance.doctor),
     (None, maintenance.compact),
+    (None, maintenance.copy),
     (None, site.demo),
 ):
     app.command(_name)(_command)
