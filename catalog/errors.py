@@ -286,3 +286,89 @@ class ConflictingCopies(Refused):
         "{what} is recorded differently in {first} and {second}: the lake is damaged; "
         "run `catalog doctor` (with --repair to quarantine the copy its claim does not vouch for)"
     )
+
+
+# --- object-store lakes (s3://) ------------------------------------------------------
+
+
+class ObjectStoreExtraMissing(InvalidInput):
+    template = (
+        "the lake {lake} is in an object store, which needs the optional S3 client: "
+        "pip install 'model-catalog[s3]'"
+    )
+
+
+class ObjectStoreUnreachable(Refused):
+    template = (
+        "cannot reach the object store for {lake} ({detail}): check AWS_ENDPOINT_URL "
+        "(or endpoint_url in your AWS profile) and the network"
+    )
+
+
+class BucketNotFound(Refused):
+    template = "the bucket '{bucket}' of the lake {lake} does not exist: create it, or check the endpoint and region"
+
+
+class ObjectStoreNoCredentials(Refused):
+    template = (
+        "no credentials for the lake {lake} ({detail}): set AWS_ACCESS_KEY_ID and "
+        "AWS_SECRET_ACCESS_KEY, or AWS_PROFILE naming a profile in ~/.aws"
+    )
+
+
+class ObjectStoreDenied(Refused):
+    template = "the object store refused to let these credentials read the lake {lake} ({detail}): ask for read access"
+
+
+class ObjectStoreUnsafe(Refused):
+    template = (
+        "refusing to write to the lake {lake}: its server {detail}, so concurrent writers could "
+        "overwrite each other; use a server (or proxy) that honours If-None-Match and If-Match"
+    )
+
+
+class ObjectStoreNoLocks(Refused):
+    template = (
+        "the lake {lake} is in an object store, which takes no locks ('{name}' was asked for): "
+        "this command needs the lock-free lake protocol"
+    )
+
+
+class HistoryKept(Refused):
+    template = (
+        "the bucket of the lake {lake} keeps old versions of objects and {detail}: redacted values "
+        "survive there; allow s3:ListBucketVersions and s3:DeleteObjectVersion, or suspend versioning "
+        "and delete the old versions"
+    )
+
+
+# --- catalog copy (catalog.copying) --------------------------------------------
+
+
+class CopySourceNotLake(Refused):
+    template = "{source} is not a lake (it has no versions or events folder): nothing was copied"
+
+
+class CopyDestinationNotEmpty(Refused):
+    template = (
+        "{destination} already holds {what}: copy into a new, empty location "
+        "(nothing was written)"
+    )
+
+
+class CopyOverlap(InvalidInput):
+    template = "{source} and {destination} overlap (one is inside the other): copy to a location outside the source"
+
+
+class CopyConflict(Refused):
+    template = (
+        "{detail} while copying into {destination}: the destination holds a partial copy; "
+        "remove it and copy again into an empty location"
+    )
+
+
+class CopyMismatch(Refused):
+    template = (
+        "the copy at {destination} does not match {source}: {detail}; "
+        "remove the copy and copy again into an empty location"
+    )

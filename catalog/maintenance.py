@@ -23,7 +23,7 @@ def init(s: Session, config_file: str | os.PathLike[str] | None) -> InitReport:
         with open(path, "x", encoding="utf-8") as fh:
             fh.write(STARTER)
         config_created = True
-    return InitReport(lake=s.lake.root, lake_created=lake_created, config=path, config_created=config_created)
+    return InitReport(lake=s.lake.storage.location, lake_created=lake_created, config=path, config_created=config_created)
 
 
 def doctor(s: Session, repair: bool, verify_artifacts: bool) -> Any:

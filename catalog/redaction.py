@@ -53,6 +53,10 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
                 for path in _files(s, "files_with_events", model, version):
                     replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
             retire(s.lake, replaced)
+            # A bucket with versioning keeps the older copies of what was rewritten or removed
+            # (here and by every earlier compaction): they go too (a folder's storage: no-op).
+            for table in ("versions", "events"):
+                s.lake.storage.purge_history(table)
         evidence = {"fields": wanted, "files_rewritten": len(replaced)}
         event = record(s, model, version, "redact", note=reason, evidence=evidence)
         publish(s.lake, "events")  # the snapshot shows the redaction's own record too

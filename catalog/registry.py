@@ -110,8 +110,8 @@ class Registry:
 
     @property
     def root(self) -> str:
-        """The lake's absolute location."""
-        return self._s.lake.root
+        """The lake's absolute location: its folder, or its s3:// URL."""
+        return self._s.lake.storage.location
 
     @property
     def config(self) -> Config:
@@ -295,6 +295,14 @@ class Registry:
         """Check the lake (files, rows, claims, the policy file, optionally artifacts);
         with ``repair``, quarantine bad files and tidy leftovers, never deleting a record."""
         return maintenance.doctor(self._s, repair, verify_artifacts)
+
+    def copy_to(self, destination: str | os.PathLike[str]) -> Any:
+        """Copy this lake to ``destination`` (an empty folder or ``s3://`` prefix) and verify
+        the copy record by record; returns a :class:`catalog.copying.CopyReport`. The same
+        as ``catalog.copying.copy_lake(registry.location, destination)``."""
+        from .copying import copy_lake
+
+        return copy_lake(self.location, destination, progress=self._s.progress)
 
     def compact(self) -> dict[str, dict[str, int]]:
         """Merge each table's small files into one; safe to interrupt, safe beside writers."""

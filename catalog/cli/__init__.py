@@ -42,6 +42,7 @@ for _name, _command in (
     (None, maintenance.doctor),
     (None, maintenance.compact),
     (None, maintenance.snapshot),
+    (None, maintenance.copy),
     (None, site.demo),
 ):
     app.command(_name)(_command)

@@ -1,5 +1,6 @@
 """Commands that look after the lake: check and repair it (doctor), merge its
-small files (compact), publish its snapshot for other engines (snapshot).
+small files (compact), publish its snapshot for other engines (snapshot), move it
+elsewhere (copy).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Annotated
 import typer
 
 from .output import dump_json, safe
-from .shell import JsonOpt, open_registry, through_funnel
+from .shell import STATE, JsonOpt, open_registry, through_funnel
 
 
 @through_funnel
@@ -70,3 +71,31 @@ def snapshot(as_json: JsonOpt = False) -> None:
     for table, figures in result.items():
         state = "published" if figures["committed"] is not None else "already current"
         typer.echo(f"{table}: {state}: Delta log {safe(figures['log'])} at version {figures['version']}, {figures['files']} file(s)")
+
+
+@through_funnel
+def copy(
+    source: Annotated[str, typer.Argument(metavar="SRC", help="The lake to copy: a folder or an s3:// URL. Example: data/lake", show_default=False)],
+    destination: Annotated[str, typer.Argument(metavar="DST", help="Where the copy goes: a new or empty folder, or an empty s3:// prefix. Example: s3://team-models/lake", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy a lake to a new place (folder to bucket, bucket to folder, folder to folder, bucket to bucket), then check the copy record by record.
+
+    Copied: the current record files of both tables, the version claims and the decision sequence (so version numbers and decisions continue), and the lake's catalog.toml. Not copied: files a compaction already merged, locks, leases, quarantined and temporary files. The destination must be empty (nothing is written otherwise) and the source is only read; SRC and DST name the lakes, --lake is not used.
+
+    Example: catalog copy data/lake s3://team-models/lake
+    """
+    from ..copying import copy_lake
+
+    report = copy_lake(source, destination, progress=STATE.progress)
+    if as_json:
+        dump_json(report)
+        return
+    f = report.files
+    typer.echo(f"copied {safe(report.source)} to {safe(report.destination)}: "
+               f"{f['versions'] + f['events']} table file(s), {f['claims']} claim(s), {f['decisions']} decision(s)"
+               + (", catalog.toml" if f["config"] else "") + f" ({report.bytes:,} bytes) in {report.seconds:.1f} s")
+    r = report.records
+    typer.echo(f"verified: {r['versions']} versions and {r['events']} events identical in both lakes, every file byte for byte")
+    if report.left_behind["superseded"]:
+        typer.echo(f"left behind: {report.left_behind['superseded']} file(s) a compaction had already merged")

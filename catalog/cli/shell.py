@@ -52,7 +52,7 @@ def _global(
         typer.Option(
             "--lake",
             envvar="CATALOG_LAKE",
-            help="The metadata lake folder. Example: --lake /srv/models/lake (default ./data/lake).",
+            help="The metadata lake: a folder or s3://BUCKET/PREFIX. Example: --lake /srv/models/lake (default ./data/lake).",
             show_default=False,
         ),
     ] = None,

@@ -92,7 +92,9 @@ def demo(
     if as_json:
         dump_json(report)
         return
-    lake = os.path.relpath(registry.root) if not os.path.relpath(registry.root).startswith("..") else registry.root
+    lake = registry.root
+    if "://" not in lake and not os.path.relpath(lake).startswith(".."):
+        lake = os.path.relpath(lake)
     typer.echo(f"Model Catalog demo: lake {lake}{' (sample created)' if report['created'] else ''}")
     typer.echo(f"{report['models']} models, {report['versions']} versions, {report['decisions']} decisions\n")
     typer.echo("Running now:")

@@ -83,7 +83,7 @@ def doctor(
     """
     the_lake = lake if isinstance(lake, Lake) else Lake(open_storage(lake))
     if not the_lake.exists():
-        raise LakeNotFound(lake=os.fspath(lake) if not isinstance(lake, Lake) else lake.root)
+        raise LakeNotFound(lake=os.fspath(lake) if not isinstance(lake, Lake) else lake.storage.location)
     quarantine = None
     with _exclusive(the_lake, repair):
         findings, checked = _examine(the_lake, repairing=repair, verify_artifacts=verify_artifacts,
@@ -92,7 +92,7 @@ def doctor(
             findings.extend(extra(the_lake.root))
         if repair:
             findings, quarantine = apply_fixes(the_lake, findings)
-    return DoctorReport(lake=the_lake.root, findings=tuple(findings), checked=checked, repair=repair,
+    return DoctorReport(lake=the_lake.storage.location, findings=tuple(findings), checked=checked, repair=repair,
                         quarantine=quarantine)
 
 

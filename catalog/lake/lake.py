@@ -100,14 +100,25 @@ def settled(stamp: tuple[int, ...], read_at: float) -> bool:
 
 
 def open_storage(location: str | os.PathLike[str], *, durable: bool = True) -> Storage:
-    """The storage for a lake location (a folder; object stores plug in here)."""
+    """The storage for a lake location: a folder (or ``file://`` URL), or ``s3://bucket/prefix``
+    (an object store, through the optional ``s3`` extra; see catalog.lake.s3)."""
     text = os.fspath(location)
+    if text.startswith("s3://"):
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:  # the optional extra's client (imported on first use)
+            from ..errors import ObjectStoreExtraMissing
+
+            raise ObjectStoreExtraMissing(lake=text) from None
+        from .s3 import S3Storage
+
+        return S3Storage(text)
     if "://" in text and not text.startswith("file://"):
         from ..errors import InvalidValue
 
         raise InvalidValue(
-            f"lake {text!r}: only local folders are supported by this version; "
-            "object-store lakes (s3://) are planned"
+            f"lake {text!r}: use a local folder, file://PATH or s3://BUCKET/PREFIX "
+            "(other object stores through their S3-compatible endpoint)"
         )
     return LocalStorage(text.removeprefix("file://"), durable=durable)
 

@@ -80,6 +80,7 @@ class Storage(Protocol):
     def local_path(self, path: str) -> str: ...
     def read_tagged(self, path: str) -> tuple[bytes, str] | None: ...
     def replace_if(self, path: str, data: bytes, tag: str | None) -> bool: ...
+    def purge_history(self, path: str) -> None: ...
 
 
 _READ_ONLY = (errno.EROFS, errno.EACCES, errno.EPERM)
@@ -349,6 +350,10 @@ class LocalStorage:
             return True
         finally:
             os.close(fd)
+
+    def purge_history(self, path: str) -> None:
+        """Nothing to do: a folder keeps no older versions of a file (an object store with
+        versioning does: see S3Storage.purge_history)."""
 
     @contextlib.contextmanager
     def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> Iterator[None]:

@@ -235,7 +235,7 @@ def _option(config: Any, *names: str) -> Any:
 
 def _portable_views(registry: Registry) -> str:
     """The view definitions with this machine's lake path replaced by a placeholder."""
-    return registry.views_sql().replace(registry.root.rstrip("/"), "LAKE")
+    return registry.views_sql().replace(registry._lake.root.rstrip("/"), "LAKE")  # (an object store's: its mirror)
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
