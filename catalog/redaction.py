@@ -7,6 +7,7 @@ plus the ``note`` of events.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ from . import validate as check
 from .errors import InvalidValue
 from .fields import FIELDS
 from .lake import rewrite_file
+from .lake.lease import lease_seconds
 from .lifecycle import record
 from .records import Event
 from .session import Session
@@ -34,23 +36,53 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
             f"cannot redact {', '.join(map(repr, unknown)) or 'nothing'}: give --field among {', '.join(REDACTABLE)}"
         )
     version_fields = [f for f in wanted if f != "note"]
-    with s.lake.model_lock(model):
-        if version is None:
-            s.require_model(model)
-        else:
-            s.version(model, version)
-        with s.lake.rewrite_lock():
-            rewritten = 0
-            if version_fields:
-                blank = _blank(model, version, version_fields, skip_kind=None)
-                for path in _files(s, "files_with_versions", model, version):
-                    rewritten += rewrite_file(s.lake.storage, path, blank)
-            if "note" in wanted:
-                blank = _blank(model, version, ["note"], skip_kind="redact")
-                for path in _files(s, "files_with_events", model, version):
-                    rewritten += rewrite_file(s.lake.storage, path, blank)
-        evidence = {"fields": wanted, "files_rewritten": rewritten}
-        return record(s, model, version, "redact", note=reason, evidence=evidence)
+    if version is None:
+        s.require_model(model)
+    else:
+        s.version(model, version)
+    # Both tables' compaction leases: no compaction merges a file while it is rewritten
+    # (its merged file would keep the value). Each rewrite first checks they are still
+    # held (renewing them); one lost (this process froze past it) stops the redaction,
+    # and running it again finishes the job. A running compaction is waited for (up to
+    # a lease's time: one whose process died holding it is taken over once it expires).
+    with s.lake.rewriting(wait=lease_seconds() + 5.0) as leases:
+        rewritten = 0
+        if version_fields:
+            blank = _blank(model, version, version_fields, skip_kind=None)
+            for path in _files(s, "files_with_versions", model, version):
+                leases.check()
+                rewritten += rewrite_file(s.lake.storage, path, blank)
+        if "note" in wanted:
+            blank = _blank(model, version, ["note"], skip_kind="redact")
+            for path in _files(s, "files_with_events", model, version):
+                leases.check()
+                rewritten += rewrite_file(s.lake.storage, path, blank)
+            _scrub_decisions(s, model, version)
+        leases.check()
+    evidence = {"fields": wanted, "files_rewritten": rewritten}
+    return record(s, model, version, "redact", note=reason, evidence=evidence)
+
+
+def _scrub_decisions(s: Session, model: str, version: int | None) -> None:
+    """Null the notes the model's decision claims hold (each carries its event row, see
+    ``Lake.decide``), as the events' files are: no copy of the value is left."""
+    storage = s.lake.storage
+    for name in storage.listdir(f"_decisions/{model}"):
+        if not name.isdigit():
+            continue
+        path = f"_decisions/{model}/{name}"
+        found = storage.read_tagged(path)
+        if found is None:
+            continue
+        try:
+            row = json.loads(found[0])
+        except ValueError:
+            continue
+        if (not isinstance(row, dict) or row.get("note") is None or row.get("kind") == "redact"
+                or (version is not None and row.get("version") != version)):
+            continue
+        row["note"] = None
+        storage.replace_if(path, json.dumps(row, sort_keys=True).encode(), found[1])
 
 
 def _files(s: Session, query: str, model: str, version: int | None) -> list[str]:
