@@ -95,14 +95,18 @@ def parse_claim(name: str) -> tuple[int, int] | None:
 
 
 def claim_last(data: bytes | None, first: int) -> int | None:
-    """The last number a claim ``<first>`` holds, from its body; None when the body does
-    not say (an older claim, or one whose content a crash lost)."""
+    """The last number a claim ``<first>`` holds, from its body (an older catalog's body,
+    without ``last``, held ``first`` alone); None when the body is missing or unreadable
+    (its content lost in a crash: only its name was made durable)."""
     if data is None:
         return None
     try:
-        last = json.loads(data).get("last")
-    except (ValueError, AttributeError):
+        body = json.loads(data)
+    except ValueError:
         return None
+    if not isinstance(body, dict):
+        return None
+    last = body.get("last", first)
     return last if isinstance(last, int) and last >= first else None
 
 
@@ -111,8 +115,8 @@ def claim_ranges(names: Sequence[str], read: Callable[[str], bytes | None]) -> l
 
     A claim's body is read (``read(name)``) only where its range is not plain from
     the names: a claim followed at once by the next number's claim holds one
-    number. ``sure`` is False where the body did not say (an older single claim,
-    or a body lost in a crash): the range is then the name's own.
+    number. ``sure`` is False where the body could not say (lost in a crash): the
+    range is then the name's own.
     """
     parsed = sorted((c[0], c[1], n) for n in names if not n.startswith(".") and (c := parse_claim(n)))
     out = []
@@ -400,13 +404,13 @@ class Lake:
         recorded version of the models without claims, in one go.
         """
         have = set(self.storage.listdir("_claims"))
-        ends = {m: self._claimed_end(m) if m in have else None for m in counts}
-        missing = [m for m, e in ends.items() if e is None]
-        floor = floors(missing) if missing else {}
+        ends = {m: self._claimed_end(m) if m in have else (0, False) for m in counts}
+        unsure = [m for m, (_, sure) in ends.items() if not sure]
+        floor = floors(unsure) if unsure else {}
         first = {}
         for model, count in counts.items():
-            end = ends[model]
-            first[model] = self._claim(model, count, actor, end if end is not None else floor.get(model, 0),
+            end, sure = ends[model]
+            first[model] = self._claim(model, count, actor, end if sure else max(end, floor.get(model, 0)),
                                        functools.partial(_one_floor, floors, model), sync=False)
         if len(counts) <= SYNC_FOLDERS_UP_TO:
             self.storage.sync([*(f"_claims/{m}" for m in counts), "_claims"])
@@ -427,24 +431,23 @@ class Lake:
         recorded version and is only asked when the model has no claims yet (a lake
         copied without its ``_claims`` folder).
         """
-        end = self._claimed_end(model)
-        return self._claim(model, count, actor, end if end is not None else floor(), floor, sync=sync)
+        end, sure = self._claimed_end(model)
+        return self._claim(model, count, actor, end if sure else max(end, floor()), floor, sync=sync)
 
     def _claim(self, model: str, count: int, actor: str, end: int, floor: Callable[[], int], *, sync: bool) -> int:
         while True:
             first = end + 1
             body = _claim_body(actor, first + count - 1)
-            if self.storage.create_exclusive(f"_claims/{model}/{first}", body, sync=False):
-                if sync:
-                    self.storage.sync([f"_claims/{model}", "_claims"])
+            # With ``sync``, the claim's name and body are durable before a record uses it.
+            if self.storage.create_exclusive(f"_claims/{model}/{first}", body, sync=sync):
                 self._claim_ends[(model, str(first))] = first + count - 1
                 return first
             # Another writer has that number: its claim says how far it reaches; follow
-            # it, or read the end again when a claim does not say.
+            # it, and read the end again (it may have moved on further).
             found = self._claim_end_of(model, str(first))
-            latest = self._claimed_end(model)
-            end = max(e for e in (found, latest, end + 1) if e is not None)
-            if latest is None:
+            latest, sure = self._claimed_end(model)
+            end = max(found if found is not None else first, latest)
+            if not sure:
                 end = max(end, floor())
 
     def _claim_end_of(self, model: str, name: str) -> int | None:
@@ -464,18 +467,20 @@ class Lake:
             self._claim_ends[(model, name)] = last
         return last
 
-    def _claimed_end(self, model: str) -> int | None:
-        """The highest number claimed for ``model`` (None: it has no claim yet): the ``last``
-        of its highest claim (and of any ``<first>-<last>`` claim of an older catalog). A
-        claim whose body a crash lost counts as its first number alone: its writer never
-        acknowledged the numbers after it (records come after their claim)."""
+    def _claimed_end(self, model: str) -> tuple[int, bool]:
+        """(the highest number claimed for ``model``, whether the claims tell it alone): the
+        ``last`` of its highest claim (and of any ``<first>-<last>`` claim of an older
+        catalog). Not alone when it has no claim yet, or when a crash lost the body of
+        its highest claim (a bulk load makes the names durable, the bodies may follow):
+        the highest recorded version then counts too (records come after their claim)."""
         names = self.storage.listdir(f"_claims/{model}")
         parsed = [(c, n) for n in names if not n.startswith(".") and (c := parse_claim(n))]
         if not parsed:
-            return None
+            return 0, False
         (first, last), name = max(parsed)
         said = self._claim_end_of(model, name) if "-" not in name else last
-        return max(said if said is not None else first, max(c[1] for c, _ in parsed))
+        top = max(c[1] for c, _ in parsed)
+        return max(said if said is not None else first, top), said is not None
 
     # -- decisions ---------------------------------------------------------------
 
@@ -503,7 +508,9 @@ class Lake:
             after = self._settle(model, n, recorded) if n else None
             row = attempt(after)
             claim = f"_decisions/{model}/{n + 1}"
-            if self.storage.create_exclusive(claim, _decision_body(row)):
+            # The claim need not be durable by itself: the event file is, before the
+            # decision is acknowledged; a claim lost in a crash is one never acknowledged.
+            if self.storage.create_exclusive(claim, _decision_body(row), sync=False):
                 self.append_event(row)
                 self._settled[model] = (n + 1, row["at"])
                 return row
