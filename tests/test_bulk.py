@@ -5,7 +5,6 @@ record's index), writes nothing when it refuses, numbers on from single registra
 from __future__ import annotations
 
 import json
-
 import shutil
 import subprocess
 import sys
