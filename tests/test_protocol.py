@@ -193,6 +193,25 @@ def test_a_decision_whose_writer_died_before_its_event_is_rolled_forward_once(ba
     assert s.lake.append_event(row) and [e.event_id for e in other.history("m")].count(row["event_id"]) == 1
 
 
+def test_doctor_reports_a_decision_without_its_event_and_repair_writes_it(backend):
+    from catalog.doctor import doctor
+    from catalog.lake.lake import _decision_body
+    from catalog.lifecycle import event_row
+
+    reg = Registry(backend, actor="ana", durable=False)
+    reg.register("m", "s3://m/1", capture_git=False)
+    boss = Registry(backend, actor="bob", durable=False)
+    boss.approve("m", 1)
+    row = event_row(boss._s, "m", 1, "deploy", None, target="prod", evidence={"from_version": None})
+    assert boss._s.lake.storage.create_exclusive("_decisions/m/2", _decision_body(row))  # its decider died here
+    report = doctor(reg._lake)
+    assert [(f.severity, f.path) for f in report.findings] == [("warning", "_decisions/m/2")]
+    repaired = doctor(reg._lake, repair=True)
+    assert "wrote event" in (repaired.findings[0].repaired or "")
+    assert doctor(reg._lake).ok
+    assert Registry(backend, actor="c", durable=False).resolve("m@prod") == "s3://m/1"
+
+
 # -- SIGKILL ---------------------------------------------------------------------------------
 
 CRASHER = textwrap.dedent(

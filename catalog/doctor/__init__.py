@@ -22,6 +22,9 @@ What is checked, in order:
   lake does not have;
 * version claims (``_claims/<model>/<n>``) without a record, and records
   beyond the highest claim (the next register would reuse their number);
+* the newest decision of each model (``_decisions/<model>/<n>``) whose event is
+  not in the lake (its decider died between the two; ``repair`` writes the event
+  from the claim, as the model's next decision would);
 * with ``verify_artifacts``, the checksum and size of every local artifact.
 
 ``repair`` never deletes a record: damaged or foreign files are *moved* to
@@ -136,6 +139,7 @@ def _examine(lake: Lake, *, repairing: bool, verify_artifacts: bool, tmp_grace: 
         events = rows.events()
         checked["events"] = len(events)
         findings += check.event_rows(events, keys, root)
+        findings += check.decisions(storage, {e[0] for e in events})
         for table in TABLES:
             if current[table]:
                 findings += check.copies(

@@ -13,13 +13,23 @@ from typing import Any
 from ..errors import ArtifactNotRegular
 from ..lake import Lake, Storage
 from ..lake.files import ANCHOR, PART, file_problem
-from ..lake.lake import claim_ranges
+from ..lake.lake import claim_ranges, decision_row
 from ..lake.storage import DIR, FILE
 from ..progress import Progress
 from ..provenance import checksum, local_path, regular_artifact
 from ..schema import SCHEMA_VERSION
 from . import wording as say
-from .findings import Finding, FinishCompaction, Fix, Leave, Quarantine, RemoveTemp, WriteAnchor, WriteClaim
+from .findings import (
+    Finding,
+    FinishCompaction,
+    Fix,
+    Leave,
+    Quarantine,
+    RemoveTemp,
+    RollForward,
+    WriteAnchor,
+    WriteClaim,
+)
 
 TABLES = ("versions", "events")
 Key = tuple[str, int]
@@ -273,6 +283,30 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
             findings.append(_finding("error", f"_claims/{model}", say.claims_behind(model, top, max(numbers)),
                                      WriteClaim(model, top)))
     return findings, looked
+
+
+# -- decisions ------------------------------------------------------------------
+
+
+def decisions(storage: Storage, event_ids: set[str]) -> list[Finding]:
+    """The newest decision of each model whose event is not in the lake (only the newest
+    can be: a decision takes its number after making sure the one before is in)."""
+    findings = []
+    for model, kind in storage.entries("_decisions"):
+        if kind != DIR:
+            continue
+        numbers = [int(n) for n in storage.listdir(f"_decisions/{model}") if n.isdigit()]
+        if not numbers:
+            continue
+        n = max(numbers)
+        try:
+            row = decision_row(storage.read_bytes(f"_decisions/{model}/{n}"))
+        except FileNotFoundError:
+            continue
+        if row is not None and row["event_id"] not in event_ids:
+            findings.append(_finding("warning", f"_decisions/{model}/{n}",
+                                     say.unfinished_decision(model, n, row["event_id"]), RollForward(model, n)))
+    return findings
 
 
 # -- artifacts ------------------------------------------------------------------

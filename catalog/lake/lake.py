@@ -193,7 +193,7 @@ def _decision_body(row: dict[str, Any]) -> bytes:
                       sort_keys=True).encode()
 
 
-def _decision_row(data: bytes) -> dict[str, Any] | None:
+def decision_row(data: bytes) -> dict[str, Any] | None:
     """The event row a decision claim holds; None when it holds none (content lost)."""
     try:
         row = json.loads(data)
@@ -528,7 +528,7 @@ class Lake:
         if known is not None and known[0] == n:
             return known[1]
         try:
-            row = _decision_row(self.storage.read_bytes(f"_decisions/{model}/{n}"))
+            row = decision_row(self.storage.read_bytes(f"_decisions/{model}/{n}"))
         except FileNotFoundError:
             row = None
         if row is None:  # a claim whose content a crash lost: its writer never acknowledged it
