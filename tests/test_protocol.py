@@ -417,5 +417,9 @@ def test_a_local_lake_is_never_written_by_a_refused_command_or_a_read(tmp_path):
     reader.resolve("m:1")
     reader.show("m")
     reader.sql("select count(*) from versions")
+    from catalog.errors import IllegalTransition
+
+    with pytest.raises(IllegalTransition):
+        reader.deploy("m", 1, target="prod")  # a candidate: refused
     assert snapshot(lake) == state
     assert not (lake / "_locks").exists()
