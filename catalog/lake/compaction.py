@@ -113,7 +113,6 @@ def compact(lake: Lake, table: str, *, minor: bool = False, merge: Merge | None 
         # so that when a compaction runs never changes the ids records get.
         out = f"{table}/compacted-{_file_id(now, uuid.uuid4().hex[:16])}.parquet"
         footer = {SUPERSEDES: replaced}
-        lease.check()
         if merge is None:
             bytes_in = sum(storage.size(f) for f in files)
 

@@ -73,9 +73,11 @@ _CLAIM = re.compile(r"^(\d+)(?:-(\d+))?$")
 # by one; for more, one sync of the machine is cheaper (benchmarks/run.py measures it).
 SYNC_FOLDERS_UP_TO = 500
 # How long a decision waits for the event of the decision before it (its writer is
-# between its claim and its event file) before writing that event itself from the
-# claim; CATALOG_DECISION_GRACE overrides it.
-DECISION_GRACE_SECONDS = 2.0
+# between its claim and its event file, normally for a few ms) before writing that
+# event itself from the claim; CATALOG_DECISION_GRACE overrides it. Writing it early
+# is harmless (both create the same file name; see Lake.decide): the wait only spares
+# the work.
+DECISION_GRACE_SECONDS = 0.5
 
 
 def _claim_body(actor: str, last: int) -> bytes:
