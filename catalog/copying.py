@@ -207,13 +207,9 @@ def _publish_snapshot(lake: Lake) -> bool:
     """Publish the copy's own read snapshot (the Delta log other engines read), where
     this catalog has one (catalog.lake.snapshot): the source's log names files of the
     source, some of which may not be copied, so it is never copied itself."""
-    import importlib
+    from .lake.snapshot import publish_all
 
-    try:
-        snapshot = importlib.import_module("catalog.lake.snapshot")
-    except ImportError:
-        return False
-    snapshot.publish_all(lake)
+    publish_all(lake)
     return True
 
 

@@ -327,13 +327,6 @@ class ObjectStoreUnsafe(Refused):
     )
 
 
-class ObjectStoreNoLocks(Refused):
-    template = (
-        "the lake {lake} is in an object store, which takes no locks ('{name}' was asked for): "
-        "this command needs the lock-free lake protocol"
-    )
-
-
 class HistoryKept(Refused):
     template = (
         "the bucket of the lake {lake} keeps old versions of objects and {detail}: redacted values "

@@ -1,14 +1,19 @@
 """Decisions on versions: approve, reject, deprecate, deploy, rollback, and ``check``,
 which runs exactly the gates an approval or a deployment would run.
 
-Each decision is one event appended under the model's lock; a gate report
-refuses in one way (:func:`raise_failures`), so ``check`` and the commands agree
-by construction.
+Each decision is one event, appended with optimistic concurrency on the model's
+decision sequence (``Lake.decide``): the state is read, the rules and gates run,
+and the decision takes the model's next sequence number only if no other decision
+took it meanwhile; otherwise the state is read and the rules run again. A refusal
+writes nothing. A gate report refuses in one way (:func:`raise_failures`), so
+``check`` and the commands agree by construction.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
 from . import validate as check
@@ -29,11 +34,14 @@ def approve(s: Session, model: str, version: int, note: str | None) -> Event:
     check.name(model)
     check.version(version)
     note = check.text(note, "note")
-    with s.lake.model_lock(model):
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
         report = approval_report(s, model, version)
         raise_failures("approval", report)
         state = "approved" if report.approvals >= report.quorum else None
-        return record(s, model, version, "approve", state=state, note=note, evidence=report.evidence())
+        return event_row(s, model, version, "approve", after, state=state, note=note, evidence=report.evidence())
+
+    return decide(s, model, attempt)
 
 
 def gate_report(s: Session, model: str, version: int, target: str | None) -> GateReport:
@@ -91,13 +99,16 @@ def transition(s: Session, model: str, version: int, kind: str, state: str, note
     check.name(model)
     check.version(version)
     note = check.text(note, "note")
-    with s.lake.model_lock(model):
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
         current = s.version(model, version)
         if current.state not in allowed:
             raise IllegalTransition(
                 why_not(kind, current), model=model, version=version, state=current.state, action=kind
             )
-        return record(s, model, version, kind, state=state, note=note, evidence={"from_state": current.state})
+        return event_row(s, model, version, kind, after, state=state, note=note, evidence={"from_state": current.state})
+
+    return decide(s, model, attempt)
 
 
 def deploy(s: Session, model: str, version: int, target: str, note: str | None) -> Event:
@@ -105,11 +116,14 @@ def deploy(s: Session, model: str, version: int, target: str, note: str | None) 
     check.version(version)
     check.target(target)
     note = check.text(note, "note")
-    with s.lake.model_lock(model):
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
         report, previous = deploy_report(s, model, version, target)
         raise_failures("deployment", report)
         evidence = {"from_version": previous, **report.evidence()}
-        return record(s, model, version, "deploy", target=target, note=note, evidence=evidence)
+        return event_row(s, model, version, "deploy", after, target=target, note=note, evidence=evidence)
+
+    return decide(s, model, attempt)
 
 
 def rollback(s: Session, model: str, target: str, note: str, to: int | None) -> Event:
@@ -118,7 +132,8 @@ def rollback(s: Session, model: str, target: str, note: str, to: int | None) -> 
     note = check.text(note, "rollback note", required=True)
     if to is not None:
         check.version(to)
-    with s.lake.model_lock(model):
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
         s.require_model(model)
         running = s.q("deployment", model=model, target=target)
         if not running:
@@ -137,17 +152,46 @@ def rollback(s: Session, model: str, target: str, note: str, to: int | None) -> 
                 raise NoRollbackCandidate.because(model, target, [(e.version, e.reason, e.detail) for e in excluded])
             listed = ", ".join(f"v{c.version}" for c in options)
             raise NoRollbackCandidate(f" at version {to} (candidates: {listed})", model=model, target=target)
-        return record(
-            s, model, chosen.version, "rollback", target=target, note=note,
+        return event_row(
+            s, model, chosen.version, "rollback", after, target=target, note=note,
             evidence={"from_version": running[0]["version"], "rank": chosen.rank},
         )
+
+    return decide(s, model, attempt)
 
 
 def record(s: Session, model: str, version: int | None, kind: str, *, state: str | None = None,
            target: str | None = None, note: str | None = None, evidence: dict[str, Any] | None = None) -> Event:
-    """Append one event by this session's actor, now; returns it."""
+    """Append one event by this session's actor, now, as a decision on ``model`` with no
+    rule to check (a redaction's record); returns it."""
+    return decide(s, model, lambda after: event_row(s, model, version, kind, after, state=state, target=target,
+                                                    note=note, evidence=evidence))
+
+
+def decide(s: Session, model: str, attempt: Callable[[datetime | None], dict[str, Any]]) -> Event:
+    """Take the model's next decision with the event ``attempt`` builds after checking the
+    rules on the state it reads (run again whenever another decision came first)."""
+    row = s.lake.decide(model, attempt, lambda event_id: _recorded(s, event_id))
+    s.auto_compact("events")
+    return Event.from_row(row)
+
+
+def _recorded(s: Session, event_id: str) -> bool:
+    """Whether the lake's reader sees the event ``event_id`` (in whatever file)."""
+    literal = event_id.replace("'", "''")
+    rows = s.reader().user_query(f"select count(*) as n from events where event_id = '{literal}'")[1]
+    return bool(rows[0]["n"])
+
+
+def event_row(s: Session, model: str, version: int | None, kind: str, after: datetime | None, *,
+              state: str | None = None, target: str | None = None, note: str | None = None,
+              evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The row of one event by this session's actor, now: later than ``after`` (the time of
+    the model's decision before it), whatever this machine's clock says."""
     at = s.clock()
-    row = {
+    if after is not None and at <= after:
+        at = after + timedelta(microseconds=1)
+    return {
         "schema_version": SCHEMA_VERSION,
         "event_id": f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{s.lake._new_id()}",
         "at": at,
@@ -160,8 +204,6 @@ def record(s: Session, model: str, version: int | None, kind: str, *, state: str
         "note": note,
         "evidence": json.dumps(evidence or {}, sort_keys=True),
     }
-    s.append("events", [row], at)
-    return Event.from_row(row)
 
 
 def raise_failures(action: str, report: GateReport) -> None:

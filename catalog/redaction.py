@@ -7,6 +7,7 @@ plus the ``note`` of events.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from . import validate as check
 from .errors import InvalidValue
 from .fields import FIELDS
+from .lake.lease import lease_seconds
 from .lake.rewrite import rewrite_to_new_file
 from .lake.snapshot import publish, retire
 from .lifecycle import record
@@ -35,32 +37,63 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
             f"cannot redact {', '.join(map(repr, unknown)) or 'nothing'}: give --field among {', '.join(REDACTABLE)}"
         )
     version_fields = [f for f in wanted if f != "note"]
-    with s.lake.model_lock(model):
-        if version is None:
-            s.require_model(model)
-        else:
-            s.version(model, version)
-        with s.lake.rewrite_lock():
-            # Each file is rewritten to a new name that supersedes the old one, which goes
-            # once the snapshot's Delta log no longer lists it (catalog.lake.snapshot).
-            replaced: list[str] = []
-            if version_fields:
-                blank = _blank(model, version, version_fields, skip_kind=None)
-                for path in _files(s, "files_with_versions", model, version):
-                    replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
-            if "note" in wanted:
-                blank = _blank(model, version, ["note"], skip_kind="redact")
-                for path in _files(s, "files_with_events", model, version):
-                    replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
-            retire(s.lake, replaced)
-            # A bucket with versioning keeps the older copies of what was rewritten or removed
-            # (here and by every earlier compaction): they go too (a folder's storage: no-op).
-            for table in ("versions", "events"):
-                s.lake.storage.purge_history(table)
-        evidence = {"fields": wanted, "files_rewritten": len(replaced)}
-        event = record(s, model, version, "redact", note=reason, evidence=evidence)
-        publish(s.lake, "events")  # the snapshot shows the redaction's own record too
-        return event
+    if version is None:
+        s.require_model(model)
+    else:
+        s.version(model, version)
+    # Both tables' compaction leases: no compaction merges a file while it is rewritten
+    # (its merged file would keep the value). Each rewrite first checks they are still
+    # held (renewing them); one lost (this process froze past it) stops the redaction,
+    # and running it again finishes the job. A running compaction is waited for (up to
+    # a lease's time: one whose process died holding it is taken over once it expires).
+    # Each file is rewritten to a new name that supersedes the old one, which goes once
+    # the snapshot's Delta log no longer lists it (catalog.lake.snapshot).
+    with s.lake.rewriting(wait=lease_seconds() + 5.0) as leases:
+        replaced: list[str] = []
+        if version_fields:
+            blank = _blank(model, version, version_fields, skip_kind=None)
+            for path in _files(s, "files_with_versions", model, version):
+                leases.check()
+                replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
+        if "note" in wanted:
+            blank = _blank(model, version, ["note"], skip_kind="redact")
+            for path in _files(s, "files_with_events", model, version):
+                leases.check()
+                replaced += [path] if rewrite_to_new_file(s.lake.storage, path, blank) else []
+            _scrub_decisions(s, model, version)
+        leases.check()
+        retire(s.lake, replaced)
+        # A bucket with versioning keeps the older copies of what was rewritten or removed
+        # (here, in the decision claims, and by every earlier compaction): they go too (a
+        # folder's storage: no-op).
+        for prefix in ("versions", "events", f"_decisions/{model}"):
+            s.lake.storage.purge_history(prefix)
+    evidence = {"fields": wanted, "files_rewritten": len(replaced)}
+    event = record(s, model, version, "redact", note=reason, evidence=evidence)
+    publish(s.lake, "events")  # the snapshot shows the redaction's own record too
+    return event
+
+
+def _scrub_decisions(s: Session, model: str, version: int | None) -> None:
+    """Null the notes the model's decision claims hold (each carries its event row, see
+    ``Lake.decide``), as the events' files are: no copy of the value is left."""
+    storage = s.lake.storage
+    for name in storage.listdir(f"_decisions/{model}"):
+        if not name.isdigit():
+            continue
+        path = f"_decisions/{model}/{name}"
+        found = storage.read_tagged(path)
+        if found is None:
+            continue
+        try:
+            row = json.loads(found[0])
+        except ValueError:
+            continue
+        if (not isinstance(row, dict) or row.get("note") is None or row.get("kind") == "redact"
+                or (version is not None and row.get("version") != version)):
+            continue
+        row["note"] = None
+        storage.replace_if(path, json.dumps(row, sort_keys=True).encode(), found[1])
 
 
 def _files(s: Session, query: str, model: str, version: int | None) -> list[str]:

@@ -1,8 +1,10 @@
 """``resolve``: what serving code calls, answered from an in-memory index.
 
 The index holds, per model, the answer to every reference the model has; it is
-dropped whenever a file enters or leaves the lake (two stat calls tell), and
-loaded again one model at a time with one filtered query.
+dropped whenever a file enters or leaves the lake (the tables' stamps tell: two
+stat calls on a folder, a listing digest on an object store, whose stamps are
+exact and need no settle time), and loaded again one model at a time with one
+filtered query.
 """
 
 from __future__ import annotations
@@ -52,15 +54,16 @@ def parse_ref(ref: str) -> tuple[str, str, str]:
 class _Index:
     """What ``resolve`` knows, per model, for one state of the lake."""
 
-    __slots__ = ("by_model", "stamp", "built_at")
+    __slots__ = ("by_model", "stamp", "built_at", "exact")
 
-    def __init__(self, stamp: tuple[int, int], built_at: float) -> None:
+    def __init__(self, stamp: tuple[int, int], built_at: float, exact: bool) -> None:
         self.by_model: dict[str, dict[tuple[str, str], str]] = {}
         self.stamp = stamp
         self.built_at = built_at
+        self.exact = exact
 
     def fresh(self, stamp: tuple[int, int]) -> bool:
-        return stamp == self.stamp and settled(stamp, self.built_at)
+        return stamp == self.stamp and settled(stamp, self.built_at, exact=self.exact)
 
 
 class Resolver:
@@ -96,7 +99,7 @@ class Resolver:
         index = self._index
         if index is None or not index.fresh(stamp):
             with self._lock:
-                index = self._index = _Index(stamp, time.time())
+                index = self._index = _Index(stamp, time.time(), self._s.lake.storage.exact_stamps)
         answers = index.by_model.get(model)
         if answers is None:
             answers = index.by_model[model] = _answers(self._s.q("resolve_model", model=model))

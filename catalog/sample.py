@@ -292,8 +292,8 @@ def build_sample_lake(path: str | os.PathLike[str], *, seed: int = 7) -> Registr
     result.compact()
     for reg in registries.values():
         reg.close()
-    for name in storage.listdir("_locks"):  # lock files hold no record: the sample ships without them
-        storage.remove(f"_locks/{name}")
+    for name in storage.listdir("_leases"):  # leases hold no record: the sample ships without them
+        storage.remove(f"_leases/{name}")
     return Registry(path)
 
 

@@ -60,8 +60,9 @@ _DECLARED: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("version", "int64", True),
         ("kind", "string", False),
         # The approval state the version is in after this event (null when the
-        # event does not change it). Decided by the writer under the model's
-        # lock, so that state is a plain "last non-null" over the events.
+        # event does not change it). Decided by the writer on the state its
+        # decision followed in the model's decision sequence, so that state is
+        # a plain "last non-null" over the events.
         ("state", "string", True),
         ("target", "string", True),
         ("note", "string", True),

@@ -63,12 +63,13 @@ def registry(lake: Path) -> Callable[..., Registry]:
 
 
 def snapshot(root: Path) -> dict[str, str]:
-    """Every file under a lake with its content hash (lock files excluded: they hold no data)."""
+    """Every file under a lake with its content hash (leases excluded: they say who compacts
+    until when, and hold no data)."""
     out = {}
     if not root.exists():
         return out
     for path in sorted(root.rglob("*")):
-        if path.is_file() and "_locks" not in path.parts:
+        if path.is_file() and "_leases" not in path.parts:
             out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
     return out
 

@@ -235,9 +235,11 @@ def test_claim_and_lock_paths_cannot_be_made_from_a_name_with_a_slash_or_dots(re
         with pytest.raises(InvalidName):
             reg.register(name, "s3://x/1.pkl", capture_git=False)
     storage = reg._lake.storage
-    for rel in ("_claims/../../x", "_locks/model-../../x.lock", "_claims//x", "/etc/passwd"):
+    for rel in ("_claims/../../x", "_decisions/../../x/1", "_leases/../../x", "_claims//x", "/etc/passwd"):
         with pytest.raises(CatalogError):
             storage.local_path(rel)
-    with pytest.raises(CatalogError), storage.lock("model-../../x"):
+    from catalog.lake.lease import Lease
+
+    with pytest.raises(CatalogError), Lease(storage, "../../x"):
         pass
     assert not (lake.parent / "x").exists()

@@ -9,7 +9,6 @@ backend); until then they skip.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -103,7 +102,7 @@ def test_folder_to_folder_copies_the_current_records_once_and_numbering_continue
     logs = {n for n in before if "/_delta_log/" in n}
     assert report.left_behind["snapshot"] == len(logs) >= 1
     assert all(copied.get(n) != before[n] for n in logs)
-    assert report.snapshot_published == (importlib.util.find_spec("catalog.lake.snapshot") is not None)
+    assert report.snapshot_published
     copied = {n: h for n, h in copied.items() if "/_delta_log/" not in n}
     assert set(copied) == set(before) - _superseded(source) - logs - {
         n for n in before if n.startswith(("_locks", "_leases", "_probe", "_quarantine", "_compactions")) or n.endswith(".tmp")
@@ -309,11 +308,6 @@ def test_the_copy_command(source: Path, tmp_path: Path) -> None:
 
 # -- S3 (with the S3 backend) -----------------------------------------------------------
 
-needs_s3 = pytest.mark.skipif(importlib.util.find_spec("catalog.lake.s3") is None,
-                              reason="the S3 backend (catalog.lake.s3) is not in this tree yet")
-
-
-@needs_s3
 def test_folder_to_s3_to_folder_round_trip(source: Path, tmp_path: Path, s3_lake: str) -> None:
     up = copy_lake(source, s3_lake, durable=False)
     assert up.destination == s3_lake and up.records["versions"] == 9 and up.left_behind["superseded"] == 4
@@ -324,13 +318,11 @@ def test_folder_to_s3_to_folder_round_trip(source: Path, tmp_path: Path, s3_lake
     with Registry(source, actor="ana", durable=False) as src, Registry(s3_lake, actor="ana") as remote, \
             Registry(tmp_path / "back", actor="ana", durable=False) as back:
         assert everything(remote) == everything(src) == everything(back)
-        if not hasattr(Lake, "model_lock"):  # writing to an object store needs the lock-free protocol
-            assert remote.register("churn", "s3://models/churn/5.pkl", capture_git=False).version == 5
+        assert remote.register("churn", "s3://models/churn/5.pkl", capture_git=False).version == 5
     with pytest.raises(CopyDestinationNotEmpty):
         copy_lake(source, s3_lake, durable=False)
 
 
-@needs_s3
 def test_s3_to_s3_and_refusals_on_s3(source: Path, s3_lake: str, s3_server) -> None:
     copy_lake(source, s3_lake, durable=False)
     other = s3_server.new_url()
@@ -384,7 +376,6 @@ def test_a_compaction_of_the_source_before_the_check_is_named_as_such(tmp_path: 
         copy_lake(tmp_path / "lake", tmp_path / "dest", durable=False, on_copied=lambda _: reg.compact())
 
 
-@needs_s3
 def test_a_record_changed_on_the_server_is_caught(source: Path, s3_lake: str) -> None:
     """The check reads the copy back from the server (a fresh storage, not this process's mirror)."""
     import io

@@ -12,7 +12,6 @@ so the file modes hold for them as for anyone.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import shutil
 import stat
@@ -22,8 +21,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from catalog.lake import Lake
 
 from .conftest import Cli, churn_scenario
 
@@ -153,14 +150,7 @@ def test_reads_of_a_lake_that_lacks_a_part_leave_it_as_it_was(lake: Path, tmp_pa
         assert snapshot(lake) == before, args
 
 
-# A refused decision writes nothing but, while decisions serialise on flock locks, the
-# lock file it took (_locks/model-<m>.lock): the lease/claim protocol (issue 14) decides
-# without locks, and then this passes (strict: an unexpected pass says to drop the mark).
-_FLOCK_DECISIONS = hasattr(Lake, "model_lock")
-
-
-@pytest.mark.xfail(_FLOCK_DECISIONS, strict=True,
-                   reason="decisions take an flock lock file (_locks/model-<m>.lock) until the lock-free protocol merges")
+# A refused decision writes nothing: not a claim, not a lock file (the lake takes none).
 @pytest.mark.parametrize("args, actor", REFUSED, ids=[" ".join(a) for a, _ in REFUSED])
 def test_refused_decisions_leave_the_lake_as_it_was(lake: Path, args: list[str], actor: str) -> None:
     before = snapshot(lake)
@@ -233,17 +223,12 @@ def test_a_refused_decision_on_a_read_only_lake_says_why_it_was_refused(read_onl
     done = subprocess.run([*prefix, sys.executable, "-m", "catalog", "--lake", str(root), "deploy", "churn", "3", "--target", "prod"], capture_output=True, text=True,
                           cwd=out, timeout=300, env=ENV)
     assert done.returncode == 1
-    if _FLOCK_DECISIONS:
-        assert "read-only" in done.stderr  # the lock file it cannot create comes first today
-    else:
-        assert "approve it before deploying" in done.stderr, done.stderr
+    assert "approve it before deploying" in done.stderr, done.stderr
 
 
 # -- an object-store lake, read with read-only credentials ------------------------------
 
 
-@pytest.mark.skipif(importlib.util.find_spec("catalog.lake.s3") is None,
-                    reason="the S3 backend (catalog.lake.s3) is not in this tree yet")
 def test_every_read_command_works_on_s3_with_read_only_credentials(lake: Path, tmp_path: Path, s3_server) -> None:
     """The lake copied to the S3 test server (catalog copy), then read by processes whose
     credentials may only read and list: every read command answers, no object changes."""

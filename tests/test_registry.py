@@ -409,7 +409,8 @@ def test_register_many_writes_one_file_numbers_in_order_and_checks_parents(regis
     )
     assert [(v.model, v.version) for v in made] == [("a", 1), ("a", 2), ("a", 3), ("a", 4), ("a", 5), ("base", 2)]
     assert len(set((lake / "versions").glob("part-*.parquet")) - files) == 1
-    assert sorted(p.name for p in (lake / "_claims" / "a").iterdir()) == ["1-5"]
+    assert sorted(p.name for p in (lake / "_claims" / "a").iterdir()) == ["1"]  # one claim, numbers 1 to 5
+    assert json.loads((lake / "_claims" / "a" / "1").read_text())["last"] == 5
     assert reg.register("a", "s3://a/next", capture_git=False).version == 6
     assert reg.show("a", 3).metrics == {"auc": 0.2}
     assert reg.lineage("base", 2).ancestors[0].parent == "base:1"

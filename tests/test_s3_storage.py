@@ -21,17 +21,11 @@ from urllib.parse import urlsplit
 import pytest
 
 from catalog import Registry
-from catalog.errors import HistoryKept, LakeReadOnly, ObjectStoreNoLocks, ObjectStoreUnsafe
+from catalog.errors import HistoryKept, LakeReadOnly, ObjectStoreUnsafe
 from catalog.lake import LocalStorage, open_storage
 from tests.conftest import churn_scenario
 
 CATALOG = str(Path(sys.executable).parent / "catalog")
-# Writes on an object store need the lock-free lake protocol (branch `protocol` of issue
-# #14): until it lands, every write that takes a lock refuses with ObjectStoreNoLocks.
-NEEDS_PROTOCOL = pytest.mark.xfail(
-    raises=ObjectStoreNoLocks, strict=False,
-    reason="writes that take a lake lock need the lock-free protocol (issue #14, branch `protocol`)",
-)
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -210,12 +204,6 @@ def test_mirror_removed_at_exit(s3_server, s3_lake):
     assert out.stdout.strip() and not os.path.exists(out.stdout.strip())
 
 
-def test_object_stores_take_no_locks(s3_lake):
-    with pytest.raises(ObjectStoreNoLocks, match="takes no locks"):
-        with open_storage(s3_lake).lock("compact-versions"):
-            pass
-
-
 def test_bad_endpoint_missing_bucket_no_credentials_are_one_line_errors(s3_server, s3_lake, tmp_path):
     env = {**os.environ, "AWS_ENDPOINT_URL": "http://127.0.0.1:9", "HOME": str(tmp_path)}
     bad = run("--lake", s3_lake, "list", env=env)
@@ -266,7 +254,6 @@ def test_registry_reads_an_s3_lake(s3_server, seeded, tmp_path, monkeypatch):
         assert reg.doctor().lake == seeded
 
 
-@NEEDS_PROTOCOL
 def test_registry_writes_an_s3_lake(s3_lake, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # init writes a starter catalog.toml here
     with Registry(s3_lake, actor="ana") as reg:
@@ -298,8 +285,6 @@ def test_cli_with_lake_flag_and_env(seeded, tmp_path):
 
 def test_cli_register_on_s3(s3_lake, tmp_path):
     result = run("--lake", s3_lake, "register", "churn", "s3://m/1.pkl", "--no-git", cwd=str(tmp_path))
-    if "takes no locks" in result.stderr:
-        pytest.xfail("writes that take a lake lock need the lock-free protocol (issue #14, branch `protocol`)")
     assert result.returncode == 0 and result.stdout.strip() == "churn v1", result.stderr
 
 
@@ -318,7 +303,7 @@ def test_read_only_credentials(s3_server, seeded, tmp_path, monkeypatch):
     assert "catalog-s3-" not in pages  # no private mirror path in the site
     refused = run("--lake", seeded, "register", "churn", "s3://m/4.pkl", "--no-git", env=env, cwd=str(tmp_path))
     # refused, in one line: read-only (or, until the lock-free protocol lands, for want of locks)
-    assert refused.returncode == 1 and ("read-only" in refused.stderr or "takes no locks" in refused.stderr), refused.stderr
+    assert refused.returncode == 1 and "read-only" in refused.stderr, refused.stderr
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", s3_server.read_only_credentials[0])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3_server.read_only_credentials[1])
     store = open_storage(seeded)
@@ -420,7 +405,6 @@ def test_purge_history_on_a_versioned_bucket(s3_server, monkeypatch):
         open_storage(f"s3://{bucket}/lake").purge_history("versions")
 
 
-@NEEDS_PROTOCOL
 def test_redaction_on_a_versioned_bucket_leaves_no_copy(s3_server):
     client = s3_server.client()
     bucket = f"catalog-versioned-{uuid.uuid4().hex[:6]}"
@@ -450,16 +434,10 @@ def test_a_local_lake_does_not_import_the_s3_client(tmp_path):
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
 
 
-def test_one_writer_whole_lifecycle_with_locks_waived(s3_server, monkeypatch, tmp_path):
-    """Every write path of the lake through S3Storage (appends, claims, compaction's
-    write_atomic_with, redaction's rewrite and purge, a fresh reader's mirror), for ONE
-    writer process: the locks, which the lock-free protocol (branch `protocol`) removes,
-    are waived here. This proves the storage, not concurrency (that is the protocol's)."""
-    import contextlib
-
-    from catalog.lake.s3 import S3Storage
-
-    monkeypatch.setattr(S3Storage, "lock", lambda self, name, **kw: contextlib.nullcontext())
+def test_one_writer_whole_lifecycle(s3_server, monkeypatch, tmp_path):
+    """Every write path of the lake through S3Storage (appends, claims, decisions,
+    compaction's write_atomic_with, redaction's rewrite and purge on a versioned bucket,
+    a fresh reader's mirror), for one writer (tests/test_protocol.py: many)."""
     monkeypatch.chdir(tmp_path)
     client = s3_server.client()
     bucket = f"catalog-versioned-{uuid.uuid4().hex[:6]}"
@@ -488,8 +466,6 @@ def test_one_writer_whole_lifecycle_with_locks_waived(s3_server, monkeypatch, tm
 
 def test_demo_builds_the_sample_lake_in_a_bucket(s3_lake, tmp_path):
     result = run("--lake", s3_lake, "demo", "--no-site", cwd=str(tmp_path))
-    if "takes no locks" in result.stderr:
-        pytest.xfail("writes that take a lake lock need the lock-free protocol (issue #14, branch `protocol`)")
     assert result.returncode == 0 and f"lake {s3_lake}" in result.stdout, result.stderr
 
 

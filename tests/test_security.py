@@ -100,10 +100,10 @@ def test_any_accepted_name_stays_inside_the_lake(tmp_path, name):
     except InvalidName:
         return
     storage = LocalStorage(tmp_path / "lake")
-    for rel in (f"_claims/{name}/1", f"_locks/model-{name}.lock"):
+    for rel in (f"_claims/{name}/1", f"_decisions/{name}/1"):
         full = os.path.realpath(storage.local_path(rel))
         assert full.startswith(str(tmp_path / "lake") + os.sep)
-        assert os.path.basename(os.path.dirname(full)) in (name, "_locks")
+        assert os.path.basename(os.path.dirname(full)) == name
 
 
 # -- credentials in URIs -----------------------------------------------------------

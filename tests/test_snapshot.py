@@ -12,7 +12,6 @@ fetched here). The README's snippets for them run here as well.
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import re
@@ -258,10 +257,9 @@ def kill_compaction(lake: Path, table: str, point: str) -> None:
 
 
 def wait_out_the_lease() -> None:
-    if importlib.util.find_spec("catalog.lake.lease") is not None:
-        import time
+    import time
 
-        time.sleep(LEASE + 0.2)
+    time.sleep(LEASE + 0.2)
 
 
 @pytest.mark.parametrize("point", ["merged-in", "committed", "removing"])
@@ -457,8 +455,6 @@ def test_the_readme_snippets_run_and_agree_with_the_catalog(tmp_path, spark, mon
 # -- on S3 ----------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(importlib.util.find_spec("catalog.lake.s3") is None,
-                    reason="the S3 storage (catalog.lake.s3) is not in this build")
 def test_delta_rs_reads_the_snapshot_on_s3(s3_lake, tmp_path):
     """A lake copied into a bucket object by object, published there by `Registry.snapshot`
     (put-if-absent commits, no lock), read by delta-rs from the bucket: the catalog's answers."""

@@ -27,12 +27,28 @@ from catalog.lake import Lake, LocalStorage, compact
 ENV = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
 
 
+# Lease time (seconds) in the tests that kill compactors: how long their lease outlives them.
+LEASE = 1.5
+
+
 def _spawn(script: str, *args: object, stdin: bool = False) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-c", script, *map(str, args)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.PIPE if stdin else None,
-        text=True, env=ENV,
+        text=True, env={**os.environ, **ENV},
     )
+
+
+def _when_free(work):
+    """``work()``, waiting out the lease a killed compactor left behind (LakeBusy)."""
+    deadline = time.monotonic() + 4 * LEASE
+    while True:
+        try:
+            return work()
+        except LakeBusy:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
 
 
 def _versions(reg: Registry, model: str) -> list[int]:
@@ -74,7 +90,9 @@ def test_compaction_is_idempotent_and_exclusive(registry, lake):
     assert reg.compact() == {"versions": {"files_merged": 0, "rows": 0}, "events": {"files_merged": 0, "rows": 0}}
     assert snapshot(lake) == state
     assert registry("bob").sql("select * from audit_log order by event_id").rows == before
-    with LocalStorage(lake).lock("compact-versions", wait=False):
+    from catalog.lake.lease import Lease
+
+    with Lease(LocalStorage(lake), "compact-versions"):  # another compactor holds the table's lease
         with pytest.raises(LakeBusy):
             reg.compact()
 
@@ -199,7 +217,9 @@ CRASHER = textwrap.dedent(
 )
 
 
-def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path):
+def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path, monkeypatch):
+    # A writer killed in an automatic compaction leaves its lease to expire: short here.
+    monkeypatch.setenv("CATALOG_LEASE_SECONDS", str(LEASE))
     lake = tmp_path / "lake"
     Registry(lake, actor="setup", durable=False).register("crash", "s3://crash/seed", capture_git=False)
     Registry(lake, actor="bob", durable=False).approve("crash", 1)
@@ -236,7 +256,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path):
         assert acked_events <= events
 
         # doctor --repair leaves a clean lake that still holds every acknowledged record
-        report = doctor(lake, repair=True, tmp_grace=0)
+        report = _when_free(lambda: doctor(lake, repair=True, tmp_grace=0))
         assert all(f.severity != "error" for f in report.findings), report.findings
         tidied += sum(1 for f in report.findings if f.repaired)
         assert doctor(lake, tmp_grace=0).ok
@@ -244,7 +264,7 @@ def test_sigkill_at_random_moments_loses_no_acknowledged_record(tmp_path):
         reg = Registry(lake, actor="check", durable=False)
         assert set(acked_versions) <= set(_versions(reg, "crash"))
         if run % 10 == 9:
-            reg.compact()
+            _when_free(reg.compact)
         reg.close()
     final = Registry(lake, actor="check", durable=False)
     numbers = _versions(final, "crash")
@@ -337,7 +357,9 @@ def _same(a: Path, b: Path) -> int:
         rb.close()
 
 
-def test_compaction_under_fire_then_killed_at_random_moments(tmp_path):
+def test_compaction_under_fire_then_killed_at_random_moments(tmp_path, monkeypatch):
+    # A killed compactor's lease is taken over once it expires: short here, so rounds go on.
+    monkeypatch.setenv("CATALOG_LEASE_SECONDS", str(LEASE))
     a, b, stop = tmp_path / "a", tmp_path / "b", tmp_path / "stop"
     writers, each = 4, 40
     started = time.monotonic()
@@ -374,6 +396,7 @@ def test_compaction_under_fire_then_killed_at_random_moments(tmp_path):
             for reg in mirrors:
                 reg.register("killed", f"s3://killed/{round_}/{n}", capture_git=False)
         listed = _data_files(a)
+        time.sleep(LEASE)  # the lease of the compactor killed last round has expired
         proc = _spawn(COMPACTOR, a, stdin=True)
         assert proc.stdout is not None and proc.stdin is not None
         assert proc.stdout.readline().strip() == "ready"
@@ -387,6 +410,7 @@ def test_compaction_under_fire_then_killed_at_random_moments(tmp_path):
                  "after it finished" if not (now & listed) else "while removing inputs")
         stages[stage] += 1
         checked = _same(a, b)
+    time.sleep(LEASE)
     report = doctor(a, repair=True, tmp_grace=0)
     assert all(f.severity != "error" for f in report.findings)
     Registry(a, actor="compactor", durable=False).compact()

@@ -22,6 +22,9 @@ What is checked, in order:
   lake does not have;
 * version claims (``_claims/<model>/<n>``) without a record, and records
   beyond the highest claim (the next register would reuse their number);
+* the newest decision of each model (``_decisions/<model>/<n>``) whose event is
+  not in the lake (its decider died between the two; ``repair`` writes the event
+  from the claim, as the model's next decision would);
 * with ``verify_artifacts``, the checksum and size of every local artifact.
 
 ``repair`` never deletes a record: damaged or foreign files are *moved* to
@@ -49,6 +52,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 
 from ..errors import LakeNotFound
 from ..lake import Lake, open_storage
+from ..lake.lease import Leases
 from ..progress import Progress
 from . import checks as check
 from .checks import TABLES
@@ -85,25 +89,29 @@ def doctor(
     if not the_lake.exists():
         raise LakeNotFound(lake=os.fspath(lake) if not isinstance(lake, Lake) else lake.storage.location)
     quarantine = None
-    with _exclusive(the_lake, repair):
+    with _exclusive(the_lake, repair) as leases:
         findings, checked = _examine(the_lake, repairing=repair, verify_artifacts=verify_artifacts,
                                      tmp_grace=tmp_grace, progress=progress)
         for extra in checks:
             findings.extend(extra(the_lake.root))
         if repair:
+            if leases is not None:
+                leases.check()  # still ours (renewed): no compaction started meanwhile
             findings, quarantine = apply_fixes(the_lake, findings)
     return DoctorReport(lake=the_lake.storage.location, findings=tuple(findings), checked=checked, repair=repair,
                         quarantine=quarantine)
 
 
 @contextlib.contextmanager
-def _exclusive(lake: Lake, repair: bool) -> Iterator[None]:
-    """A repair moves table files: no compaction (nor another repair) may run meanwhile."""
+def _exclusive(lake: Lake, repair: bool) -> Iterator[Leases | None]:
+    """A repair moves table files: no compaction (nor another repair) may run meanwhile,
+    so it holds both tables' compaction leases (LakeBusy while someone else does). A
+    check only reads: it takes nothing, and writes nothing."""
     if not repair:
-        yield
+        yield None
         return
-    with lake.storage.lock("compact-versions", wait=False), lake.storage.lock("compact-events", wait=False):
-        yield
+    with Leases(lake.storage, [f"compact-{table}" for table in TABLES]) as held:
+        yield held
 
 
 def _examine(lake: Lake, *, repairing: bool, verify_artifacts: bool, tmp_grace: float,
@@ -131,6 +139,7 @@ def _examine(lake: Lake, *, repairing: bool, verify_artifacts: bool, tmp_grace: 
         events = rows.events()
         checked["events"] = len(events)
         findings += check.event_rows(events, keys, root)
+        findings += check.decisions(storage, {e[0] for e in events})
         for table in TABLES:
             if current[table]:
                 findings += check.copies(

@@ -11,14 +11,25 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import ArtifactNotRegular
-from ..lake import Lake, Storage, parse_claim
+from ..lake import Lake, Storage
 from ..lake.files import ANCHOR, PART, file_problem
+from ..lake.lake import claim_ranges, decision_row
 from ..lake.storage import DIR, FILE
 from ..progress import Progress
 from ..provenance import checksum, local_path, regular_artifact
 from ..schema import SCHEMA_VERSION
 from . import wording as say
-from .findings import Finding, FinishCompaction, Fix, Leave, Quarantine, RemoveTemp, WriteAnchor, WriteClaim
+from .findings import (
+    Finding,
+    FinishCompaction,
+    Fix,
+    Leave,
+    Quarantine,
+    RemoveTemp,
+    RollForward,
+    WriteAnchor,
+    WriteClaim,
+)
 
 TABLES = ("versions", "events")
 Key = tuple[str, int]
@@ -209,20 +220,36 @@ def copies(
 
 # -- claims ---------------------------------------------------------------------
 
-# Per entry of _claims: its name and the names in it (None when it is not a real folder).
-ClaimListing = list[tuple[str, "list[str] | None"]]
+# Per entry of _claims: its name and its claims (None when it is not a real folder):
+# (file name, (first, last) or None when the name is not a claim's).
+ClaimListing = list[tuple[str, "list[tuple[str, tuple[int, int] | None]] | None"]]
+
+
+def _claims_of(storage: Storage, model: str) -> list[tuple[str, tuple[int, int] | None]]:
+    """The claims of ``model`` with the numbers each holds (a claim ``<first>`` says its
+    ``last`` in its body, read only where the names leave it open, see claim_ranges);
+    hidden temporary files of an interrupted create are left out."""
+    names = [n for n in storage.listdir(f"_claims/{model}") if not n.startswith(".")]
+
+    def read(name: str) -> bytes | None:
+        try:
+            return storage.read_bytes(f"_claims/{model}/{name}")
+        except (FileNotFoundError, IsADirectoryError):
+            return None
+
+    ranges = {name: (first, last) for name, first, last, _ in claim_ranges(names, read)}
+    return [(name, ranges.get(name)) for name in names]
 
 
 def claim_listing(storage: Storage) -> ClaimListing:
-    """The version claims, as names (their content is read only when needed, see claimed_by)."""
-    return [(model, storage.listdir(f"_claims/{model}") if kind == DIR else None)
+    """The version claims of every model, with the numbers each holds."""
+    return [(model, _claims_of(storage, model) if kind == DIR else None)
             for model, kind in storage.entries("_claims")]
 
 
 def claimed_by(storage: Storage, model: str, version: int) -> str | None:
     """Who claimed ``version`` of ``model`` (the ``by`` of its claim file), if a claim says."""
-    for name in storage.listdir(f"_claims/{model}"):
-        claimed = parse_claim(name)
+    for name, claimed in _claims_of(storage, model):
         if claimed and claimed[0] <= version <= claimed[1]:
             try:
                 return json.loads(storage.read_bytes(f"_claims/{model}/{name}")).get("by")
@@ -239,14 +266,13 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
         recorded.setdefault(model, []).append(version)
     findings = []
     looked = 0
-    for model, names in listing:
-        if names is None:
+    for model, found in listing:
+        if found is None:
             findings.append(_finding("warning", f"_claims/{model}", say.foreign_claim()))
             continue
         numbers = []
-        for name in names:
+        for name, claimed in found:
             looked += 1
-            claimed = parse_claim(name)
             if not claimed:
                 findings.append(_finding("warning", f"_claims/{model}/{name}", say.foreign_claim()))
                 continue
@@ -259,6 +285,30 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
             findings.append(_finding("error", f"_claims/{model}", say.claims_behind(model, top, max(numbers)),
                                      WriteClaim(model, top)))
     return findings, looked
+
+
+# -- decisions ------------------------------------------------------------------
+
+
+def decisions(storage: Storage, event_ids: set[str]) -> list[Finding]:
+    """The newest decision of each model whose event is not in the lake (only the newest
+    can be: a decision takes its number after making sure the one before is in)."""
+    findings = []
+    for model, kind in storage.entries("_decisions"):
+        if kind != DIR:
+            continue
+        numbers = [int(n) for n in storage.listdir(f"_decisions/{model}") if n.isdigit()]
+        if not numbers:
+            continue
+        n = max(numbers)
+        try:
+            row = decision_row(storage.read_bytes(f"_decisions/{model}/{n}"))
+        except FileNotFoundError:
+            continue
+        if row is not None and row["event_id"] not in event_ids:
+            findings.append(_finding("warning", f"_decisions/{model}/{n}",
+                                     say.unfinished_decision(model, n, row["event_id"]), RollForward(model, n)))
+    return findings
 
 
 # -- artifacts ------------------------------------------------------------------

@@ -1,7 +1,8 @@
 """What a doctor run reports: findings, each with the fixes ``repair`` would apply.
 
 A fix is a small value naming one repair (move a file to quarantine, remove a
-stale temporary file, finish a compaction, write an anchor or a claim); the
+stale temporary file, finish a compaction, write an anchor, a claim or the event of
+a decision whose decider died); the
 checks only describe fixes, :mod:`catalog.doctor.repair` applies them.
 """
 
@@ -48,13 +49,22 @@ class WriteClaim:
 
 
 @dataclass(frozen=True)
+class RollForward:
+    """Write the event decision ``n`` of ``model`` holds: its decider died between its
+    claim and its event file (what the model's next decision would do anyway)."""
+
+    model: str
+    n: int
+
+
+@dataclass(frozen=True)
 class Leave:
     """Move nothing: the file at ``path`` also holds other records (left to a person)."""
 
     path: str
 
 
-Fix = Union[Quarantine, RemoveTemp, FinishCompaction, WriteAnchor, WriteClaim, Leave]
+Fix = Union[Quarantine, RemoveTemp, FinishCompaction, WriteAnchor, WriteClaim, RollForward, Leave]
 
 
 @dataclass(frozen=True)

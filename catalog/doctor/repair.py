@@ -4,7 +4,8 @@ Fixes run in a safe order, whatever order the findings came in: first damaged
 and foreign files leave the tables (moved to ``_quarantine/<utc>/<their path>``,
 never deleted), then leftovers are removed (stale temporary files, which hold a
 write that was never acknowledged, and the inputs of a compaction whose merged
-file holds their records), last what is missing is written (anchors, claims).
+file holds their records), last what is missing is written (anchors, claims, the event of a decision whose
+decider died).
 No fix deletes a record. Each distinct fix runs once; a finding's ``repaired``
 says what its fixes did.
 """
@@ -16,11 +17,22 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from ..lake import Lake
+from ..lake.lake import decision_row
 from . import wording as say
 from .checks import is_temp
-from .findings import Finding, FinishCompaction, Fix, Leave, Quarantine, RemoveTemp, WriteAnchor, WriteClaim
+from .findings import (
+    Finding,
+    FinishCompaction,
+    Fix,
+    Leave,
+    Quarantine,
+    RemoveTemp,
+    RollForward,
+    WriteAnchor,
+    WriteClaim,
+)
 
-_ORDER = (Quarantine, Leave, RemoveTemp, FinishCompaction, WriteAnchor, WriteClaim)
+_ORDER = (Quarantine, Leave, RemoveTemp, FinishCompaction, WriteAnchor, WriteClaim, RollForward)
 
 
 class _Repair:
@@ -56,6 +68,15 @@ class _Repair:
         if isinstance(fix, WriteClaim):
             storage.create_exclusive(f"_claims/{fix.model}/{fix.version}", say.CLAIM_BODY)
             return say.claimed(fix.version)
+        if isinstance(fix, RollForward):
+            try:
+                row = decision_row(storage.read_bytes(f"_decisions/{fix.model}/{fix.n}"))
+            except FileNotFoundError:
+                return None
+            if row is None:
+                return None
+            self.lake.append_event(row)  # created only if absent: a decider finishing meanwhile adds nothing
+            return say.rolled_forward(row["event_id"])
         raise TypeError(f"not a doctor fix: {fix!r}")
 
 

@@ -166,6 +166,16 @@ def moved(to: str) -> str:
     return f"moved to {to}"
 
 
+def unfinished_decision(model: str, n: int, event_id: str) -> Words:
+    return (f"decision {n} of '{model}' took its number but its event {event_id} is not in the lake "
+            "(a decider that died between the two, or one still running)",
+            "run `catalog doctor --repair`, or make the model's next decision: either writes the event from its claim")
+
+
+def rolled_forward(event_id: str) -> str:
+    return f"wrote event {event_id} from its claim"
+
+
 def claimed(version: int) -> str:
     return f"claimed version {version}"
 

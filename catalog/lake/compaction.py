@@ -25,6 +25,7 @@ from ..errors import ConflictingCopies, LakeDamaged
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .footers import ROWS_CHECKED, SUPERSEDES, first_line
 from .lake import KEY, ORDER, ROW_GROUP_ROWS, Lake, _file_id, compaction_marker
+from .lease import Lease
 from .rules import sound_rows_sql
 from .snapshot import publish
 
@@ -72,12 +73,20 @@ def compact(lake: Lake, table: str, *, minor: bool = False, merge: Merge | None 
     the views); running it again finishes the job. Only the files listed at the
     start are merged and removed: a file a writer adds while this runs is left
     for the next compaction. A damaged input stops the compaction before
-    anything is written (LakeDamaged, see `catalog doctor`). Two compactions of
-    one table never overlap: the second raises LakeBusy. ``merge`` stands in for
-    merge_files (tests that act while a merge runs).
+    anything is written (LakeDamaged, see `catalog doctor`). ``merge`` stands in
+    for merge_files (tests that act while a merge runs).
+
+    A compaction holds the table's lease (``_leases/compact-<table>``, see
+    ``catalog.lake.lease``): a second one raises LakeBusy while it is held. The
+    lease is renewed while the merge runs and checked once more after it, before
+    the merged file goes in: a compactor that lost it (frozen past its expiry
+    while another took over) stops there with LeaseLost, leaving the lake as it
+    was. Frozen after that check and resumed later, it puts in a merged file that
+    overlaps the newer one; readers notice (``Lake.superseded``) and keep one row
+    per key until the next compaction merges the two.
     """
     storage = lake.storage
-    with storage.lock(f"compact-{table}", wait=False):
+    with Lease(storage, f"compact-{table}") as lease:
         lake.finish_compactions(table)
         files = lake.data_files(table)
         if minor:
@@ -107,9 +116,21 @@ def compact(lake: Lake, table: str, *, minor: bool = False, merge: Merge | None 
         footer = {SUPERSEDES: replaced}
         if merge is None:
             bytes_in = sum(storage.size(f) for f in files)
-            rows = storage.write_atomic_with(out, lambda dest: merge_files(table, inputs, dest, footer, same, bytes_in=bytes_in))
+
+            def run(dest: str) -> int:
+                return merge_files(table, inputs, dest, footer, same, bytes_in=bytes_in)
         else:
-            rows = storage.write_atomic_with(out, lambda dest: merge(inputs, dest, footer, same))
+            chosen = merge
+
+            def run(dest: str) -> int:
+                return chosen(inputs, dest, footer, same)
+
+        def merged_then_checked(dest: str) -> int:
+            rows = run(dest)
+            lease.check()  # still ours: the merged file may go in
+            return rows
+
+        rows = storage.write_atomic_with(out, merged_then_checked)
         # The snapshot other engines read (a Delta log) drops the inputs and lists the merged
         # file before any input goes, so it never names a missing file (catalog.lake.snapshot).
         publish(lake, table, operation="OPTIMIZE", rearranged={out.split("/", 1)[1]: names})

@@ -6,8 +6,9 @@ Layout under the lake root::
     versions/compacted-<utc>-<id>.parquet  merged by `catalog compact`
     versions/schema-v<N>.parquet         zero-row anchor with the current schema
     events/...                           the same for lifecycle events
-    _claims/<model>/<version>            version numbers, claimed with O_EXCL
-    _locks/<name>.lock                   advisory locks (decisions, claims, compaction)
+    _claims/<model>/<first>              version numbers, claimed by exclusive create
+    _decisions/<model>/<n>               the model's decision sequence (each holds its event)
+    _leases/<name>                       who compacts or rewrites a table, until when
     _compactions/<table>                 rewritten by each compaction before it removes files
     _quarantine/<utc>/...                files `catalog doctor --repair` moved aside
 
@@ -19,7 +20,11 @@ names the inputs it replaces in its own Parquet footer (key
 :meth:`Lake.current_files` gives, skips them and needs no per-key dedupe; a
 plain glob reader (``catalog sql --print-views``) keeps one row per key instead.
 The next compaction, or a redaction, first removes such leftovers. A compaction
-killed at any instant therefore loses nothing and shows nothing twice.
+killed at any instant therefore loses nothing and shows nothing twice. Two
+compacted files whose ``supersedes`` lists overlap (a compactor frozen past its
+lease that resumed after another compacted the same inputs) hold copies of the
+same records: the reader then keeps one row per key (``superseded`` answers
+``known=False``) until the next compaction merges them.
 Compaction only removes the files it listed and merged: a file a writer adds
 meanwhile stays.
 
@@ -34,6 +39,8 @@ changed while it ran (see ``catalog.queries.Reader``).
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
 import json
 import os
 import re
@@ -47,6 +54,7 @@ from ..engine import Session
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
 from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
+from .lease import Leases
 from .storage import FILE, LocalStorage, Storage, relative
 
 if TYPE_CHECKING:
@@ -63,23 +71,25 @@ def compaction_marker(table: str) -> str:
 
 
 _CLAIM = re.compile(r"^(\d+)(?:-(\d+))?$")
-# Taken shared by each single claim, exclusively by a bulk load's claims.
-CLAIMS_LOCK = "claims"
 # A bulk load claiming numbers of at most this many models fsyncs their folders one
 # by one; for more, one sync of the machine is cheaper (benchmarks/run.py measures it).
 SYNC_FOLDERS_UP_TO = 500
+# How long a decision waits for the event of the decision before it (its writer is
+# between its claim and its event file, normally for a few ms) before writing that
+# event itself from the claim; CATALOG_DECISION_GRACE overrides it. Writing it early
+# is harmless (both create the same file name; see Lake.decide): the wait only spares
+# the work.
+DECISION_GRACE_SECONDS = 0.5
 
 
-def _claim_name(first: int, count: int) -> str:
-    return str(first) if count == 1 else f"{first}-{first + count - 1}"
-
-
-def _claim_body(actor: str) -> bytes:
-    return json.dumps({"by": actor, "pid": os.getpid(), "at": time.time()}).encode()
+def _claim_body(actor: str, last: int) -> bytes:
+    return json.dumps({"by": actor, "last": last, "pid": os.getpid(), "at": time.time()}).encode()
 
 
 def parse_claim(name: str) -> tuple[int, int] | None:
-    """The (first, last) version numbers a claim file name holds, or None if it is not a claim."""
+    """The (first, last) version numbers a claim file name says, or None if it is not a
+    claim. A claim named ``<first>`` may hold more numbers: its body's ``last`` says
+    (see :func:`claim_ranges`); ``<first>-<last>`` is how older catalogs named them."""
     match = _CLAIM.match(name)
     if not match:
         return None
@@ -88,14 +98,54 @@ def parse_claim(name: str) -> tuple[int, int] | None:
     return (first, last) if last >= first >= 1 else None
 
 
+def claim_last(data: bytes | None, first: int) -> int | None:
+    """The last number a claim ``<first>`` holds, from its body (an older catalog's body,
+    without ``last``, held ``first`` alone); None when the body is missing or unreadable
+    (its content lost in a crash: only its name was made durable)."""
+    if data is None:
+        return None
+    try:
+        body = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(body, dict):
+        return None
+    last = body.get("last", first)
+    return last if isinstance(last, int) and last >= first else None
+
+
+def claim_ranges(names: Sequence[str], read: Callable[[str], bytes | None]) -> list[tuple[str, int, int, bool]]:
+    """(name, first, last, sure) of each claim among ``names``, by first number.
+
+    A claim's body is read (``read(name)``) only where its range is not plain from
+    the names: a claim followed at once by the next number's claim holds one
+    number. ``sure`` is False where the body could not say (lost in a crash): the
+    range is then the name's own.
+    """
+    parsed = sorted((c[0], c[1], n) for n in names if not n.startswith(".") and (c := parse_claim(n)))
+    out = []
+    for i, (first, last, name) in enumerate(parsed):
+        sure = True
+        if "-" not in name and not (i + 1 < len(parsed) and parsed[i + 1][0] == first + 1):
+            said = claim_last(read(name), first)
+            sure = said is not None
+            last = said if said is not None else first
+        out.append((name, first, last, sure))
+    return out
+
+
 # Folder modification times come from the kernel's coarse clock (a few ms a tick),
 # so a write in the same tick as an earlier one may leave a folder's time unchanged.
 SETTLE_SECONDS = 0.05
 
 
-def settled(stamp: tuple[int, ...], read_at: float) -> bool:
+def settled(stamp: tuple[int, ...], read_at: float, *, exact: bool = False) -> bool:
     """Whether a cache built at ``read_at`` (time.time()) from a lake with ``stamp`` can
-    rely on the stamp to change at the next write: it must be SETTLE_SECONDS old."""
+    rely on the stamp to change at the next write. With ``exact`` stamps (a storage whose
+    stamp is a listing digest, ``Storage.exact_stamps``) always; with folder times only
+    once the stamp is SETTLE_SECONDS old."""
+    if exact:
+        return True
     return read_at - max(stamp) / 1e9 > SETTLE_SECONDS
 
 
@@ -127,6 +177,47 @@ def _file_id(now: datetime, rand: str) -> str:
     return f"{now.strftime('%Y%m%dT%H%M%S%fZ')}-{rand}"
 
 
+def _one_floor(floors: Callable[[list[str]], dict[str, int]], model: str) -> int:
+    return floors([model]).get(model, 0)
+
+
+def decision_grace() -> float:
+    value = os.environ.get("CATALOG_DECISION_GRACE")
+    try:
+        return float(value) if value else DECISION_GRACE_SECONDS
+    except ValueError:
+        return DECISION_GRACE_SECONDS
+
+
+_EVENT_ID = re.compile(r"^[0-9TZ]+-[0-9a-f]+$")
+
+
+def event_file(event_id: str) -> str:
+    """The file a decision's event goes to: named from the event id, so every writer of
+    it (its decider, or one rolling it forward) names it alike."""
+    if _EVENT_ID.match(event_id):
+        return f"events/part-{event_id}.parquet"
+    stamp = event_id.split("-", 1)[0]
+    stamp = stamp if re.fullmatch(r"[0-9TZ]+", stamp) else "0"
+    return f"events/part-{stamp}-{hashlib.sha256(event_id.encode()).hexdigest()[:16]}.parquet"
+
+
+def _decision_body(row: dict[str, Any]) -> bytes:
+    """A decision claim's body: the event row, as JSON (its time as ISO 8601)."""
+    return json.dumps({k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in row.items()},
+                      sort_keys=True).encode()
+
+
+def decision_row(data: bytes) -> dict[str, Any] | None:
+    """The event row a decision claim holds; None when it holds none (content lost)."""
+    try:
+        row = json.loads(data)
+        row["at"] = datetime.fromisoformat(row["at"])
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return row if isinstance(row.get("event_id"), str) else None
+
+
 class Lake:
     """The two tables of one lake, and the primitives that keep them whole."""
 
@@ -139,6 +230,10 @@ class Lake:
         self.footers = Footers(storage, self.session)
         # Which table files are known sound: checked once, or written by this process.
         self.checked = FileCheck()
+        # What this process knows of claims (their bodies never change) and of each
+        # model's decision sequence (the highest decision whose event it saw in the lake).
+        self._claim_ends: dict[tuple[str, str], int] = {}
+        self._settled: dict[str, tuple[int, datetime]] = {}
 
     # -- locations ---------------------------------------------------------
 
@@ -179,7 +274,16 @@ class Lake:
             return False
 
     def superseded(self, table: str, names: Sequence[str]) -> tuple[set[str], bool]:
-        """(names in ``names`` a compacted file there replaced, whether every compacted file said)."""
+        """(names in ``names`` a compacted file there replaced, whether each record is in
+        one of the rest only).
+
+        The second is False when a compacted file does not say what it replaced (an
+        older catalog wrote it) or when two compacted files say they replaced a same
+        file: a compactor that lost its lease (frozen past it) and resumed put its
+        merged file in beside the one of the compactor that took over, so both hold
+        those records. Readers then keep one row per key; the next compaction merges
+        the two.
+        """
         folder = self.storage.local_path(table)
         gone: set[str] = set()
         known = True
@@ -193,6 +297,8 @@ class Lake:
             if replaced is None:
                 known = False
             else:
+                if gone & replaced:
+                    known = False
                 gone |= replaced
         return gone & set(names), known
 
@@ -216,7 +322,7 @@ class Lake:
 
     def finish_compactions(self, table: str) -> int:
         """Remove the inputs an interrupted compaction left beside its merged file; returns
-        how many. Call with the table's compaction lock held (compact, redaction)."""
+        how many. Call with the table's compaction lease held (compact, redaction)."""
         names = [n for n, kind in self.storage.entries(table) if kind == FILE]
         gone, _ = self.superseded(table, names)
         if gone:  # the snapshot's Delta log stops listing them before they go
@@ -308,68 +414,183 @@ class Lake:
         """Claim ``counts[model]`` consecutive numbers of each model (a bulk load); returns
         each model's first.
 
-        Each model gets one claim ``_claims/<model>/<first>-<last>`` (``<first>`` for
-        one number). The lake's ``claims`` lock is held exclusively, so no single
-        claim runs meanwhile and no per-model lock is needed. The claims are made
-        durable together: a folder fsync each for a few models, else one ``sync``
-        of the machine, whose cost depends on what else waits to be written (0.1 s
-        and more on a busy disk) but not on how many models. ``floors`` gives the
-        highest recorded version of the models without claims, in one go.
+        Each model gets one claim ``_claims/<model>/<first>`` whose body says its
+        ``last``, made as :meth:`claim_versions` makes one (no lock: a conflict means
+        re-reading that model's end and trying again). The claims are made durable
+        together: a folder fsync each for a few models, else one ``sync`` of the
+        machine, whose cost depends on what else waits to be written (0.1 s and more
+        on a busy disk) but not on how many models. ``floors`` gives the highest
+        recorded version of the models without claims, in one go.
         """
-        body = _claim_body(actor)
-        with self.storage.lock(CLAIMS_LOCK):
-            have = set(self.storage.listdir("_claims"))
-            ends = {m: self._claimed(m) if m in have else [] for m in counts}
-            floor = floors([m for m, e in ends.items() if not e])
-            first = {}
-            for model, count in counts.items():
-                start = (max(ends[model]) if ends[model] else floor.get(model, 0)) + 1
-                while not self.storage.create_exclusive(f"_claims/{model}/{_claim_name(start, count)}", body, sync=False):
-                    start += 1  # only a writer that ignores the locks gets here
-                first[model] = start
-            if len(counts) <= SYNC_FOLDERS_UP_TO:
-                self.storage.sync([*(f"_claims/{m}" for m in counts), "_claims"])
-            else:
-                self.storage.sync()
+        have = set(self.storage.listdir("_claims"))
+        ends = {m: self._claimed_end(m) if m in have else (0, False) for m in counts}
+        unsure = [m for m, (_, sure) in ends.items() if not sure]
+        floor = floors(unsure) if unsure else {}
+        first = {}
+        for model, count in counts.items():
+            end, sure = ends[model]
+            first[model] = self._claim(model, count, actor, end if sure else max(end, floor.get(model, 0)),
+                                       functools.partial(_one_floor, floors, model), sync=False)
+        if len(counts) <= SYNC_FOLDERS_UP_TO:
+            self.storage.sync([*(f"_claims/{m}" for m in counts), "_claims"])
+        else:
+            self.storage.sync()
         return first
 
     def claim_versions(self, model: str, count: int, actor: str, floor: Callable[[], int], *, sync: bool = True) -> int:
         """Claim ``count`` consecutive version numbers of ``model``; returns the first.
 
-        A claim is a file ``_claims/<model>/<first>`` (or ``<first>-<last>`` for
-        a bulk load) created with O_EXCL while holding the model's claim lock and
-        the lake's claims lock shared (:meth:`claim_many` takes it exclusively),
-        so no two processes ever get the same number. ``floor`` gives the
-        highest recorded version and is only asked when the model has no claims
-        yet (a lake copied without its ``_claims`` folder).
+        A claim is an object ``_claims/<model>/<first>`` created only if absent
+        (``Storage.create_exclusive``: O_EXCL-like link on a folder, ``If-None-Match:
+        *`` on S3); its body says its ``last`` number. The model's end is the
+        ``last`` of its highest claim; a writer claims the number after it, and when
+        another writer created that claim first it reads the end again and retries.
+        Every claim thus starts right after an existing one, so claims never overlap
+        and no number is handed out twice, with no lock. ``floor`` gives the highest
+        recorded version and is only asked when the model has no claims yet (a lake
+        copied without its ``_claims`` folder).
         """
-        body = _claim_body(actor)
-        with self.storage.lock(CLAIMS_LOCK, shared=True), self.storage.lock(f"claims-{model}"):
-            ends = self._claimed(model)
-            first = (max(ends) if ends else floor()) + 1
-            while not self.storage.create_exclusive(f"_claims/{model}/{_claim_name(first, count)}", body, sync=sync):
-                first += 1  # only a writer that ignores the locks gets here
-            return first
+        end, sure = self._claimed_end(model)
+        return self._claim(model, count, actor, end if sure else max(end, floor()), floor, sync=sync)
 
-    def _claimed(self, model: str) -> list[int]:
-        """The last number of each claim of ``model``."""
-        return [c[1] for c in map(parse_claim, self.storage.listdir(f"_claims/{model}")) if c]
+    def _claim(self, model: str, count: int, actor: str, end: int, floor: Callable[[], int], *, sync: bool) -> int:
+        while True:
+            first = end + 1
+            body = _claim_body(actor, first + count - 1)
+            # With ``sync``, the claim's name and body are durable before a record uses it.
+            if self.storage.create_exclusive(f"_claims/{model}/{first}", body, sync=sync):
+                self._claim_ends[(model, str(first))] = first + count - 1
+                return first
+            # Another writer has that number: its claim says how far it reaches; follow
+            # it, and read the end again (it may have moved on further).
+            found = self._claim_end_of(model, str(first))
+            latest, sure = self._claimed_end(model)
+            end = max(found if found is not None else first, latest)
+            if not sure:
+                end = max(end, floor())
+
+    def _claim_end_of(self, model: str, name: str) -> int | None:
+        """The last number the claim ``name`` of ``model`` holds, when its body says."""
+        known = self._claim_ends.get((model, name))
+        if known is not None:
+            return known
+        parsed = parse_claim(name)
+        if parsed is None:
+            return None
+        try:
+            data = self.storage.read_bytes(f"_claims/{model}/{name}")
+        except FileNotFoundError:
+            return None
+        last = claim_last(data, parsed[0])
+        if last is not None:
+            self._claim_ends[(model, name)] = last
+        return last
+
+    def _claimed_end(self, model: str) -> tuple[int, bool]:
+        """(the highest number claimed for ``model``, whether the claims tell it alone): the
+        ``last`` of its highest claim (and of any ``<first>-<last>`` claim of an older
+        catalog). Not alone when it has no claim yet, or when a crash lost the body of
+        its highest claim (a bulk load makes the names durable, the bodies may follow):
+        the highest recorded version then counts too (records come after their claim)."""
+        names = self.storage.listdir(f"_claims/{model}")
+        parsed = [(c, n) for n in names if not n.startswith(".") and (c := parse_claim(n))]
+        if not parsed:
+            return 0, False
+        (first, last), name = max(parsed)
+        said = self._claim_end_of(model, name) if "-" not in name else last
+        top = max(c[1] for c, _ in parsed)
+        return max(said if said is not None else first, top), said is not None
+
+    # -- decisions ---------------------------------------------------------------
+
+    def decide(self, model: str, attempt: Callable[[datetime | None], dict[str, Any]],
+               recorded: Callable[[str], bool]) -> dict[str, Any]:
+        """Append the event ``attempt()`` builds for ``model``, with optimistic concurrency.
+
+        Each decision on a model takes the next number of the model's sequence:
+        ``_decisions/<model>/<n>``, created only if absent, whose body holds the
+        event row. A decider reads the highest ``n``, makes sure the event of
+        decision ``n`` is in the lake (:meth:`_settle`), then calls ``attempt``, which
+        reads the state, runs the rules and gates and returns the event row, or
+        raises to refuse (the lake is then unchanged); it is given the time of
+        decision ``n``, which its event's time must follow (clocks of machines
+        differ; the views order events by time). It claims ``n + 1``; when
+        another decider claimed it first, the state has changed: it starts again,
+        re-reading the state and re-checking the rules. Two deciders acting on the
+        same state therefore never both win. Last, the event is written to a file
+        named from its id (``events/part-<event_id>.parquet``), created only if
+        absent, so the writer and anyone rolling its decision forward add it once.
+        ``recorded(event_id)`` says whether the lake's reader sees an event.
+        """
+        while True:
+            n = self._decision_head(model)
+            after = self._settle(model, n, recorded) if n else None
+            row = attempt(after)
+            claim = f"_decisions/{model}/{n + 1}"
+            # The claim need not be durable by itself: the event file is, before the
+            # decision is acknowledged; a claim lost in a crash is one never acknowledged.
+            if self.storage.create_exclusive(claim, _decision_body(row), sync=False):
+                self.append_event(row)
+                self._settled[model] = (n + 1, row["at"])
+                return row
+
+    def _decision_head(self, model: str) -> int:
+        return max((int(n) for n in self.storage.listdir(f"_decisions/{model}") if n.isdigit()), default=0)
+
+    def _settle(self, model: str, n: int, recorded: Callable[[str], bool]) -> datetime | None:
+        """Make sure the event of decision ``n`` of ``model`` is in the lake: it is when its
+        file is there or the reader sees it (compacted). Its writer may be between its
+        claim and its event file: wait for it, up to the grace time; past it (the writer
+        died or is frozen), write the event from the claim, as the writer would have.
+        Returns the time of that event (None when the claim holds none)."""
+        known = self._settled.get(model)
+        if known is not None and known[0] == n:
+            return known[1]
+        try:
+            row = decision_row(self.storage.read_bytes(f"_decisions/{model}/{n}"))
+        except FileNotFoundError:
+            row = None
+        if row is None:  # a claim whose content a crash lost: its writer never acknowledged it
+            return None
+        path = event_file(row["event_id"])
+        deadline = time.monotonic() + decision_grace()
+        pause = 0.005
+        while not (self.storage.exists(path) or recorded(row["event_id"])):
+            if time.monotonic() >= deadline:
+                self.append_event(row)  # roll the decision forward
+                break
+            time.sleep(pause)
+            pause = min(pause * 2, 0.1)
+        self._settled[model] = (n, row["at"])
+        return row["at"]
+
+    def append_event(self, row: dict[str, Any]) -> str:
+        """Write one decision's event to its own file, named from its id, created only if
+        absent (a second writer of the same decision adds nothing); returns its path."""
+        for name in COLUMNS:
+            self._ensure_anchor(name)
+        import pyarrow as pa
+
+        path = event_file(row["event_id"])
+        data = pa.Table.from_pylist([row], schema=arrow_tables()["events"])
+        if self.storage.create_exclusive(path, _to_parquet(data)):
+            local = self.storage.local_path(path)
+            self.checked.wrote(local, "events")
+            self.footers.wrote(local, 1)
+        return path
 
     @contextlib.contextmanager
-    def rewrite_lock(self) -> Iterator[None]:
-        """Held while files are rewritten in place: no compaction may run meanwhile.
-        Leftovers of an interrupted compaction are removed first, so that every copy
-        of a record sits in a file the reader lists (and a redaction reaches)."""
-        with self.storage.lock("compact-versions"), self.storage.lock("compact-events"):
+    def rewriting(self, *, wait: float = 0.0) -> Iterator[Leases]:
+        """Held while files are rewritten in place (redaction) or moved (doctor's repair):
+        both tables' compaction leases, so no compaction runs meanwhile (LakeBusy while one
+        does). Leftovers of an interrupted compaction are removed first, so that every copy
+        of a record sits in a file the reader lists (and a redaction reaches). The holder
+        calls ``check()`` on what it gets before each step that changes the lake. ``wait``:
+        how long to keep trying while a compaction holds a lease."""
+        with Leases(self.storage, [f"compact-{table}" for table in COLUMNS], wait=wait) as held:
             for table in COLUMNS:
                 self.finish_compactions(table)
-            yield
-
-    @contextlib.contextmanager
-    def model_lock(self, model: str) -> Iterator[None]:
-        """Serialise read-decide-write on one model's lifecycle."""
-        with self.storage.lock(f"model-{model}"):
-            yield
+            yield held
 
     # -- compaction --------------------------------------------------------------
 

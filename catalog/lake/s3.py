@@ -21,7 +21,7 @@ chain: ``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``,
 
 Before the first write of a process to a lake, the server is probed: a second
 conditional create of one key must be refused, else nothing is written
-(ObjectStoreUnsafe). Object stores keep no locks: :meth:`S3Storage.lock` refuses.
+(ObjectStoreUnsafe). No lake protocol takes a lock (see catalog.lake.lease).
 """
 
 from __future__ import annotations
@@ -44,7 +44,6 @@ from ..errors import (
     LakeReadOnly,
     ObjectStoreDenied,
     ObjectStoreNoCredentials,
-    ObjectStoreNoLocks,
     ObjectStoreUnreachable,
     ObjectStoreUnsafe,
 )
@@ -555,9 +554,6 @@ class S3Storage:
 
     def sync(self, folders: Sequence[str] | None = None) -> None:
         """Nothing to do: a PUT is durable when it is answered."""
-
-    def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]:
-        raise ObjectStoreNoLocks(lake=self.location, name=name)
 
     def purge_history(self, path: str) -> None:
         """Where the bucket keeps old versions, delete every noncurrent version (and

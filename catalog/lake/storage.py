@@ -1,12 +1,14 @@
 """The one filesystem layer every lake write and listing goes through.
 
-The lake needs four primitives beyond plain reads: an atomic write (a reader
-never sees half a file), an exclusive create (claiming a version number), an
-exclusive lock (serialising decisions on one model) and a listing. ``Storage``
-names them; :class:`LocalStorage` implements them with POSIX calls (fsync of
-file and folder, ``O_EXCL``, ``rename``, ``flock``) because pyarrow's and
-fsspec's filesystems offer none of the three durability primitives. An
-object-store backend implements the same methods with conditional puts.
+The lake needs three primitives beyond plain reads: an atomic write (a reader
+never sees half a file), an exclusive create (claiming a version number or a
+decision's place in a model's sequence) and a compare-and-swap (taking a lease),
+plus a listing. ``Storage`` names them; :class:`LocalStorage` implements them
+with POSIX calls (fsync of file and folder, ``rename``, ``link``) because
+pyarrow's and fsspec's filesystems offer none of the durability primitives. An
+object-store backend implements the same methods with conditional puts
+(``If-None-Match: *``, ``If-Match``). No lake protocol holds a lock: what a
+network cannot keep, the lake does not ask for.
 
 Paths given to a storage are relative, ``/``-separated and checked: nothing can
 name a file outside the lake root. The files of a lake are regular files in real
@@ -29,7 +31,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol, TypeVar
 
-from ..errors import InvalidValue, LakeBusy, LakeLinked, LakeNotFolder, LakeReadOnly, LakeSlotIsFile
+from ..errors import InvalidValue, LakeLinked, LakeNotFolder, LakeReadOnly, LakeSlotIsFile
 
 T = TypeVar("T")
 
@@ -75,7 +77,6 @@ class Storage(Protocol):
     def size(self, path: str) -> int: ...
     def stat(self, path: str) -> tuple[int, int, int]: ...
     def move(self, path: str, to: str) -> None: ...
-    def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> contextlib.AbstractContextManager[None]: ...
     def stamp(self, path: str) -> int: ...
     def local_path(self, path: str) -> str: ...
     def read_tagged(self, path: str) -> tuple[bytes, str] | None: ...
@@ -271,25 +272,50 @@ class LocalStorage:
         return result
 
     def create_exclusive(self, path: str, data: bytes, *, sync: bool = True) -> bool:
-        """Create ``path`` only if it does not exist; False when someone else has it.
+        """Create ``path`` holding ``data`` only if it does not exist; False when someone
+        else has it (S3's ``If-None-Match: *``).
 
-        What must survive a crash is the *name* (a claimed number), which the
-        folder's fsync makes durable; the few bytes inside are informational, so
-        they are not fsynced separately (one fsync fewer per registration). With
-        ``sync=False`` the caller makes it durable later (:meth:`sync`).
+        The file appears whole or not at all: ``data`` goes to a temporary name
+        first, which is then hard-linked to ``path`` (``link`` fails when the name
+        exists, atomically), so no reader ever sees a claim without its body. With
+        ``sync`` (and a durable storage) the content and the folder are fsynced;
+        with ``sync=False`` only the name is made durable, later, by the caller
+        (:meth:`sync`), which suits files whose name is what counts (version claims).
         """
         final = self.local_path(path)
         folder = os.path.dirname(final)
         self._ensure_dir(folder, sync=sync)
+        tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
             with self._writing(path):
-                fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+                with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as fh:
+                    fh.write(data)
+                    if self.durable and sync:
+                        fh.flush()
+                        os.fsync(fh.fileno())
+                try:
+                    os.link(tmp, final)
+                except FileExistsError:
+                    return False
+                except OSError as exc:
+                    if exc.errno not in (errno.EPERM, errno.EOPNOTSUPP, errno.EXDEV, errno.EMLINK):
+                        raise
+                    return self._create_in_place(final, data)  # a file system without hard links
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        if self.durable and sync:
+            self._fsync_dir(folder)
+        return True
+
+    def _create_in_place(self, final: str, data: bytes) -> bool:
+        """O_EXCL create then write: exclusive, but a reader may see it empty for a moment."""
+        try:
+            fd = os.open(final, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         except FileExistsError:
             return False
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
-        if self.durable and sync:
-            self._fsync_dir(folder)
         return True
 
     def size(self, path: str) -> int:
@@ -354,24 +380,6 @@ class LocalStorage:
     def purge_history(self, path: str) -> None:
         """Nothing to do: a folder keeps no older versions of a file (an object store with
         versioning does: see S3Storage.purge_history)."""
-
-    @contextlib.contextmanager
-    def lock(self, name: str, *, wait: bool = True, shared: bool = False) -> Iterator[None]:
-        """An advisory lock, exclusive or ``shared``, released when the block ends or the process dies."""
-        path = self.local_path(f"_locks/{name}.lock")
-        self._ensure_dir(os.path.dirname(path))
-        with self._writing(f"_locks/{name}.lock"):
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | (0 if wait else fcntl.LOCK_NB))
-            except OSError as exc:
-                if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                    raise LakeBusy(f"another process holds the lake's '{name}' lock; try again when it is done") from None
-                raise
-            yield
-        finally:
-            os.close(fd)  # closing the descriptor releases the lock
 
 
 def relative(storage: Storage, local: str) -> str:
