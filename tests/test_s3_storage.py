@@ -259,9 +259,10 @@ def test_registry_writes_an_s3_lake(s3_lake, tmp_path, monkeypatch):
     with Registry(s3_lake, actor="ana") as reg:
         assert reg.init().lake == s3_lake
         reg.register("churn", "s3://models/churn/1.pkl", capture_git=False)
-        reg.approve("churn", 1)
-        reg.deploy("churn", 1, target="prod")
-        assert reg.resolve("churn@prod") == "s3://models/churn/1.pkl"
+    with Registry(s3_lake, actor="bob") as bob:  # init's starter policy has four eyes on
+        bob.approve("churn", 1)
+        bob.deploy("churn", 1, target="prod")
+        assert bob.resolve("churn@prod") == "s3://models/churn/1.pkl"
 
 
 def test_init_creates_an_s3_lake(s3_server, s3_lake, tmp_path, monkeypatch):

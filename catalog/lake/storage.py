@@ -302,7 +302,8 @@ class LocalStorage:
                         raise
                     return self._create_in_place(final, data)  # a file system without hard links
         finally:
-            with contextlib.suppress(FileNotFoundError):
+            # (OSError: on a read-only mount, unlinking a name never created says EROFS)
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
         if self.durable and sync:
             self._fsync_dir(folder)
