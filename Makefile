@@ -17,13 +17,17 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/catalog --lake data/lake demo
 
+# Two workers, a test file each at a time (a file's tests share module fixtures: Spark).
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 # The lake tests again with every lake in a bucket of a real S3-compatible server on
 # loopback (SeaweedFS, from the test extra); tests that inspect files on local disk skip.
+S3_TESTS ?= tests/test_registry.py tests/test_rollback.py tests/test_governance.py tests/test_consistency.py \
+	tests/test_concurrency.py tests/test_integrity.py tests/test_cli.py tests/test_bulk.py tests/test_conditions.py \
+	tests/test_cli_ux.py tests/test_inputs.py tests/test_doctor.py tests/test_site.py
 test-s3: $(STAMP)
-	CATALOG_TEST_BACKEND=s3 $(BIN)/python -m pytest -q $(S3_TESTS)
+	CATALOG_TEST_BACKEND=s3 $(BIN)/python -m pytest -q -n 2 --dist loadfile $(S3_TESTS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -33,6 +33,18 @@ class S3LakeUrl(str):
         self._local_only()
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "local_only: the test drives LocalStorage itself (skipped under CATALOG_TEST_BACKEND=s3)")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if backend() == "s3":
+        skip = pytest.mark.skip(reason="drives the local folder's storage itself: runs with the local backend only")
+        for item in items:
+            if "local_only" in item.keywords:
+                item.add_marker(skip)
+
+
 def backend() -> str:
     """Which storage the ``lake`` fixture gives: "local" (default) or "s3"
     (CATALOG_TEST_BACKEND=s3, what `make test-s3` runs)."""

@@ -42,6 +42,7 @@ def read_only_lake(registry, lake, tmp_path):
         subprocess.run(["umount", str(mount)], check=False)
 
 
+@pytest.mark.local_only
 def test_writes_to_a_read_only_lake_are_refused_as_read_only(read_only_lake, cli):
     from catalog import Registry
 

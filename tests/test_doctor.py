@@ -11,7 +11,7 @@ import pytest
 
 from catalog.doctor import DoctorReport, doctor
 from catalog.errors import LakeBusy, LakeDamaged, LakeNotFound
-from catalog.lake.storage import LocalStorage
+from catalog.lake import open_storage
 from catalog.schema import TABLES
 
 from .conftest import churn_scenario, snapshot
@@ -267,7 +267,7 @@ def test_verify_artifacts_rehashes_local_artifacts(registry, lake, tmp_path):
 def test_repair_waits_for_no_compaction(scenario, lake):
     from catalog.lake.lease import Lease
 
-    storage = LocalStorage(lake)
+    storage = open_storage(lake)
     with Lease(storage, "compact-events"):  # a compaction holds the events table's lease
         with pytest.raises(LakeBusy):
             doctor(lake, repair=True)

@@ -300,6 +300,7 @@ def test_redaction_refuses_unknown_fields_and_blank_reasons(registry, lake):
     assert snapshot(lake) == before
 
 
+@pytest.mark.local_only
 def test_an_interrupted_redaction_leaves_the_lake_whole_and_a_rerun_finishes(registry, lake, monkeypatch):
     from catalog.lake import storage
 

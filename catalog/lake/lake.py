@@ -230,6 +230,8 @@ class Lake:
         self.footers = Footers(storage, self.session)
         # Which table files are known sound: checked once, or written by this process.
         self.checked = FileCheck()
+        # The schema anchors this Lake has seen or written (see _ensure_anchor).
+        self._anchored: set[str] = set()
         # What this process knows of claims (their bodies never change) and of each
         # model's decision sequence (the highest decision whose event it saw in the lake).
         self._claim_ends: dict[tuple[str, str], int] = {}
@@ -245,7 +247,11 @@ class Lake:
         return self.storage.exists("versions") or self.storage.exists("events")
 
     def glob(self, table: str) -> str:
-        """The path pattern any engine reads a table with."""
+        """The path pattern any engine reads a table with: below the folder, or below the
+        bucket's prefix for an object-store lake (``s3://bucket/prefix/versions/**/*.parquet``,
+        which a DuckDB with the httpfs extension reads), never this process's mirror."""
+        if self.storage.location != self.storage.root:
+            return f"{self.storage.location}/{table}/**/*.parquet"
         return os.path.join(self.storage.local_path(table), "**", "*.parquet")
 
     def data_files(self, table: str) -> list[str]:
@@ -365,15 +371,21 @@ class Lake:
             self._ensure_anchor(name)
         return not existed
 
-    def _ensure_anchor(self, table: str) -> None:
+    def _ensure_anchor(self, table: str, *, known: bool = False) -> None:
+        """Write the table's schema anchor if it is missing. With ``known``, an anchor this
+        Lake already saw is taken to be there still (appends: no request per record on
+        an object store); compaction and ``create`` always look."""
         name = f"{table}/schema-v{SCHEMA_VERSION}.parquet"
+        if known and name in self._anchored:
+            return
         if not self.storage.exists(name):
             self.storage.write_atomic(name, _to_parquet(arrow_tables()[table].empty_table()))
+        self._anchored.add(name)
 
     def append(self, table: str, rows: Sequence[dict[str, Any]], *, now: datetime | None = None) -> str:
         """Append rows as one new Parquet file; returns its relative path."""
         for name in COLUMNS:  # both, so that either table reads before its first record
-            self._ensure_anchor(name)
+            self._ensure_anchor(name, known=True)
         import pyarrow as pa
 
         data = pa.Table.from_pylist(list(rows), schema=arrow_tables()[table])
@@ -391,7 +403,7 @@ class Lake:
         No dictionary encoding: its buffers would add ~10 MB to a 100k-row load, and
         compaction rewrites the file anyway."""
         for name in COLUMNS:
-            self._ensure_anchor(name)
+            self._ensure_anchor(name, known=True)
         path = f"{table}/part-{_file_id(now, self._new_id())}.parquet"
 
         import pyarrow.parquet as pq
@@ -568,7 +580,7 @@ class Lake:
         """Write one decision's event to its own file, named from its id, created only if
         absent (a second writer of the same decision adds nothing); returns its path."""
         for name in COLUMNS:
-            self._ensure_anchor(name)
+            self._ensure_anchor(name, known=True)
         import pyarrow as pa
 
         path = event_file(row["event_id"])
