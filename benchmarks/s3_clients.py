@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import collections
-import http.client
 import os
 import statistics
 import subprocess
@@ -29,7 +28,6 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -48,20 +46,7 @@ class Counting(BaseHTTPRequestHandler):
     def _forward(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         Counting.counts[self.command] += 1
-        parts = urlsplit(self.upstream)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        conn.request(self.command, self.path, body=body, headers=dict(self.headers.items()))
-        response = conn.getresponse()
-        payload = response.read()
-        self.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(payload)
-        conn.close()
+        s3server.relay(self, self.upstream, body, dict(self.headers.items()))
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 

@@ -15,6 +15,7 @@ one bucket: ``s3://catalog-test/<id>``.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import shutil
@@ -26,7 +27,9 @@ import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
+from urllib.parse import urlsplit
 
 HOST = "127.0.0.1"  # loopback only, never any other address
 BUCKET = "catalog-test"
@@ -157,3 +160,25 @@ def start(timeout: float = 60.0) -> S3Server:
                 raise
             time.sleep(0.25)
     return server
+
+
+def relay(handler: BaseHTTPRequestHandler, upstream: str, body: bytes, headers: dict[str, str]) -> None:
+    """Send ``handler``'s request (with ``body`` and ``headers``) to the server at
+    ``upstream`` and answer the client with its response: the core of the loopback
+    proxies the tests and the client benchmark put in front of the server."""
+    parts = urlsplit(upstream)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request(handler.command, handler.path, body=body, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        handler.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
+                handler.send_header(key, value)
+        handler.send_header("Content-Length", str(len(payload)))
+        handler.end_headers()
+        if handler.command != "HEAD":
+            handler.wfile.write(payload)
+    finally:
+        conn.close()

@@ -6,7 +6,6 @@ imports the S3 client."""
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
 import subprocess
@@ -16,7 +15,6 @@ import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -334,19 +332,7 @@ class _StrippingProxy(BaseHTTPRequestHandler):
         headers = {k: v for k, v in self.headers.items() if k.lower() not in drop}
         request = AWSRequest(method=self.command, url=self.upstream + self.path, data=body, headers=headers)
         S3SigV4Auth(Credentials(s3server.ACCESS_KEY, s3server.SECRET_KEY), "s3", s3server.REGION).add_auth(request)
-        parts = urlsplit(self.upstream)
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-        conn.request(self.command, self.path, body=body, headers=dict(request.headers.items()))
-        response = conn.getresponse()
-        payload = response.read()
-        self.send_response(response.status)
-        for key, value in response.getheaders():
-            if key.lower() not in ("transfer-encoding", "connection", "content-length"):
-                self.send_header(key, value)
-        self.send_header("Content-Length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-        conn.close()
+        s3server.relay(self, self.upstream, body, dict(request.headers.items()))
 
     do_GET = do_PUT = do_POST = do_DELETE = do_HEAD = _forward
 
