@@ -228,6 +228,9 @@ def test_the_plain_resolve_fast_path_answers_errors_in_json_like_typer(lake: Pat
 # -- completion ------------------------------------------------------------------
 
 
-def test_shell_completion_can_be_shown_for_bash() -> None:
+def test_shell_completion_can_be_shown_for_bash(monkeypatch) -> None:
+    # Name the shell rather than let typer detect it from the process tree (under make's
+    # `sh -c` it would find sh, which it does not support).
+    monkeypatch.setenv("_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION", "1")
     shown = CliRunner().invoke(app, ["--show-completion", "bash"], env={"SHELL": "/bin/bash"})
-    assert shown.exit_code == 0 and "complete" in shown.stdout and "catalog" in shown.stdout
+    assert shown.exit_code == 0 and "complete" in shown.stdout and "catalog" in shown.stdout, (shown.output, shown.exception)
