@@ -240,3 +240,31 @@ def why_not(action: str, v: Version) -> str:
     if v.state == "candidate":
         return f"{ref} is a candidate, not approved; reject it instead: catalog reject {v.model} {v.version} --note WHY"
     return f"{ref} is {v.state}; only approved versions can be deprecated"
+
+
+def create_model(s: Session, model: str, description: str | None, tags: Any, note: str | None) -> Event:
+    raise NotImplementedError
+
+
+def undeploy(s: Session, model: str, target: str, note: str) -> Event:
+    raise NotImplementedError
+
+
+def tag(s: Session, model: str, version: int | None, set_: Any, delete: Any, note: str | None) -> Event:
+    raise NotImplementedError
+
+
+def describe(s: Session, model: str, version: int | None, description: str | None, note: str | None) -> Event:
+    raise NotImplementedError
+
+
+def delete(s: Session, model: str, version: int | None, note: str | None) -> Event:
+    raise NotImplementedError
+
+
+def rename(s: Session, model: str, new_name: str, note: str | None) -> Event:
+    raise NotImplementedError
+
+
+def import_event(s: Session, model: str, version: int | None, kind: str, **given: Any) -> Event:
+    raise NotImplementedError

@@ -129,3 +129,7 @@ def sql(s: Session, query: str, as_of: str | datetime | None, params: Mapping[st
 def sql_arrow(s: Session, query: str, as_of: str | datetime | None) -> Any:
     check.text(query, "query", required=True)
     return s.reader().user_query_arrow(query, moment(as_of))
+
+
+def origins(s: Session, system: str, source: str) -> set[str]:
+    raise NotImplementedError

@@ -52,7 +52,7 @@ def parse_parent(value: ParentLike) -> Parent:
 
 
 def register(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any], *,
-             capture_git: bool, allow_missing_data: bool) -> Version:
+             capture_git: bool, allow_missing_data: bool, imported: Mapping[str, Any] | None = None) -> Version:
     row = prepare(s, model, artifact_uri, given, capture_git=capture_git, allow_missing_data=allow_missing_data)
     row["version"] = s.lake.claim_version(model, s.actor, floor=lambda: _floor(s, model))
     row["created_at"] = s.clock()
