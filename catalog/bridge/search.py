@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlflow.exceptions import MlflowException
+from mlflow.prompt.constants import IS_PROMPT_TAG_KEY
 from mlflow.protos.databricks_pb2 import INVALID_PARAMETER_VALUE
 from mlflow.store.model_registry import (
     SEARCH_MODEL_VERSION_MAX_RESULTS_THRESHOLD,
@@ -111,6 +112,8 @@ def _condition(clause: dict[str, Any], columns: dict[str, str], params: dict[str
         if comparator not in ("=", "!=", "LIKE", "ILIKE"):
             raise MlflowException.invalid_parameter_value(f"Invalid comparator for a tag: {comparator}")
         params[f"k{n}"], params[f"v{n}"] = key, value
+        if key == IS_PROMPT_TAG_KEY:  # MLflow's clients exclude prompts: a model without the tag is not one
+            return f"coalesce(tags[$k{n}], 'false') {_OPERATORS[comparator]} $v{n}"
         return f"tags[$k{n}] {_OPERATORS[comparator]} $v{n}"
     column = columns.get(key)
     if clause["type"] != "attribute" or column is None:

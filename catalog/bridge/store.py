@@ -153,7 +153,7 @@ def model_entity(row: Mapping[str, Any], versions: Sequence[Version]) -> Registe
     )
 
 
-class CatalogStore(AbstractStore):  # type: ignore[misc]  # MLflow ships no type information
+class CatalogStore(AbstractStore):
     """MLflow's model-registry store over the lake a ``catalog:`` / ``catalog+s3:`` URI names."""
 
     def __init__(self, store_uri: str | None = None, tracking_uri: str | None = None) -> None:
@@ -293,11 +293,19 @@ class CatalogStore(AbstractStore):  # type: ignore[misc]  # MLflow ships no type
                 if parsed.model_id is not None:
                     logged = MlflowClient(tracking_uri=self.tracking_uri).get_logged_model(parsed.model_id)
                     location, run_id = logged.artifact_location, run_id or logged.source_run_id
+                elif parsed.name is None:
+                    raise MlflowException(f"not a model URI: {source}")
                 elif parsed.alias is not None:
                     found = self.get_model_version_by_alias(parsed.name, parsed.alias)
                     location = self.get_model_version_download_uri(parsed.name, found.version)
-                else:
+                elif parsed.version is not None:
                     location = self.get_model_version_download_uri(parsed.name, parsed.version)
+                else:  # models:/NAME/STAGE or models:/NAME/latest
+                    stage = [parsed.stage] if parsed.stage else None
+                    latest = self.get_latest_versions(parsed.name, stage)
+                    if not latest:
+                        raise MlflowException(f"no version of {parsed.name!r} in that stage")
+                    location = self.get_model_version_download_uri(parsed.name, latest[0].version)
             if model_id and not run_id:
                 run_id = MlflowClient(tracking_uri=self.tracking_uri).get_logged_model(model_id).source_run_id
         except MlflowException as exc:
