@@ -3,6 +3,7 @@ lineage and user SQL. Each answer is read at one moment (now, or ``as_of``)."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -119,9 +120,9 @@ def lineage(s: Session, model: str, version: int, as_of: str | datetime | None) 
     return Lineage(model=model, version=version, ancestors=up, descendants=down)
 
 
-def sql(s: Session, query: str, as_of: str | datetime | None) -> QueryResult:
+def sql(s: Session, query: str, as_of: str | datetime | None, params: Mapping[str, Any] | None = None) -> QueryResult:
     check.text(query, "query", required=True)
-    columns, rows = s.reader().user_query(query, moment(as_of))
+    columns, rows = s.reader().user_query(query, moment(as_of), dict(params) if params else None)
     return QueryResult(columns=columns, rows=rows)
 
 

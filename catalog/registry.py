@@ -186,9 +186,12 @@ class Registry:
         """Ancestors (models, data, code, image) and descendants of a version, recursively."""
         return reading.lineage(self._s, model, version, as_of)
 
-    def sql(self, query: str, *, as_of: str | datetime | None = None) -> QueryResult:
-        """Run one read-only SELECT over the stable views."""
-        return reading.sql(self._s, query, as_of)
+    def sql(
+        self, query: str, *, params: Mapping[str, Any] | None = None, as_of: str | datetime | None = None
+    ) -> QueryResult:
+        """Run one read-only SELECT over the stable views; ``params`` are bound to its
+        ``$name`` placeholders (values a program passes are bound, never spliced into the text)."""
+        return reading.sql(self._s, query, as_of, params)
 
     def sql_arrow(self, query: str, *, as_of: str | datetime | None = None) -> Any:
         """:meth:`sql`, answered as a ``pyarrow.Table``: for large answers, which it

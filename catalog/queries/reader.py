@@ -253,9 +253,12 @@ class Reader:
         model = params.get("model") if name in ONE_MODEL else None
         return self._run(named_queries()[name], params, as_of, relist=relist, model=model)[1]
 
-    def user_query(self, sql: str, as_of: datetime | None = None) -> tuple[list[str], list[dict[str, Any]]]:
-        """Run one read-only statement a person typed; refuse anything else."""
-        return self._user(sql, lambda: self._run(sql, None, as_of))
+    def user_query(
+        self, sql: str, as_of: datetime | None = None, params: dict[str, Any] | None = None
+    ) -> tuple[list[str], list[dict[str, Any]]]:
+        """Run one read-only statement a person typed (``params`` bound to its ``$name``
+        placeholders); refuse anything else."""
+        return self._user(sql, lambda: self._run(sql, params, as_of))
 
     def user_query_arrow(self, sql: str, as_of: datetime | None = None) -> pa.Table:
         """:meth:`user_query`, answered as an Arrow table (no Python objects per row)."""

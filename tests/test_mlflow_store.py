@@ -1,0 +1,383 @@
+"""The lake as an MLflow model-registry backend, driven by the real MLflow client.
+
+Every test points MLflow's registry at a lake (``catalog:///...``) and talks to it only
+through MLflow's public API (``MlflowClient``, ``mlflow.register_model``,
+``mlflow.pyfunc.load_model("models:/...")``); what landed is checked through the
+catalog's own Registry.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+from mlflow import MlflowClient  # noqa: E402
+from mlflow.exceptions import MlflowException  # noqa: E402
+
+from catalog import Registry  # noqa: E402
+from catalog.bridge import lake_location  # noqa: E402
+from catalog.errors import InvalidValue  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Constant(mlflow.pyfunc.PythonModel):
+    """A real pyfunc model that answers one number, whatever it is asked."""
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def predict(self, context, model_input, params=None):  # noqa: ANN001
+        return [self.value] * len(model_input)
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, str]:
+    """Two saved pyfunc models on disk: one answers 1, the other 2."""
+    root = tmp_path_factory.mktemp("pyfunc")
+    saved = {}
+    for value in (1, 2):
+        path = root / f"constant-{value}"
+        mlflow.pyfunc.save_model(str(path), python_model=Constant(value), pip_requirements=["mlflow"])
+        saved[value] = str(path)
+    return saved
+
+
+@pytest.fixture(scope="module")
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """One tracking store for the module (MLflow migrates a new SQLite database on first use)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
+
+
+@pytest.fixture
+def lake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tracking: str) -> Path:
+    """A lake folder that MLflow's registry points at (MLFLOW_REGISTRY_URI), acting as ana."""
+    lake = tmp_path / "lake"
+    monkeypatch.chdir(tmp_path)  # no catalog.toml of the checkout applies
+    monkeypatch.delenv("CATALOG_CONFIG", raising=False)
+    monkeypatch.delenv("MLFLOW_TRACKING_USERNAME", raising=False)
+    monkeypatch.setenv("CATALOG_ACTOR", "ana")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", f"catalog://{lake}")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking)
+    return lake
+
+
+@pytest.fixture
+def client(lake: Path) -> MlflowClient:
+    return MlflowClient(registry_uri=f"catalog://{lake}")
+
+
+def as_actor(monkeypatch: pytest.MonkeyPatch, actor: str) -> None:
+    monkeypatch.setenv("CATALOG_ACTOR", actor)
+
+
+def code(err: pytest.ExceptionInfo[MlflowException]) -> str:
+    return err.value.error_code
+
+
+# -- the URI and the plugin ---------------------------------------------------------------
+
+
+def test_registry_uris_name_a_folder_or_a_bucket() -> None:
+    assert lake_location("catalog:///srv/lake") == "/srv/lake"
+    assert lake_location("catalog:data/lake") == "data/lake"
+    assert lake_location("catalog:///srv/my%20lake") == "/srv/my lake"
+    assert lake_location("catalog+s3://models/registry/") == "s3://models/registry"
+    for bad in ("catalog://host/lake", "catalog:", "catalog+s3:///no-bucket", "catalog:///lake?actor=x", "file:///x"):
+        with pytest.raises(InvalidValue):
+            lake_location(bad)
+
+
+def test_mlflow_finds_the_store_by_its_entry_point(client: MlflowClient, lake: Path) -> None:
+    from catalog.bridge.store import CatalogStore
+
+    store = client._get_registry_client().store
+    assert isinstance(store, CatalogStore)
+    assert store.location == str(lake)
+
+
+def test_a_refused_uri_is_an_mlflow_error_with_the_forms_to_use() -> None:
+    with pytest.raises(MlflowException) as err:
+        MlflowClient(registry_uri="catalog://somehost/lake")._get_registry_client().store  # noqa: B018
+    assert code(err) == "INVALID_PARAMETER_VALUE"
+    assert "catalog+s3://bucket/prefix" in err.value.message
+
+
+# -- versions, aliases and models:/ loading ---------------------------------------------
+
+
+def test_versions_created_through_mlflow_are_catalog_versions(client: MlflowClient, lake: Path,
+                                                              models: dict[int, str]) -> None:
+    mv = client.create_model_version("churn", models[1], tags={"team": "retention"}, description="first")
+    assert (mv.name, mv.version, mv.current_stage, mv.user_id) == ("churn", 1, "None", "ana")
+    assert mv.tags == {"team": "retention"} and mv.description == "first"
+    v = Registry(lake).show("churn", 1)
+    assert (v.state, v.created_by, v.artifact_uri, v.tags) == ("candidate", "ana", models[1], {"team": "retention"})
+    assert v.artifact_sha256  # the catalog hashed the model folder it registered
+    assert client.get_model_version_download_uri("churn", "1") == models[1]
+    assert client.create_model_version("churn", models[2]).version == 2
+
+
+def test_register_model_then_load_by_alias_and_by_version(client: MlflowClient, lake: Path, models: dict[int, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    assert mlflow.register_model(models[1], "churn").version == 1
+    assert mlflow.register_model(models[2], "churn").version == 2
+    as_actor(monkeypatch, "bob")
+    for version in (1, 2):
+        assert client.transition_model_version_stage("churn", str(version), "Production").current_stage == "Production"
+    client.set_registered_model_alias("churn", "prod-eu", "2")
+    client.set_registered_model_alias("churn", "staging", "1")
+
+    assert Registry(lake).resolve("churn@prod-eu") == models[2]
+    assert mlflow.pyfunc.load_model("models:/churn@prod-eu").predict([[0], [0]]) == [2, 2]
+    assert mlflow.pyfunc.load_model("models:/churn/1").predict([[0]]) == [1]
+    assert mlflow.pyfunc.load_model("models:/churn@staging").predict([[0]]) == [1]
+    assert client.get_model_version_by_alias("churn", "prod-eu").version == 2
+    assert client.get_registered_model("churn").aliases == {"prod-eu": 2, "staging": 1}
+
+    # the alias moved is a deploy, with history: who moved it when
+    client.set_registered_model_alias("churn", "prod-eu", "1")
+    assert mlflow.pyfunc.load_model("models:/churn@prod-eu").predict([[0]]) == [1]
+    deploys = [(e.actor, e.version, e.target) for e in Registry(lake).history("churn") if e.kind == "deploy"]
+    assert deploys == [("bob", 2, "prod-eu"), ("bob", 1, "staging"), ("bob", 1, "prod-eu")]
+
+
+def test_setting_an_alias_to_the_version_it_names_writes_nothing(client: MlflowClient, lake: Path,
+                                                                  models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1])
+    client.transition_model_version_stage("churn", "1", "Production")
+    client.set_registered_model_alias("churn", "prod", 1)
+    before = len(Registry(lake).history("churn"))
+    client.set_registered_model_alias("churn", "prod", 1)
+    assert len(Registry(lake).history("churn")) == before
+
+
+def test_an_alias_on_a_candidate_is_refused_with_the_catalog_message(client: MlflowClient, lake: Path,
+                                                                     models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1])
+    before = Registry(lake).history("churn")
+    with pytest.raises(MlflowException) as err:
+        client.set_registered_model_alias("churn", "prod", "1")
+    assert code(err) == "INVALID_STATE"
+    assert "is a candidate; approve it before deploying: catalog approve churn 1" in err.value.message
+    assert Registry(lake).history("churn") == before
+    with pytest.raises(MlflowException) as missing:
+        mlflow.pyfunc.load_model("models:/churn@prod")
+    assert code(missing) == "RESOURCE_DOES_NOT_EXIST"
+
+
+def test_an_alias_refused_by_a_deploy_gate(client: MlflowClient, lake: Path, models: dict[int, str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    client.create_model_version("churn", models[1])
+    lake.joinpath("catalog.toml").write_text('[policy.targets."prod*"]\napprovers = ["carol"]\nafter = "staging*"\n')
+    as_actor(monkeypatch, "bob")
+    client.transition_model_version_stage("churn", 1, "Production")
+    with pytest.raises(MlflowException) as err:
+        client.set_registered_model_alias("churn", "prod-eu", 1)
+    assert code(err) == "INVALID_STATE"
+    assert err.value.message.startswith("deployment of churn v1 refused by 2 gate(s)")
+    assert "\n" not in err.value.message
+    client.set_registered_model_alias("churn", "staging", 1)  # no gate on staging
+    assert Registry(lake).show("churn").deployments[0].target == "staging"
+    assert [d.target for d in Registry(lake).deployments()] == ["staging"]
+
+
+def test_an_approval_refused_by_a_gate_keeps_the_stage(client: MlflowClient, lake: Path, models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1])
+    lake.joinpath("catalog.toml").write_text("[policy]\nfour_eyes = true\n")
+    with pytest.raises(MlflowException) as err:  # ana registered it: she cannot approve it too
+        client.transition_model_version_stage("churn", 1, "Production")
+    assert code(err) == "INVALID_STATE" and "refused by 1 gate(s)" in err.value.message
+    assert client.get_model_version("churn", 1).current_stage == "None"
+
+
+# -- stages ----------------------------------------------------------------------------
+
+
+def test_stages_are_the_approval_state(client: MlflowClient, lake: Path, models: dict[int, str]) -> None:
+    for _ in range(3):
+        client.create_model_version("churn", models[1])
+    assert client.transition_model_version_stage("churn", 1, "production").current_stage == "Production"
+    assert client.transition_model_version_stage("churn", 2, "Production").current_stage == "Production"
+    assert client.transition_model_version_stage("churn", 2, "Archived").current_stage == "Archived"
+    assert client.transition_model_version_stage("churn", 3, "Archived").current_stage == "Archived"
+    states = {v.version: v.state for v in Registry(lake).show("churn").versions}
+    assert states == {1: "approved", 2: "deprecated", 3: "rejected"}
+
+    with pytest.raises(MlflowException) as staging:
+        client.transition_model_version_stage("churn", 1, "Staging")
+    assert code(staging) == "INVALID_STATE" and "set_registered_model_alias('churn', 'staging', 1)" in staging.value.message
+    with pytest.raises(MlflowException) as back:
+        client.transition_model_version_stage("churn", 1, "None")
+    assert code(back) == "INVALID_STATE" and "register a new version" in back.value.message
+    with pytest.raises(MlflowException) as again:
+        client.transition_model_version_stage("churn", 2, "Production")
+    assert code(again) == "INVALID_STATE" and "version 2 of 'churn' is deprecated" in again.value.message
+    with pytest.raises(MlflowException) as archive:
+        client.transition_model_version_stage("churn", 1, "Production", archive_existing_versions=True)
+    assert code(archive) == "INVALID_PARAMETER_VALUE"
+    assert len(Registry(lake).history("churn")) == 3 + 4  # the refusals wrote nothing
+
+
+def test_latest_versions_per_stage_and_models_latest_is_the_latest_approved(
+    client: MlflowClient, lake: Path, models: dict[int, str]
+) -> None:
+    client.create_model_version("churn", models[1])
+    client.create_model_version("churn", models[2])
+    client.create_model_version("churn", models[2])
+    client.transition_model_version_stage("churn", 1, "Production")
+    latest = {mv.current_stage: mv.version for mv in client.get_latest_versions("churn", ["None", "Production"])}
+    assert latest == {"None": 3, "Production": 1}
+    assert [mv.version for mv in client.get_latest_versions("churn")] == [1]
+    # models:/NAME/latest is the catalog's MODEL@latest: never a candidate
+    assert mlflow.pyfunc.load_model("models:/churn/latest").predict([[0]]) == [1]
+    assert mlflow.pyfunc.load_model("models:/churn/Production").predict([[0]]) == [1]
+
+
+# -- search ---------------------------------------------------------------------------------
+
+
+def test_search_model_versions_filters_orders_and_pages_in_sql(client: MlflowClient, models: dict[int, str]) -> None:
+    for name, team in (("churn", "retention"), ("churn-eu", "retention"), ("fraud", "risk")):
+        for _ in range(2):
+            client.create_model_version(name, models[1], tags={"team": team})
+    found = client.search_model_versions("name LIKE 'churn%' AND tags.team = 'retention'",
+                                         order_by=["name DESC", "version_number ASC"])
+    assert [(mv.name, mv.version) for mv in found] == [("churn-eu", 1), ("churn-eu", 2), ("churn", 1), ("churn", 2)]
+    assert [mv.name for mv in client.search_model_versions("name ILIKE 'FRAUD'")] == ["fraud", "fraud"]
+    assert {(mv.name, mv.version) for mv in client.search_model_versions("version_number > 1")} == {
+        ("churn", 2), ("churn-eu", 2), ("fraud", 2)}
+    assert len(client.search_model_versions("name IN ('churn', 'fraud') AND tags.team != 'risk'")) == 2
+    assert client.search_model_versions("tags.team = 'nobody'") == []
+
+    pages, token = [], None
+    while True:
+        page = client.search_model_versions("", max_results=4, order_by=["name", "version_number"], page_token=token)
+        pages.append([(mv.name, mv.version) for mv in page])
+        token = page.token
+        if not token:
+            break
+    assert pages == [[("churn", 1), ("churn", 2), ("churn-eu", 1), ("churn-eu", 2)], [("fraud", 1), ("fraud", 2)]]
+
+
+def test_search_values_are_bound_never_spliced(client: MlflowClient, models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1], tags={"team": "x"})
+    tricky = "x' OR '1'='1"
+    assert client.search_model_versions(f"tags.team = \"{tricky}\"") == []
+    assert client.search_registered_models(f"name = \"{tricky}\"") == []
+
+
+def test_search_registered_models(client: MlflowClient, models: dict[int, str]) -> None:
+    for name in ("churn", "churn-eu", "fraud", "ranker"):
+        client.create_model_version(name, models[1])
+    client.transition_model_version_stage("fraud", 1, "Production")
+    assert [m.name for m in client.search_registered_models("name LIKE 'churn%'")] == ["churn", "churn-eu"]
+    assert [m.name for m in client.search_registered_models(order_by=["name DESC"])] == [
+        "ranker", "fraud", "churn-eu", "churn"]
+    first = client.search_registered_models(max_results=3)
+    assert [m.name for m in first] == ["churn", "churn-eu", "fraud"] and first.token
+    rest = client.search_registered_models(max_results=3, page_token=first.token)
+    assert [m.name for m in rest] == ["ranker"] and rest.token is None
+    fraud = client.get_registered_model("fraud")
+    assert [(mv.version, mv.current_stage) for mv in fraud.latest_versions] == [(1, "Production")]
+    with pytest.raises(MlflowException) as err:
+        client.search_registered_models("name = 'x' OR name = 'y'")
+    assert code(err) == "INVALID_PARAMETER_VALUE"
+    with pytest.raises(MlflowException):
+        client.search_registered_models(max_results=5000)
+
+
+def test_an_empty_lake_has_no_models(client: MlflowClient) -> None:
+    assert client.search_registered_models() == []
+    assert client.search_model_versions("name = 'churn'") == []
+    with pytest.raises(MlflowException) as err:
+        client.get_registered_model("churn")
+    assert code(err) == "RESOURCE_DOES_NOT_EXIST"
+
+
+# -- errors and actors ---------------------------------------------------------------------
+
+
+def test_refusals_carry_the_catalog_message_and_a_fitting_code(client: MlflowClient, models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1])
+    with pytest.raises(MlflowException) as missing:
+        client.get_model_version("churn", 7)
+    assert code(missing) == "RESOURCE_DOES_NOT_EXIST"
+    assert missing.value.message == "version 7 of 'churn' is not registered: see `catalog history churn`"
+    with pytest.raises(MlflowException) as unknown:
+        client.get_registered_model("nope")
+    assert code(unknown) == "RESOURCE_DOES_NOT_EXIST" and "'nope' is not registered" in unknown.value.message
+    with pytest.raises(MlflowException) as alias:
+        client.get_model_version_by_alias("churn", "prod")
+    assert code(alias) == "RESOURCE_DOES_NOT_EXIST" and "is not deployed to 'prod'" in alias.value.message
+    with pytest.raises(MlflowException) as bad:
+        client.create_model_version("churn", models[1], tags={"bad key!": "x"})
+    assert code(bad) == "INVALID_PARAMETER_VALUE"
+
+
+def test_the_actor_is_catalog_actor_else_the_mlflow_user(client: MlflowClient, lake: Path, models: dict[int, str],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CATALOG_ACTOR")
+    monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "mlflow-user")
+    assert client.create_model_version("churn", models[1]).user_id == "mlflow-user"
+    monkeypatch.setenv("CATALOG_ACTOR", "carol")
+    assert client.create_model_version("churn", models[1]).user_id == "carol"
+    assert [v.created_by for v in Registry(lake).show("churn").versions] == ["mlflow-user", "carol"]
+
+
+# -- concurrency, object storage, and a lake that never meets MLflow ----------------------
+
+_CREATE = """
+import sys
+from mlflow import MlflowClient
+client = MlflowClient(registry_uri=sys.argv[1])
+print(",".join(str(client.create_model_version("churn", sys.argv[2]).version) for _ in range(3)))
+"""
+
+
+def test_concurrent_clients_get_distinct_version_numbers(lake: Path, models: dict[int, str]) -> None:
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    procs = [subprocess.Popen([sys.executable, "-c", _CREATE, f"catalog://{lake}", models[1]], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(3)]
+    numbers = []
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, err
+        numbers += [int(n) for n in out.strip().splitlines()[-1].split(",")]
+    assert sorted(numbers) == list(range(1, 10))
+    assert [v.version for v in Registry(lake).show("churn").versions] == list(range(1, 10))
+
+
+def test_a_lake_in_a_bucket(s3_lake: str, models: dict[int, str], monkeypatch: pytest.MonkeyPatch,
+                            tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CATALOG_ACTOR", "ana")
+    uri = "catalog+s3://" + s3_lake.removeprefix("s3://")
+    monkeypatch.setenv("MLFLOW_REGISTRY_URI", uri)
+    client = MlflowClient(registry_uri=uri)
+    assert client.create_model_version("churn", models[2]).version == 1
+    client.transition_model_version_stage("churn", 1, "Production")
+    client.set_registered_model_alias("churn", "prod", 1)
+    assert Registry(s3_lake).resolve("churn@prod") == models[2]
+    assert mlflow.pyfunc.load_model("models:/churn@prod").predict([[0]]) == [2]
+
+
+def test_a_local_lake_never_imports_mlflow(tmp_path: Path) -> None:
+    script = (
+        "import sys; from catalog import Registry; from catalog.cli import app\n"
+        f"reg = Registry({str(tmp_path / 'lake')!r}, actor='ana')\n"
+        "reg.register('churn', 's3://m/1.pkl', capture_git=False); reg.approve('churn', 1)\n"
+        "reg.deploy('churn', 1, target='prod'); reg.resolve('churn@prod'); reg.list()\n"
+        "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] == 'mlflow')))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", "import json\n" + script], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == []
