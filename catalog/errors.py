@@ -205,6 +205,42 @@ class ArtifactNotRegular(InvalidInput):
     )
 
 
+# --- imports from other registries (catalog import mlflow / gto) ----------------------
+
+
+class ImportSourceInvalid(InvalidInput):
+    """The source named for an import cannot be one (no such file, not a repository...)."""
+
+    template = "cannot import from {source}: {detail}"
+
+
+class ImportClientMissing(InvalidInput):
+    """Reading the source needs a library that is not installed."""
+
+    template = "importing from {system} needs {what}, which is not installed: pip install {package}"
+
+
+class ImportUnreadable(Refused):
+    """The source is there but answered with an error (a server down, a damaged database)."""
+
+    template = "could not read {source}: {detail}"
+
+
+class ImportUnsupported(InvalidInput):
+    """The source holds a value the catalog refuses (a name, a key, a text); nothing was written."""
+
+    template = "cannot import {what} from {source}: {detail}; nothing was written"
+
+
+class ImportConflict(Refused):
+    """What the import would write clashes with what the lake holds; ``conflicts`` lists each."""
+
+    template = (
+        "import from {source} refused, nothing was written: {detail} "
+        "(import into another lake, or rename or delete the lake's model first)"
+    )
+
+
 # --- where the site is written (refusals: nothing was written) ------------------
 
 

@@ -346,6 +346,23 @@ class Registry:
         events alike): what an import skips when run again."""
         return reading.origins(self._s, system, source)
 
+    # -- imports -------------------------------------------------------------------
+
+    def import_mlflow(self, tracking_uri: str, *, dry_run: bool = False) -> Any:
+        """Bring the MLflow registry at ``tracking_uri`` (a SQLite file or a server) into the lake:
+        numbers, times, actors, runs and aliases kept; only what is new on a re-run; a clash refused,
+        writing nothing. Returns a :class:`catalog.importing.ImportReport`."""
+        from .importing import import_mlflow
+
+        return import_mlflow(self, tracking_uri, dry_run=dry_run)
+
+    def import_gto(self, repo: str | os.PathLike[str], *, dry_run: bool = False) -> Any:
+        """Bring the GTO registry of the git repository ``repo`` (its tags and artifacts.yaml) into
+        the lake, as :meth:`import_mlflow` does. Returns a :class:`catalog.importing.ImportReport`."""
+        from .importing import import_gto
+
+        return import_gto(self, os.fspath(repo), dry_run=dry_run)
+
     # -- redaction -------------------------------------------------------------------
 
     def redact(self, model: str, version: int | None = None, *, fields: Sequence[str], reason: str) -> Event:

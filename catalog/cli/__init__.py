@@ -15,7 +15,7 @@ importing this package.
 
 from __future__ import annotations
 
-from . import maintenance, reading, site, writing
+from . import importing, maintenance, reading, site, writing
 from .shell import app
 
 __all__ = ["app"]
@@ -46,3 +46,4 @@ for _name, _command in (
     (None, site.demo),
 ):
     app.command(_name)(_command)
+app.add_typer(importing.app)
