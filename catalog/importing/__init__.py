@@ -20,7 +20,7 @@ from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 from .. import validate as check
-from ..errors import CatalogError, ImportConflict, ImportUnsupported
+from ..errors import CatalogError, ImportConflict, ImportUnsupported, LakeNotFound
 from ..progress import ticker
 from ..records import Record
 
@@ -125,8 +125,9 @@ def import_gto(reg: Registry, repo: str, *, dry_run: bool = False) -> ImportRepo
 def apply(reg: Registry, plan: Plan, *, dry_run: bool = False) -> ImportReport:
     """Write what ``plan`` holds that the lake does not have yet; refuse, writing nothing,
     when any of it clashes with the lake. With ``dry_run``, check everything and write nothing."""
-    known = reg.origins(plan.system, plan.source)
-    lake = _LakeState.read(reg, plan)
+    exists = _has_lake(reg)
+    known = reg.origins(plan.system, plan.source) if exists else set()
+    lake = _LakeState.read(reg, plan) if exists else _LakeState({}, {}, {}, set(), {}, {})
     versions = [v for v in plan.versions if v.id not in known]
     conflicts = _version_conflicts(plan, versions, lake)
     events, approvals, skipped = _decisions(reg, plan, versions, known, lake, conflicts)
@@ -173,8 +174,6 @@ class _LakeState:
             return origin.get("id") if same else None
 
         state = cls({}, {}, {}, set(), {}, {})
-        if not _has_lake(reg):
-            return state
         for row in reg.sql("select model, version, state, origin from model_versions").rows:
             key = (row["model"], int(row["version"]))
             state.versions[key] = mine(row["origin"])
@@ -197,10 +196,8 @@ class _LakeState:
 def _has_lake(reg: Registry) -> bool:
     try:
         reg.counts()
-    except CatalogError as exc:
-        if type(exc).__name__ == "LakeNotFound":
-            return False
-        raise
+    except LakeNotFound:
+        return False
     return True
 
 

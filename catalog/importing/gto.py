@@ -67,7 +67,7 @@ def read(repo: str, progress: Progress | None = None) -> Plan:
     source = _repo_url(remote) if remote else root
     plan = Plan(SYSTEM, source)
     tags = _tags(root)
-    tick = ticker(progress, "import reading GTO tags", len(tags) or None)
+    tick = ticker(progress, "import reading GTO tags", None)
     _Reader(root, source, plan, _repo_url(remote) if remote else "file://" + root).read(tags, tick)
     if tick is not None:
         tick.finish()
@@ -119,7 +119,7 @@ def _tags(root: str) -> list[GitTag]:
         annotated = kind == "tag"
         at = datetime.fromisoformat(date).astimezone(timezone.utc) if date else datetime.min.replace(tzinfo=timezone.utc)
         found.append(GitTag(name, peeled or target, tagger, email.strip("<>"), at, message.strip(), annotated))
-    return sorted(found, key=lambda t: (t.at, t.name))
+    return found
 
 
 class _Reader:
@@ -131,12 +131,10 @@ class _Reader:
         self.annotations: dict[tuple[str, str], dict[str, Any]] = {}
 
     def read(self, tags: list[GitTag], tick: Any) -> None:
-        for tag in tags:
+        matched = [(tag, match) for tag in tags if (match := _TAG.match(tag.name)) is not None]  # others are not GTO's
+        for tag, match in sorted(matched, key=_order):
             if tick is not None:
                 tick()
-            match = _TAG.match(tag.name)
-            if match is None:
-                continue  # not GTO's
             if not tag.annotated:
                 self.plan.not_brought.append(f"tag {tag.name}: a lightweight tag has no tagger nor date (GTO ignores it too)")
                 continue
@@ -242,6 +240,14 @@ class _Reader:
             return path
         uri = f"git+{self.repo_url}@{commit}"
         return f"{uri}#{path}" if isinstance(path, str) and path else uri
+
+
+def _order(item: tuple[GitTag, re.Match[str]]) -> tuple[datetime, int, int, str]:
+    """GTO's order: by the tag's date; within one second (git dates tags to the second), a
+    registration first (a stage needs its version), then GTO's counter (``#N``)."""
+    tag, match = item
+    counter = int(match["counter"]) if match["counter"] else 0
+    return tag.at, 0 if match["version"] and not match["cancel"] else 1, counter, tag.name
 
 
 def _tags_of(notes: dict[str, Any]) -> dict[str, str]:
