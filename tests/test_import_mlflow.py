@@ -78,6 +78,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     c.set_registered_model_alias("churn", "canary", "5")
     c.create_registered_model("original name")
     c.create_model_version("original name", "s3://bucket/original/1", run_id=None)
+    c.transition_model_version_stage("original name", "1", "Staging")
     c.create_registered_model("empty", description="nothing yet")
     return folder
 
@@ -139,6 +140,8 @@ def test_stages_and_aliases_become_approvals_and_deployments(source: Source, reg
     report = reg.import_mlflow(source.uri)
     states = {v.version: v.state for v in reg.show("churn").versions}
     assert states == {1: "rejected", 2: "approved", 5: "approved"}  # Archived candidate: rejected
+    staged = reg.show("original name", 1)  # Staging is a test stage: still a candidate, the stage kept
+    assert staged.state == "candidate" and staged.origin["stage"] == "Staging"
     assert reg.resolve("churn@prod-eu") == reg.show("churn", 2).artifact_uri
     assert reg.resolve("churn@canary") == reg.show("churn", 5).artifact_uri
     history = [e for e in reg.history("churn") if e.kind not in ("register",)]

@@ -44,7 +44,7 @@ _TAG = re.compile(
     rf"(((#(?P<stage>{_NAME})|@(?P<version>v{_SEMVER}))(?P<cancel>!?))|@((?P<deprecated>deprecated)|(?P<created>created)))"
     rf"(#(?P<counter>[0-9]+))?$"
 )
-_FIELDS = ("name", "objecttype", "*objectname", "objectname", "taggername", "taggeremail", "taggerdate:iso-strict",
+_FIELDS = ("refname:strip=2", "objecttype", "*objectname", "objectname", "taggername", "taggeremail", "taggerdate:iso-strict",
            "contents")
 _END = "\x1e"  # between records (a tag message may hold anything else)
 

@@ -11,9 +11,10 @@ when an import runs. What lands where is the README's field-mapping table
   ``models:/`` sources resolved to their storage location, the source kept in origin);
 * from its run: metrics (latest value of each), params, the git commit and repository
   (``mlflow.source.git.*``) and dataset inputs (``URI@digest`` data refs);
-* stages (MLflow keeps only the current one): Staging and Production are an approval,
-  Archived retires the version (rejects a candidate, deprecates an approved one),
-  dated by the version's last update;
+* stages (MLflow keeps only the current one, kept in origin): Production is an
+  approval, Archived retires the version (rejects a candidate, deprecates an approved
+  one), both dated by the version's last update; Staging leaves it a candidate (as the
+  MLflow store of ``catalog.bridge`` reads them: approved is Production);
 * aliases are deployments to a target of the alias's name, dated by the import
   (MLflow records neither when an alias was set nor by whom).
 """
@@ -35,7 +36,6 @@ from . import Plan, PlannedEvent, PlannedVersion, utc_from_millis
 
 SYSTEM = "mlflow"
 PAGE = 1000
-_STAGE_APPROVES = ("Staging", "Production")
 _PROMPT_TAG = "mlflow.prompt.is_prompt"
 _UNKNOWN = "unknown"
 
@@ -201,12 +201,13 @@ class _Reader:
             run_name=tags.get("mlflow.runName"), git_branch=tags.get("mlflow.source.git.branch"),
             logged_model_id=getattr(mv, "model_id", None), status=mv.status if mv.status != "READY" else None,
             created_by_from=None if mv.user_id else ("run" if run is not None and run.info.user_id else "unknown"),
+            stage=mv.current_stage if mv.current_stage not in (None, "None") else None,
         )
         plan.versions.append(PlannedVersion(name, record, origin, label))
         stage = mv.current_stage
-        if stage in _STAGE_APPROVES or stage == "Archived":
+        if stage in ("Production", "Archived"):  # Staging is a test stage: the version stays a candidate
             plan.events.append(PlannedEvent(
-                name, vid, "approve" if stage != "Archived" else "retire", _when(mv.last_updated_timestamp),
+                name, vid, "approve" if stage == "Production" else "retire", _when(mv.last_updated_timestamp),
                 _UNKNOWN, plan.origin(f"{vid}/stage/{stage}", stage=stage), f"{label} in stage {stage}",
                 note=f"MLflow stage {stage} (MLflow keeps no stage history and no actor: "
                      "dated by the version's last update)",
