@@ -112,21 +112,18 @@ def _target_character(c: str) -> bool:
     return c in TARGET_CHARACTERS or unicodedata.category(c)[0] in TARGET_CATEGORIES
 
 
-def path_segment(value: str) -> str:
+def path_segment(value: str, kind: str = "model") -> str:
     """The file or object path segment that stands for a model or target name: the name
     itself when the old strict rule accepts it (lowercase ASCII, digits, '.', '_', '-',
     not a Windows device name), so existing lakes keep their paths; else ``~`` and the
     name's UTF-8 in unpadded lowercase base32 (``RM1`` -> ``~kjgtc``). Safe on
     case-insensitive file systems and as an S3 key, never '.', '..' or a device name,
-    and one-to-one (:func:`from_segment` inverts it). Any text is encoded; the caller
-    checks names (:func:`name`) first."""
+    at most 241 bytes, and one-to-one (:func:`from_segment` inverts it). A name
+    :func:`name` refuses is refused here too (InvalidName): it never becomes a path."""
     if _strict(value):
         return value
-    try:
-        raw = value.encode("utf-8")
-    except (AttributeError, UnicodeEncodeError):
-        raise InvalidName(kind="model", value=value, detail="it cannot be written as UTF-8") from None
-    return SEGMENT_MARK + base64.b32encode(raw).decode("ascii").rstrip("=").lower()
+    name(value, kind)
+    return SEGMENT_MARK + base64.b32encode(value.encode("utf-8")).decode("ascii").rstrip("=").lower()
 
 
 def from_segment(segment: str) -> str:
@@ -146,17 +143,17 @@ def from_segment(segment: str) -> str:
     except (binascii.Error, ValueError):
         raise InvalidName(kind="path segment", value=segment, detail="its base32 does not decode to UTF-8 text") from None
     try:
-        name(decoded)
+        encoded = path_segment(decoded)
     except InvalidName as exc:
         raise InvalidName(kind="path segment", value=segment, detail=f"it stands for {decoded!r}, not a valid name") from exc
-    if path_segment(decoded) != segment:
+    if encoded != segment:
         raise InvalidName(kind="path segment", value=segment,
-                          detail=f"not how {decoded!r} is encoded (that is {path_segment(decoded)!r})")
+                          detail=f"not how {decoded!r} is encoded (that is {encoded!r})")
     return decoded
 
 
 def _strict(value: str) -> bool:
-    return bool(_STRICT.match(value)) and value.split(".")[0] not in _RESERVED
+    return isinstance(value, str) and bool(_STRICT.match(value)) and value.split(".")[0] not in _RESERVED
 
 
 def version(value: int) -> int:
