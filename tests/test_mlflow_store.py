@@ -12,6 +12,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -39,7 +40,17 @@ class Constant(mlflow.pyfunc.PythonModel):
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, str]:
+def tracking(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """One tracking store for the module (MLflow migrates a new SQLite database on first
+    use), set before MLflow first looks for one (else it makes ./mlflow.db)."""
+    uri = f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", uri)
+        yield uri
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory, tracking: str) -> dict[int, str]:
     """Two saved pyfunc models on disk: one answers 1, the other 2."""
     root = tmp_path_factory.mktemp("pyfunc")
     saved = {}
@@ -48,12 +59,6 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, str]:
         mlflow.pyfunc.save_model(str(path), python_model=Constant(value), pip_requirements=["mlflow"])
         saved[value] = str(path)
     return saved
-
-
-@pytest.fixture(scope="module")
-def tracking(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """One tracking store for the module (MLflow migrates a new SQLite database on first use)."""
-    return f"sqlite:///{tmp_path_factory.mktemp('tracking') / 'mlflow.db'}"
 
 
 @pytest.fixture
@@ -196,6 +201,113 @@ def test_an_approval_refused_by_a_gate_keeps_the_stage(client: MlflowClient, lak
         client.transition_model_version_stage("churn", 1, "Production")
     assert code(err) == "INVALID_STATE" and "refused by 1 gate(s)" in err.value.message
     assert client.get_model_version("churn", 1).current_stage == "None"
+
+
+# -- models, tags, descriptions, deletes and renames: recorded events ----------------------
+
+
+def test_registered_models_are_created_described_tagged_and_listed(client: MlflowClient, lake: Path) -> None:
+    made = client.create_registered_model("churn", tags={"team": "retention"}, description="weekly churn")
+    assert (made.name, made.description, made.tags, made.latest_versions) == ("churn", "weekly churn",
+                                                                             {"team": "retention"}, [])
+    with pytest.raises(MlflowException) as again:
+        client.create_registered_model("churn")
+    assert code(again) == "RESOURCE_ALREADY_EXISTS"
+    client.update_registered_model("churn", description="daily churn")
+    client.set_registered_model_tag("churn", "tier", "1")
+    client.delete_registered_model_tag("churn", "team")
+    got = client.get_registered_model("churn")
+    assert (got.description, got.tags) == ("daily churn", {"tier": "1"})
+    assert [m.name for m in client.search_registered_models("tags.tier = '1'")] == ["churn"]
+    kinds = [e.kind for e in Registry(lake).history("churn")]
+    assert kinds == ["create", "describe", "tag", "tag"]
+
+
+def test_version_tags_and_descriptions_change_with_history(client: MlflowClient, lake: Path,
+                                                          models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1], tags={"team": "retention"})
+    client.set_model_version_tag("churn", "1", "validated", "yes")
+    client.delete_model_version_tag("churn", "1", "team")
+    client.update_model_version("churn", "1", description="passed offline eval")
+    mv = client.get_model_version("churn", "1")
+    assert (mv.tags, mv.description) == ({"validated": "yes"}, "passed offline eval")
+    assert [mv.version for mv in client.search_model_versions("tags.validated = 'yes'")] == [1]
+    assert client.search_model_versions("tags.team = 'retention'") == []
+    assert [e.kind for e in Registry(lake).history("churn")][-3:] == ["tag", "tag", "describe"]
+
+
+def test_deleting_an_alias_undeploys_and_a_deployed_version_cannot_be_deleted(
+    client: MlflowClient, lake: Path, models: dict[int, str]
+) -> None:
+    client.create_model_version("churn", models[1])
+    client.transition_model_version_stage("churn", 1, "Production")
+    client.set_registered_model_alias("churn", "prod", 1)
+    with pytest.raises(MlflowException) as running:
+        client.delete_model_version("churn", 1)
+    assert code(running) == "INVALID_STATE" and "undeploy" in running.value.message
+    client.delete_registered_model_alias("churn", "prod")
+    assert Registry(lake).deployments() == []
+    with pytest.raises(MlflowException) as gone:
+        mlflow.pyfunc.load_model("models:/churn@prod")
+    assert code(gone) == "RESOURCE_DOES_NOT_EXIST"
+    client.delete_model_version("churn", 1)
+    with pytest.raises(MlflowException) as deleted:
+        client.get_model_version("churn", 1)
+    assert code(deleted) == "RESOURCE_DOES_NOT_EXIST"
+    kinds = [e.kind for e in Registry(lake).history("churn")]
+    assert kinds[-2:] == ["undeploy", "delete"]
+
+
+def test_version_numbers_are_never_reused_after_a_delete(client: MlflowClient, models: dict[int, str]) -> None:
+    for _ in range(3):
+        client.create_model_version("churn", models[1])
+    client.delete_model_version("churn", 3)
+    client.delete_model_version("churn", 2)
+    assert client.create_model_version("churn", models[1]).version == 4
+    assert [mv.version for mv in client.search_model_versions("name = 'churn'", order_by=["version_number"])] == [1, 4]
+
+
+def test_deleting_a_model_hides_it(client: MlflowClient, lake: Path, models: dict[int, str]) -> None:
+    client.create_model_version("churn", models[1])
+    client.create_model_version("fraud", models[1])
+    client.delete_registered_model("churn")
+    assert [m.name for m in client.search_registered_models()] == ["fraud"]
+    with pytest.raises(MlflowException) as err:
+        client.get_registered_model("churn")
+    assert code(err) == "RESOURCE_DOES_NOT_EXIST"
+    assert "delete" in [e.kind for e in Registry(lake).history()]
+
+
+def test_a_renamed_model_keeps_its_versions_and_reserves_the_old_name(
+    client: MlflowClient, lake: Path, models: dict[int, str]
+) -> None:
+    client.create_model_version("churn", models[1])
+    client.transition_model_version_stage("churn", 1, "Production")
+    client.set_registered_model_alias("churn", "prod", 1)
+    renamed = client.rename_registered_model("churn", "churn-v2")
+    assert renamed.name == "churn-v2" and renamed.aliases == {"prod": 1}
+    assert mlflow.pyfunc.load_model("models:/churn-v2@prod").predict([[0]]) == [1]
+    assert client.create_model_version("churn-v2", models[2]).version == 2
+    with pytest.raises(MlflowException) as old:
+        client.get_registered_model("churn")
+    assert code(old) == "RESOURCE_DOES_NOT_EXIST"
+    with pytest.raises(MlflowException) as taken:
+        client.create_registered_model("churn")
+    assert code(taken) in ("RESOURCE_ALREADY_EXISTS", "INVALID_STATE")
+
+
+def test_names_mlflow_accepts_are_kept_exactly(client: MlflowClient, lake: Path, models: dict[int, str]) -> None:
+    for name in ("RM1", "rm1", "original name"):
+        mlflow.register_model(models[1], name)
+    client.transition_model_version_stage("original name", 1, "Production")
+    client.set_registered_model_alias("original name", "Prod-EU", 1)
+    assert sorted(m.name for m in client.search_registered_models()) == ["RM1", "original name", "rm1"]
+    assert [m.name for m in client.search_registered_models("name = 'RM1'")] == ["RM1"]
+    assert mlflow.pyfunc.load_model("models:/original name@Prod-EU").predict([[0]]) == [1]
+    assert Registry(lake).resolve("original name@Prod-EU") == models[1]
+    with pytest.raises(MlflowException) as err:
+        client.create_registered_model("a/b")
+    assert code(err) == "INVALID_PARAMETER_VALUE"
 
 
 # -- stages ----------------------------------------------------------------------------
@@ -356,7 +468,7 @@ def test_concurrent_clients_get_distinct_version_numbers(lake: Path, models: dic
 
 
 def test_a_lake_in_a_bucket(s3_lake: str, models: dict[int, str], monkeypatch: pytest.MonkeyPatch,
-                            tmp_path: Path) -> None:
+                            tmp_path: Path, tracking: str) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("CATALOG_ACTOR", "ana")
     uri = "catalog+s3://" + s3_lake.removeprefix("s3://")
