@@ -181,8 +181,8 @@ class _LakeState:
             if state.versions[key] is not None:
                 state.numbers[state.versions[key]] = key  # type: ignore[index]
                 state.ours.add(row["model"])
-        for row in reg.sql("select model, max(at) as at, list(origin) as origins from events group by model").rows:
-            state.last_decision[row["model"]] = row["at"]
+        for row in reg.sql('select model, max("at") as last_at, list(origin) as origins from events group by model').rows:
+            state.last_decision[row["model"]] = row["last_at"]
             if any(mine(o) for o in row["origins"] or []):
                 state.ours.add(row["model"])
         for row in reg.sql("select model, target, version from deployments").rows:
