@@ -121,7 +121,7 @@ def test_stages_are_deployments_and_deprecations_retire(repo: Repo, reg: Registr
     history = [e for e in reg.history("churn") if e.kind != "register"]
     by_kind = [(e.kind, e.version, e.target, e.actor) for e in history]
     assert ("deploy", 1, "prod", "Bob") in by_kind and ("deploy", 2, "staging", "Bob") in by_kind
-    assert ("deploy", 2, "prod", "Bob") in by_kind and ("undeploy", None, "staging", "Bob") in by_kind
+    assert ("deploy", 2, "prod", "Bob") in by_kind and ("undeploy", 2, "staging", "Bob") in by_kind
     assert ("deprecate", 1, None, "Carol") in by_kind
     added = [e for e in history if e.kind == "approve"]
     assert [(e.version, e.actor) for e in added] == [(1, "importer"), (2, "importer")] and report.approvals_added == 2

@@ -288,11 +288,10 @@ class _Lifecycle:
             if now == "candidate":
                 self.state[key] = "approved"
                 self.approvals += 1
-                yield replace(e, kind="approve", actor=self.importer, target=None,
+                yield replace(e, kind="approve", actor=self.importer, target=None, at=e.at - TICK,
                               origin={**e.origin, "id": e.id + "+approve"},
                               note=f"approved by the import: {e.label} puts this version in service, and "
                                    f"the catalog deploys approved versions only")
-                e = replace(e, at=e.at + TICK)
             self.running[(e.model, target)] = key
             yield e
         elif e.kind == "undeploy":
@@ -303,8 +302,8 @@ class _Lifecycle:
             del self.running[(e.model, e.target)]
             yield replace(e, version_id=None)
         elif e.kind in ("retire", "retire-all"):
-            keys = [key] if key is not None else sorted(k for k in self.state if k[0] == e.model)
-            ids = {k: i for i, k in self.key_of.items()}
+            ids = {k: i for i, k in self.key_of.items()}  # this source's versions only
+            keys = [key] if key is not None else sorted(k for k in ids if k[0] == e.model)
             for k in keys:
                 now = self.state.get(k)
                 if now not in ("candidate", "approved"):
