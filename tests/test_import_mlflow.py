@@ -9,7 +9,7 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -166,13 +166,31 @@ def test_a_rerun_is_a_no_op_and_later_changes_are_brought(source: Source, reg: R
     assert (again.versions, again.events) == (0, 0) and again.already_imported > 0
     assert snapshot(tmp_path / "lake") == before
     # later in MLflow: a new version (numbered on after the deleted ones), and the alias moves to it
+    c = source.client
     rid = Source.run(source, 0.95)
-    mv = source.client.create_model_version("churn", f"runs:/{rid}/model", run_id=rid)
-    source.client.set_registered_model_alias("churn", "prod-eu", mv.version)
+    mv = c.create_model_version("churn", f"runs:/{rid}/model", run_id=rid)
+    c.set_registered_model_alias("churn", "prod-eu", mv.version)
+    c.update_model_version("churn", "1", description="first try")  # edits of what was imported already
+    c.set_model_version_tag("churn", "1", "n", "one")
+    c.delete_model_version_tag("churn", "2", "n")
+    c.update_registered_model("churn", description="weekly churn score, v2")
     third = reg.import_mlflow(source.uri)
-    assert third.versions == 1 and third.events == 2  # the importer's approval, then the deploy
+    # the new version; the importer's approval, then the deploy; v1's description and tag; the model's description
+    assert third.versions == 1 and third.events == 5
     assert reg.resolve("churn@prod-eu") == reg.show("churn", int(mv.version)).artifact_uri
     assert [v.version for v in reg.show("churn").versions] == [1, 2, 5, int(mv.version)]
+    v1 = reg.show("churn", 1)
+    assert (v1.description, v1.tags) == ("first try", {"n": "one"})
+    assert reg.show("churn").description == "weekly churn score, v2" and reg.show("churn").tags == {"team": "retention"}
+    edits = [e for e in reg.history("churn") if e.kind in ("describe", "tag") and e.version == 1]
+    assert [(e.kind, e.actor, e.at) for e in edits] == [
+        ("describe", "unknown", _ms(c.get_model_version("churn", "1").last_updated_timestamp)),
+        ("tag", "unknown", _ms(c.get_model_version("churn", "1").last_updated_timestamp) + timedelta(microseconds=1)),
+    ]
+    assert reg.show("churn", 2).tags == {"n": "2"}  # a tag deleted in MLflow stays: said in the report
+    assert any("tag(s) n deleted there stay here" in line for line in third.not_brought)
+    settled = snapshot(tmp_path / "lake")
+    assert reg.import_mlflow(source.uri).events == 0 and snapshot(tmp_path / "lake") == settled
 
 
 def test_a_clash_with_the_lake_is_refused_and_the_lake_is_unchanged(source: Source, reg: Registry, tmp_path: Path) -> None:

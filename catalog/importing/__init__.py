@@ -165,6 +165,8 @@ class _LakeState:
     ours: set[str]  # models holding a record from this source
     last_decision: dict[str, datetime]
     running: dict[tuple[str, str], int]  # (model, target) -> version
+    # current (description, tags) of each version, and of each model itself (version None)
+    meta: dict[tuple[str, int | None], tuple[str | None, dict[str, str]]] = field(default_factory=dict)
 
     @classmethod
     def read(cls, reg: Registry, plan: Plan) -> _LakeState:
@@ -174,8 +176,9 @@ class _LakeState:
             return origin.get("id") if same else None
 
         state = cls({}, {}, {}, set(), {}, {})
-        for row in reg.sql("select model, version, state, origin from model_versions").rows:
+        for row in reg.sql("select model, version, state, origin, description, tags from model_versions").rows:
             key = (row["model"], int(row["version"]))
+            state.meta[key] = (row["description"], dict(row["tags"] or {}))
             state.versions[key] = mine(row["origin"])
             state.states[key] = row["state"]
             if state.versions[key] is not None:
@@ -187,6 +190,15 @@ class _LakeState:
                 state.ours.add(row["model"])
         for row in reg.sql("select model, target, version from deployments").rows:
             state.running[(row["model"], row["target"])] = int(row["version"])
+        edits = reg.sql('select model, kind, description, tags, tags_deleted from events where version is null and '
+                        "kind in ('create', 'describe', 'tag') order by model, \"at\"").rows
+        for row in edits:  # what the model itself says (the models view falls back on its versions)
+            description, tags = state.meta.get((row["model"], None), (None, {}))
+            if row["kind"] in ("create", "describe"):
+                description = row["description"]
+            if row["kind"] in ("create", "tag"):
+                tags = {k: v for k, v in tags.items() if k not in (row["tags_deleted"] or [])} | dict(row["tags"] or {})
+            state.meta[(row["model"], None)] = (description, tags)
         return state
 
     def models(self) -> set[str]:
@@ -227,7 +239,11 @@ def _decisions(reg: Registry, plan: Plan, versions: list[PlannedVersion], known:
     for i, v in enumerate(versions):
         key_of[v.id] = (v.model, v.version if v.version is not None else -i - 1)
         state[key_of[v.id]] = "candidate"
-    sim = _Lifecycle(reg.actor, key_of, state, {k: (k[0], n) for k, n in lake.running.items()}, plan.not_brought)
+    meta = dict(lake.meta)
+    for v in versions:
+        meta[key_of[v.id]] = (v.record.get("description"), dict(v.record.get("tags") or {}))
+    sim = _Lifecycle(reg.actor, key_of, state, {k: (k[0], n) for k, n in lake.running.items()}, plan.not_brought,
+                     meta)
     by_model: dict[str, list[PlannedEvent]] = defaultdict(list)
     for e in plan.events:
         by_model[e.model].append(e)
@@ -263,9 +279,10 @@ class _Lifecycle:
     event is known to be accepted before the first is written."""
 
     def __init__(self, importer: str, key_of: dict[str, tuple[str, int]], state: dict[tuple[str, int], str],
-                 running: dict[tuple[str, str], tuple[str, int]], not_brought: list[str]) -> None:
+                 running: dict[tuple[str, str], tuple[str, int]], not_brought: list[str],
+                 meta: dict[tuple[str, int | None], tuple[str | None, dict[str, str]]]) -> None:
         self.importer, self.key_of, self.state, self.running = importer, key_of, state, running
-        self.not_brought = not_brought
+        self.not_brought, self.meta = not_brought, meta
         self.approvals = 0
 
     def steps(self, e: PlannedEvent) -> Iterable[PlannedEvent]:
@@ -301,6 +318,26 @@ class _Lifecycle:
                 return  # the target runs another version (or nothing) by now
             del self.running[(e.model, e.target)]
             yield replace(e, version_id=None)
+        elif e.kind in ("create", "describe", "tag"):
+            # What the source says now: written only where it differs from the lake's.
+            where = (e.model, key[1] if key is not None else None)
+            description, tags = self.meta.get(where, (None, {}))
+            if e.kind == "create":
+                self.meta[where] = (e.description, dict(e.tags or {}))
+                yield e
+            elif e.kind == "describe" and e.description != description:
+                self.meta[where] = (e.description, tags)
+                yield e
+            elif e.kind == "tag":
+                wanted = e.tags or {}
+                changed = {k: v for k, v in wanted.items() if tags.get(k) != v}
+                gone = sorted(tags.keys() - wanted.keys())
+                if gone:
+                    self.not_brought.append(f"{e.label}: tag(s) {', '.join(gone)} deleted there stay here "
+                                            "(an imported decision sets tags, it cannot delete one)")
+                if changed:
+                    self.meta[where] = (description, {**tags, **changed})
+                    yield replace(e, tags=changed)
         elif e.kind in ("retire", "retire-all"):
             ids = {k: i for i, k in self.key_of.items()}  # this source's versions only
             keys = [key] if key is not None else sorted(k for k in ids if k[0] == e.model)

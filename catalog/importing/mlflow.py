@@ -147,14 +147,13 @@ class _Reader:
                 name, None, "create", _when(rm.creation_timestamp), _UNKNOWN, plan.origin(mid), label,
                 note=no_actor, description=rm.description or None, tags=dict(rm.tags or {}) or None,
             ))
-        else:
-            if rm.description:
-                plan.events.append(PlannedEvent(name, None, "describe", updated, _UNKNOWN,
-                                                plan.origin(mid + "/description"), label, note=no_actor,
-                                                description=rm.description))
-            if rm.tags:
-                plan.events.append(PlannedEvent(name, None, "tag", updated, _UNKNOWN, plan.origin(mid + "/tags"),
-                                                label, note=no_actor, tags=dict(rm.tags)))
+        stamp = rm.last_updated_timestamp or rm.creation_timestamp
+        # What the model says now; written where it differs from the lake (new, or changed since)
+        plan.events.append(PlannedEvent(name, None, "describe", updated, _UNKNOWN,
+                                        plan.origin(f"{mid}/description@{stamp}"), label, note=no_actor,
+                                        description=rm.description or None))
+        plan.events.append(PlannedEvent(name, None, "tag", updated, _UNKNOWN, plan.origin(f"{mid}/tags@{stamp}"),
+                                        label, note=no_actor, tags=dict(rm.tags or {})))
         ids = {}
         for mv in versions:
             ids[str(mv.version)] = self._version(name, mv)
@@ -204,6 +203,14 @@ class _Reader:
             stage=mv.current_stage if mv.current_stage not in (None, "None") else None,
         )
         plan.versions.append(PlannedVersion(name, record, origin, label))
+        # A version imported before may have changed since: its description and tags now
+        updated, stamp = _when(mv.last_updated_timestamp), mv.last_updated_timestamp
+        no_actor = "MLflow records no actor for a version's changes: dated by its last update"
+        plan.events.append(PlannedEvent(name, vid, "describe", updated, _UNKNOWN,
+                                        plan.origin(f"{vid}/description@{stamp}"), label, note=no_actor,
+                                        description=record["description"]))
+        plan.events.append(PlannedEvent(name, vid, "tag", updated, _UNKNOWN, plan.origin(f"{vid}/tags@{stamp}"),
+                                        label, note=no_actor, tags=record["tags"]))
         stage = mv.current_stage
         if stage in ("Production", "Archived"):  # Staging is a test stage: the version stays a candidate
             plan.events.append(PlannedEvent(
