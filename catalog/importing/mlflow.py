@@ -6,6 +6,8 @@ when an import runs. What lands where is the README's field-mapping table
 
 * a registered model's description and tags become the model's (``describe`` and
   ``tag`` events dated by its last update); a model with no version is ``create``-d;
+  on a re-run, descriptions and tags (of models and versions) changed since are
+  written where they differ from the lake;
 * each version keeps its number (gaps too), creation time, creator, description,
   tags, source and run; the artifact is where MLflow stores it (``runs:/`` and logged
   ``models:/`` sources resolved to their storage location, the source kept in origin);
