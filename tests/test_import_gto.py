@@ -133,7 +133,12 @@ def test_stages_are_deployments_and_deprecations_retire(repo: Repo, reg: Registr
 
 
 def test_a_rerun_is_a_no_op_and_new_tags_are_brought(repo: Repo, reg: Registry, tmp_path: Path) -> None:
+    seen: list[tuple[str, int, int | None]] = []
+    reg.progress = lambda task, done, total: seen.append((task, done, total))
     reg.import_gto(repo.root)
+    for task in ("import reading GTO tags", "register", "import gto decisions"):  # each reported, and ended
+        assert any(t == task and done == total for t, done, total in seen), (task, seen)
+    reg.progress = None
     before = snapshot(tmp_path / "lake")
     again = reg.import_gto(repo.root)
     assert (again.versions, again.events) == (0, 0)

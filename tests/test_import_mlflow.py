@@ -80,6 +80,7 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     c.create_model_version("original name", "s3://bucket/original/1", run_id=None)
     c.transition_model_version_stage("original name", "1", "Staging")
     c.create_registered_model("empty", description="nothing yet")
+    c.copy_model_version("models:/churn/2", "churn-copy")  # its source: models:/churn/2
     return folder
 
 
@@ -104,7 +105,7 @@ def reg(tmp_path: Path) -> Registry:
 
 def test_versions_keep_their_numbers_times_users_runs_and_origin(source: Source, reg: Registry) -> None:
     report = reg.import_mlflow(source.uri)
-    assert (report.versions, report.models) == (4, ["churn", "empty", "original name"])
+    assert (report.versions, report.models) == (5, ["churn", "churn-copy", "empty", "original name"])
     churn = reg.show("churn")
     assert [v.version for v in churn.versions] == [1, 2, 5]  # the gaps MLflow has, kept
     for v in churn.versions:
@@ -125,6 +126,8 @@ def test_versions_keep_their_numbers_times_users_runs_and_origin(source: Source,
         assert v.origin["id"] == f"model_versions/churn/{v.version}"
         assert v.origin["run_id"] == mv.run_id and v.origin["source_uri"] == mv.source
         assert v.origin["git_branch"] == "main"
+    (copied,) = reg.show("churn-copy").versions  # a copy's artifact is where its original's is
+    assert copied.artifact_uri == reg.show("churn", 2).artifact_uri and copied.origin["source_uri"] == "models:/churn/2"
     original = reg.show("original name")
     assert [(v.version, v.artifact_uri, v.created_by) for v in original.versions] == [(1, "s3://bucket/original/1", "unknown")]
 
@@ -205,7 +208,7 @@ def test_a_clash_with_the_lake_is_refused_and_the_lake_is_unchanged(source: Sour
 
 def test_dry_run_writes_nothing_and_says_what_it_would_do(source: Source, reg: Registry, tmp_path: Path) -> None:
     report = reg.import_mlflow(source.uri, dry_run=True)
-    assert report.dry_run and report.versions == 4 and report.events > 0
+    assert report.dry_run and report.versions == 5 and report.events > 0
     assert snapshot(tmp_path / "lake") == {}
 
 
@@ -219,7 +222,7 @@ def test_the_cli_imports_with_json_and_refuses_bad_input_in_one_line(source: Sou
     done = run(app, ["--lake", str(lake), "--actor", "importer", "import", "mlflow", "--from", str(source.db), "--json"])
     assert done.exit_code == 0, done.stderr
     report = json.loads(done.stdout)
-    assert report["versions"] == 4 and report["source"] == f"sqlite:///{source.db}" and report["dry_run"] is False
+    assert report["versions"] == 5 and report["source"] == f"sqlite:///{source.db}" and report["dry_run"] is False
     text = run(app, ["--lake", str(lake), "import", "mlflow", "--from", source.uri])
     assert text.exit_code == 0 and "imported from" in text.stdout and "already in the lake" in text.stdout
     missing = run(app, ["--lake", str(tmp_path / "other"), "import", "mlflow", "--from", str(tmp_path / "nope.db")])

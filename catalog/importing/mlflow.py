@@ -246,8 +246,16 @@ class _Reader:
 
     def _artifact(self, mv: Any, run: Any, logged: Any, label: str) -> str:
         """Where the artifact is stored: ``runs:/ID/PATH`` under the run's artifact root, a
-        logged model's ``models:/m-...`` at its artifact location; anything else as MLflow has it."""
+        logged model's ``models:/m-...`` at its artifact location, ``models:/NAME/N`` (a copied
+        version) where that version's is; anything else as MLflow has it."""
         source = mv.source or ""
+        for _ in range(5):  # a copied version's source names the version it was copied from
+            name, _, number = source[len("models:/"):].rpartition("/")
+            if not (source.startswith("models:/") and name and number.isdigit()):
+                break
+            mv = self.client.get_model_version(name, number)
+            source = mv.source or ""
+            run, logged = self._run(mv.run_id), self._logged(getattr(mv, "model_id", None))
         if source.startswith("runs:/") and run is not None:
             path = source[len("runs:/"):].partition("/")[2]
             uri = run.info.artifact_uri.rstrip("/") + ("/" + path if path else "")
