@@ -493,3 +493,12 @@ def test_a_local_lake_never_imports_mlflow(tmp_path: Path) -> None:
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_only_the_bridge_imports_mlflow() -> None:
+    outside = [
+        str(path.relative_to(REPO)) for path in (REPO / "catalog").rglob("*.py")
+        if "bridge" not in path.parts
+        and any(line.lstrip().startswith(("import mlflow", "from mlflow")) for line in path.read_text().splitlines())
+    ]
+    assert outside == []
