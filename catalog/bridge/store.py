@@ -251,9 +251,18 @@ class CatalogStore(AbstractStore):
         return [version_entity(v) for v in latest.values()]
 
     def _versions(self, name: str) -> list[Version]:
+        """Every live version of the model ``name`` (none for a model created without one)."""
+        reg = self._reg()
         with refusals():
-            info = self._reg().show(name)
-        return list(getattr(info, "versions", []))
+            query = search.one_model(name)
+            try:
+                found = reg.sql(query.sql, params=query.params).rows
+            except errors.LakeNotFound:
+                found = []
+            if not found:
+                raise errors.ModelNotFound(model=name)
+            rows = reg.sql(search.related("versions_of"), params={"names": [name]}).rows
+        return [Version.from_row(r) for r in rows]
 
     def set_registered_model_tag(self, name: str, tag: RegisteredModelTag) -> None:
         with refusals():
