@@ -379,6 +379,35 @@ def test_search_model_versions_filters_orders_and_pages_in_sql(client: MlflowCli
     assert pages == [[("churn", 1), ("churn", 2), ("churn-eu", 1), ("churn-eu", 2)], [("fraud", 1), ("fraud", 2)]]
 
 
+FILTERS = [
+    "", "name = 'churn'", "name != 'churn'", "name LIKE 'churn%'", "name ILIKE 'CHURN%'", "name LIKE '%-eu'",
+    "name IN ('churn', 'fraud')", "name NOT IN ('churn')", "version_number = 2", "version_number >= 2",
+    "version_number < 2", "version_number != 1", "tags.team = 'retention'", "tags.team != 'retention'",
+    "tags.team LIKE 'ret%'", "tags.team ILIKE 'RISK'", "tags.`team` = 'risk' AND version_number > 1",
+    "name LIKE 'churn%' AND tags.tier = '1'", "tags.missing = 'x'", "source_path = '{source}'",
+]
+
+
+def test_search_answers_as_mlflows_own_filter_does(client: MlflowClient, models: dict[int, str]) -> None:
+    """Every filter gives, from DuckDB, the versions MLflow's reference filter (in Python) keeps."""
+    from mlflow.utils.search_utils import SearchModelVersionUtils
+
+    for name, team, tier in (("churn", "retention", "1"), ("churn-eu", "retention", "2"), ("fraud", "risk", "1")):
+        for _ in range(3):
+            client.create_model_version(name, models[1], tags={"team": team, "tier": tier})
+    everything = client.search_model_versions("")
+    assert len(everything) == 9
+    for template in FILTERS:
+        filter_string = template.format(source=models[1])
+        expected = {(mv.name, mv.version) for mv in SearchModelVersionUtils.filter(everything, filter_string)}
+        found = {(mv.name, mv.version) for mv in client.search_model_versions(filter_string)}
+        assert found == expected, filter_string
+    assert {m for m, _ in expected} == {"churn", "churn-eu", "fraud"}  # the source filter kept all of them
+    for order in (["name"], ["name DESC"], ["version_number DESC"], ["version_number", "name DESC"]):
+        expected_order = [(mv.name, mv.version) for mv in SearchModelVersionUtils.sort(everything, order)]
+        assert [(mv.name, mv.version) for mv in client.search_model_versions("", order_by=order)] == expected_order
+
+
 def test_search_values_are_bound_never_spliced(client: MlflowClient, models: dict[int, str]) -> None:
     client.create_model_version("churn", models[1], tags={"team": "x"})
     tricky = "x' OR '1'='1"
