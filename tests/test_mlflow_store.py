@@ -296,6 +296,15 @@ def test_a_renamed_model_keeps_its_versions_and_reserves_the_old_name(
     assert code(taken) in ("RESOURCE_ALREADY_EXISTS", "INVALID_STATE")
 
 
+def test_a_models_uri_source_registers_the_artifact_it_resolves_to(client: MlflowClient, lake: Path,
+                                                                  models: dict[int, str]) -> None:
+    src = client.create_model_version("churn", models[2], tags={"team": "retention"})
+    copy = client.copy_model_version("models:/churn/1", "churn-copy")
+    assert (copy.name, copy.version, copy.source, copy.tags) == ("churn-copy", 1, "models:/churn/1", src.tags)
+    assert Registry(lake).resolve("churn-copy:1") == models[2]
+    assert client.get_model_version_download_uri("churn-copy", 1) == models[2]
+
+
 def test_names_mlflow_accepts_are_kept_exactly(client: MlflowClient, lake: Path, models: dict[int, str]) -> None:
     for name in ("RM1", "rm1", "original name"):
         mlflow.register_model(models[1], name)
