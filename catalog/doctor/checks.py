@@ -277,8 +277,8 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
     """Claims without a record (a gap, left alone) and records beyond the highest claim
     (the next register would reuse their number): (findings, claim files looked at)."""
     recorded: dict[str, list[int]] = {}
-    for model, version in keys:
-        recorded.setdefault(model, []).append(version)
+    for recorded_model, version in keys:
+        recorded.setdefault(recorded_model, []).append(version)
     findings = []
     looked = 0
     for segment, model, found in listing:
