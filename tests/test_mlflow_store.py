@@ -417,6 +417,25 @@ def test_search_answers_as_mlflows_own_filter_does(client: MlflowClient, models:
         assert [(mv.name, mv.version) for mv in client.search_model_versions("", order_by=order)] == expected_order
 
 
+MODEL_FILTERS = [
+    "", "name = 'churn'", "name != 'churn'", "name LIKE 'churn%'", "name ILIKE 'CHURN%'", "name IN ('churn', 'fraud')",
+    "name NOT IN ('churn')", "tags.team = 'retention'", "tags.team != 'risk'", "tags.team LIKE 'r%'",
+    "tags.team ILIKE 'RISK' AND name LIKE 'f%'", "tags.nothing = 'x'",
+]
+
+
+def test_model_search_answers_as_mlflows_own_filter_does(client: MlflowClient) -> None:
+    from mlflow.utils.search_utils import SearchModelUtils
+
+    for name, team in (("churn", "retention"), ("churn-eu", "retention"), ("fraud", "risk"), ("ranker", None)):
+        client.create_registered_model(name, tags={"team": team} if team else None)
+    everything = client.search_registered_models()
+    assert len(everything) == 4
+    for filter_string in MODEL_FILTERS:
+        expected = {m.name for m in SearchModelUtils.filter(everything, filter_string)}
+        assert {m.name for m in client.search_registered_models(filter_string)} == expected, filter_string
+
+
 def test_search_values_are_bound_never_spliced(client: MlflowClient, models: dict[int, str]) -> None:
     client.create_model_version("churn", models[1], tags={"team": "x"})
     tricky = "x' OR '1'='1"
