@@ -254,7 +254,7 @@ def test_deleting_an_alias_undeploys_and_a_deployed_version_cannot_be_deleted(
     with pytest.raises(MlflowException) as deleted:
         client.get_model_version("churn", 1)
     assert code(deleted) == "RESOURCE_DOES_NOT_EXIST"
-    kinds = [e.kind for e in Registry(lake).history("churn")]
+    kinds = [e.kind for e in Registry(lake).history() if e.model == "churn"]
     assert kinds[-2:] == ["undeploy", "delete"]
 
 
@@ -284,7 +284,8 @@ def test_a_renamed_model_keeps_its_versions_and_reserves_the_old_name(
     client.create_model_version("churn", models[1])
     client.transition_model_version_stage("churn", 1, "Production")
     client.set_registered_model_alias("churn", "prod", 1)
-    renamed = client.rename_registered_model("churn", "churn-v2")
+    client.rename_registered_model("churn", "churn-v2")
+    renamed = client.get_registered_model("churn-v2")
     assert renamed.name == "churn-v2" and renamed.aliases == {"prod": 1}
     assert mlflow.pyfunc.load_model("models:/churn-v2@prod").predict([[0]]) == [1]
     assert client.create_model_version("churn-v2", models[2]).version == 2
@@ -294,6 +295,15 @@ def test_a_renamed_model_keeps_its_versions_and_reserves_the_old_name(
     with pytest.raises(MlflowException) as taken:
         client.create_registered_model("churn")
     assert code(taken) in ("RESOURCE_ALREADY_EXISTS", "INVALID_STATE")
+
+
+def test_a_models_uri_source_registers_the_artifact_it_resolves_to(client: MlflowClient, lake: Path,
+                                                                  models: dict[int, str]) -> None:
+    src = client.create_model_version("churn", models[2], tags={"team": "retention"})
+    copy = client.copy_model_version("models:/churn/1", "churn-copy")
+    assert (copy.name, copy.version, copy.source, copy.tags) == ("churn-copy", 1, "models:/churn/1", src.tags)
+    assert Registry(lake).resolve("churn-copy:1") == models[2]
+    assert client.get_model_version_download_uri("churn-copy", 1) == models[2]
 
 
 def test_names_mlflow_accepts_are_kept_exactly(client: MlflowClient, lake: Path, models: dict[int, str]) -> None:
@@ -377,6 +387,54 @@ def test_search_model_versions_filters_orders_and_pages_in_sql(client: MlflowCli
         if not token:
             break
     assert pages == [[("churn", 1), ("churn", 2), ("churn-eu", 1), ("churn-eu", 2)], [("fraud", 1), ("fraud", 2)]]
+
+
+FILTERS = [
+    "", "name = 'churn'", "name != 'churn'", "name LIKE 'churn%'", "name ILIKE 'CHURN%'", "name LIKE '%-eu'",
+    "name IN ('churn', 'fraud')", "name NOT IN ('churn')", "version_number = 2", "version_number >= 2",
+    "version_number < 2", "version_number != 1", "tags.team = 'retention'", "tags.team != 'retention'",
+    "tags.team LIKE 'ret%'", "tags.team ILIKE 'RISK'", "tags.`team` = 'risk' AND version_number > 1",
+    "name LIKE 'churn%' AND tags.tier = '1'", "tags.missing = 'x'", "source_path = '{source}'",
+]
+
+
+def test_search_answers_as_mlflows_own_filter_does(client: MlflowClient, models: dict[int, str]) -> None:
+    """Every filter gives, from DuckDB, the versions MLflow's reference filter (in Python) keeps."""
+    from mlflow.utils.search_utils import SearchModelVersionUtils
+
+    for name, team, tier in (("churn", "retention", "1"), ("churn-eu", "retention", "2"), ("fraud", "risk", "1")):
+        for _ in range(3):
+            client.create_model_version(name, models[1], tags={"team": team, "tier": tier})
+    everything = client.search_model_versions("")
+    assert len(everything) == 9
+    for template in FILTERS:
+        filter_string = template.format(source=models[1])
+        expected = {(mv.name, mv.version) for mv in SearchModelVersionUtils.filter(everything, filter_string)}
+        found = {(mv.name, mv.version) for mv in client.search_model_versions(filter_string)}
+        assert found == expected, filter_string
+    assert {m for m, _ in expected} == {"churn", "churn-eu", "fraud"}  # the source filter kept all of them
+    for order in (["name"], ["name DESC"], ["version_number DESC"], ["version_number", "name DESC"]):
+        expected_order = [(mv.name, mv.version) for mv in SearchModelVersionUtils.sort(everything, order)]
+        assert [(mv.name, mv.version) for mv in client.search_model_versions("", order_by=order)] == expected_order
+
+
+MODEL_FILTERS = [
+    "", "name = 'churn'", "name != 'churn'", "name LIKE 'churn%'", "name ILIKE 'CHURN%'", "name IN ('churn', 'fraud')",
+    "name NOT IN ('churn')", "tags.team = 'retention'", "tags.team != 'risk'", "tags.team LIKE 'r%'",
+    "tags.team ILIKE 'RISK' AND name LIKE 'f%'", "tags.nothing = 'x'",
+]
+
+
+def test_model_search_answers_as_mlflows_own_filter_does(client: MlflowClient) -> None:
+    from mlflow.utils.search_utils import SearchModelUtils
+
+    for name, team in (("churn", "retention"), ("churn-eu", "retention"), ("fraud", "risk"), ("ranker", None)):
+        client.create_registered_model(name, tags={"team": team} if team else None)
+    everything = client.search_registered_models()
+    assert len(everything) == 4
+    for filter_string in MODEL_FILTERS:
+        expected = {m.name for m in SearchModelUtils.filter(everything, filter_string)}
+        assert {m.name for m in client.search_registered_models(filter_string)} == expected, filter_string
 
 
 def test_search_values_are_bound_never_spliced(client: MlflowClient, models: dict[int, str]) -> None:
@@ -493,3 +551,12 @@ def test_a_local_lake_never_imports_mlflow(tmp_path: Path) -> None:
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
+
+
+def test_only_the_bridge_imports_mlflow() -> None:
+    outside = [
+        str(path.relative_to(REPO)) for path in (REPO / "catalog").rglob("*.py")
+        if "bridge" not in path.parts
+        and any(line.lstrip().startswith(("import mlflow", "from mlflow")) for line in path.read_text().splitlines())
+    ]
+    assert outside == []

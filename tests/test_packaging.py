@@ -40,8 +40,12 @@ def test_the_wheel_carries_the_site_defaults_types_and_license_and_nothing_of_th
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("catalog/site/defaults/model.md.j2", "catalog/site/defaults/_version.md.j2",
                    "catalog/site/defaults/mkdocs.yml", "catalog/site/defaults/assets/extra.css",
-                   "catalog/queries/views.sql", "catalog/py.typed"):
+                   "catalog/queries/views.sql", "catalog/py.typed", "catalog/bridge/store.py",
+                   "catalog/bridge/search.sql"):
         assert needed in names, f"{needed} is not in the wheel"
+    # MLflow finds the registry store by these entry points (catalog.bridge, the `mlflow` extra)
+    points = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/entry_points.txt"))).decode()
+    assert "[mlflow.model_registry_store]" in points and "catalog+s3 = catalog.bridge:make_store" in points
     templates = {p.name for p in (REPO / "site_src").glob("*.j2")}
     assert templates == {n.rsplit("/", 1)[1] for n in names if n.startswith("catalog/site/defaults/") and n.endswith(".j2")}
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)

@@ -8,12 +8,11 @@
 WITH m AS (
     SELECT
         model AS name,
-        min(created_at) AS created_at,
-        max(greatest(created_at, state_at)) AS updated_at,
-        arg_max(description, version) FILTER (WHERE description IS NOT NULL) AS description,
-        coalesce(arg_max(tags, version) FILTER (WHERE cardinality(tags) > 0), MAP {}::MAP(VARCHAR, VARCHAR)) AS tags
-    FROM model_versions
-    GROUP BY model
+        created_at,
+        updated_at,
+        description,
+        coalesce(tags, MAP {}::MAP(VARCHAR, VARCHAR)) AS tags
+    FROM models
 )
 SELECT name, created_at, updated_at, description, tags
 FROM m
@@ -23,14 +22,15 @@ LIMIT $limit OFFSET $offset;
 
 -- name: model_versions
 -- One row per live version, as MLflow's ModelVersion sees it: the model_versions row
--- and the names MLflow's filters use.
+-- and the names MLflow's filters use (the store keeps a version's MLflow source and
+-- run as its tags mlflow.source and mlflow.run_id: catalog.bridge.store.RUN_TAGS).
 WITH v AS (
     SELECT
         mv.*,
         mv.model AS name,
         greatest(mv.created_at, mv.state_at) AS updated_at,
-        mv.artifact_uri AS source,
-        NULL::VARCHAR AS run_id
+        coalesce(mv.tags['mlflow.source'], mv.artifact_uri) AS source,
+        mv.tags['mlflow.run_id'] AS run_id
     FROM model_versions AS mv
 )
 SELECT *

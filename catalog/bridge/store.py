@@ -61,6 +61,11 @@ from .uri import lake_location
 
 # The approval state of a version, as the stage MLflow shows.
 STAGES = {"candidate": STAGE_NONE, "approved": STAGE_PRODUCTION, "deprecated": STAGE_ARCHIVED, "rejected": STAGE_ARCHIVED}
+# What MLflow keeps of a version beyond the catalog's fields, kept as the version's tags under
+# these keys: the catalog shows them with its tags, MLflow as the version's own fields.
+RUN_TAGS = {"run_id": "mlflow.run_id", "run_link": "mlflow.run_link", "source": "mlflow.source",
+            "model_id": "mlflow.model_id"}
+_HIDDEN = frozenset(RUN_TAGS.values())
 # What the catalog records as the note of a decision an MLflow call makes (MLflow's calls carry none).
 NOTE = "via the MLflow client: {call}"
 
@@ -77,7 +82,7 @@ def error_code(err: errors.CatalogError) -> int:
     """The MLflow error code that fits a catalog error."""
     if isinstance(err, _NOT_FOUND):
         return RESOURCE_DOES_NOT_EXIST
-    if type(err).__name__ in ("ModelExists", "NameReserved", "ModelAlreadyExists", "NameTaken"):
+    if isinstance(err, errors.NameTaken):
         return RESOURCE_ALREADY_EXISTS
     if isinstance(err, errors.InvalidInput):
         return INVALID_PARAMETER_VALUE
@@ -110,13 +115,9 @@ def _int_version(version: Any) -> int:
     return number
 
 
-def _origin(v: Version) -> Mapping[str, str]:
-    return getattr(v, "origin", None) or {}
-
-
 def version_entity(v: Version) -> ModelVersion:
     """A catalog version as MLflow's ModelVersion."""
-    origin = _origin(v)
+    run = {field: v.tags.get(key) for field, key in RUN_TAGS.items()}
     moments = [m for m in (v.created_at, v.state_at, getattr(v, "updated_at", None)) if m is not None]
     return ModelVersion(
         name=v.model,
@@ -126,12 +127,12 @@ def version_entity(v: Version) -> ModelVersion:
         description=v.description,
         user_id=v.created_by,
         current_stage=STAGES.get(v.state, STAGE_NONE),
-        source=origin.get("source") or v.artifact_uri,
-        run_id=origin.get("run_id"),
-        tags=[ModelVersionTag(k, val) for k, val in sorted(v.tags.items())],
-        run_link=origin.get("run_link"),
+        source=run["source"] or v.artifact_uri,
+        run_id=run["run_id"],
+        tags=[ModelVersionTag(k, val) for k, val in sorted(v.tags.items()) if k not in _HIDDEN],
+        run_link=run["run_link"],
         aliases=list(v.deployed_to),
-        model_id=origin.get("model_id"),
+        model_id=run["model_id"],
     )
 
 
@@ -251,9 +252,18 @@ class CatalogStore(AbstractStore):
         return [version_entity(v) for v in latest.values()]
 
     def _versions(self, name: str) -> list[Version]:
+        """Every live version of the model ``name`` (none for a model created without one)."""
+        reg = self._reg()
         with refusals():
-            info = self._reg().show(name)
-        return list(getattr(info, "versions", []))
+            query = search.one_model(name)
+            try:
+                found = reg.sql(query.sql, params=query.params).rows
+            except errors.LakeNotFound:
+                found = []
+            if not found:
+                raise errors.ModelNotFound(model=name)
+            rows = reg.sql(search.related("versions_of"), params={"names": [name]}).rows
+        return [Version.from_row(r) for r in rows]
 
     def set_registered_model_tag(self, name: str, tag: RegisteredModelTag) -> None:
         with refusals():
@@ -269,12 +279,13 @@ class CatalogStore(AbstractStore):
                              run_link: str | None = None, description: str | None = None,
                              local_model_path: str | None = None, model_id: str | None = None) -> ModelVersion:
         artifact, run_id = self._storage_location(source, run_id, model_id)
-        origin = {k: v for k, v in (("system", "mlflow"), ("source", source), ("run_id", run_id),
-                                    ("run_link", run_link), ("model_id", model_id)) if v}
+        given = {"source": source if source != artifact else None, "run_id": run_id, "run_link": run_link,
+                 "model_id": model_id}
+        kept = {RUN_TAGS[field]: value for field, value in given.items() if value}
         with refusals():
             v = self._reg().register(
-                name, artifact, description=description, tags={t.key: t.value for t in tags or []},
-                capture_git=False, origin=origin,
+                name, artifact, description=description, tags={**{t.key: t.value for t in tags or []}, **kept},
+                capture_git=False,
             )
         return self.get_model_version(name, v.version)
 

@@ -487,7 +487,7 @@ class Lake:
     def ends(self, models: Sequence[str], floors: Callable[[list[str]], dict[str, int]]) -> dict[str, int]:
         """The highest number claimed (or recorded, where the claims cannot tell) of each model."""
         have = set(self.storage.listdir("_claims"))
-        ends = {m: self._claimed_end(m) if m in have else (0, False) for m in models}
+        ends = {m: self._claimed_end(m) if validate.path_segment(m) in have else (0, False) for m in models}
         unsure = [m for m, (_, sure) in ends.items() if not sure]
         floor = floors(unsure) if unsure else {}
         return {m: end if sure else max(end, floor.get(m, 0)) for m, (end, sure) in ends.items()}
@@ -519,7 +519,7 @@ class Lake:
         new name (whose numbers continue after the old name's); False when ``model`` has a
         claim already that is not such a reservation from ``renamed_from`` (an earlier try of
         the same rename, run again after another decision came first)."""
-        path = f"_claims/{model}/1"
+        path = f"{claims_folder(model)}/1"
         body = json.dumps({"by": "rename", "last": last, "renamed_from": renamed_from, "pid": os.getpid(),
                            "at": time.time()}).encode()
         if self.storage.create_exclusive(path, body, sync=True):
@@ -529,7 +529,7 @@ class Lake:
             held = json.loads(self.storage.read_bytes(path))
         except (FileNotFoundError, ValueError):
             return False
-        names = [n for n in self.storage.listdir(f"_claims/{model}") if parse_claim(n)]
+        names = [n for n in self.storage.listdir(claims_folder(model)) if parse_claim(n)]
         return (isinstance(held, dict) and held.get("renamed_from") == renamed_from and names == ["1"]
                 and isinstance(held.get("last"), int) and held["last"] >= last)
 
@@ -606,7 +606,7 @@ class Lake:
         if not n:
             return None
         try:
-            row = decision_row(self.storage.read_bytes(f"_decisions/{model}/{n}"))
+            row = decision_row(self.storage.read_bytes(f"{decisions_folder(model)}/{n}"))
         except FileNotFoundError:
             return None
         if row is None or row.get("kind") != "rename" or row.get("renamed_from") != model:
