@@ -35,7 +35,7 @@ def show(s: Session, model: str, version: int | None, as_of: str | datetime | No
     when = moment(as_of)
     if version is not None:
         return s.version(model, check.version(version), when)
-    found = s.q("models", when, model=model)
+    found = s.q("model_summary", when, model=model)
     if not found:
         raise s.not_found(model, when)
     summary = ModelSummary.from_row(found[0])
@@ -80,7 +80,8 @@ def history(
     if target is not None:
         check.target(target)
     when = moment(as_of)
-    if model is not None and not s.q("name_status", when, model=model)[0]["used"]:
+    if (model is not None and not s.q("model_exists", when, model=model)[0]["n"]
+            and not s.q("name_status", when, model=model)[0]["used"]):
         raise s.not_found(model, when)  # (a deleted model's history is kept, and shown)
     rows = s.q("audit", when, model=model, target=target, actor=actor)
     return [Event.from_row(r) for r in rows]

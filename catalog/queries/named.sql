@@ -71,6 +71,13 @@ FROM models
 WHERE $model IS NULL OR model = $model
 ORDER BY model;
 
+-- name: model_summary
+-- The `models` row of $model alone (a filter on the key: it reaches the files).
+SELECT model, owner, description, coalesce(tags, MAP {}) AS tags, versions, latest_version, latest_approved,
+       created_at, updated_at
+FROM models
+WHERE model = $model;
+
 -- name: counts
 -- What the README, `catalog demo` and the site count: models, versions (one per
 -- registration) and decisions (every lifecycle event: approve, reject, deprecate,

@@ -37,7 +37,7 @@ _MAX_RERUNS = 20
 # is looked for in that model only. Every other read (a whole-lake view, lineage,
 # catalog sql) looks across the whole lake first.
 ONE_MODEL = frozenset({
-    "model_exists", "model_created", "max_version", "version", "model_versions", "models", "model_deployments", "deployment",
+    "model_exists", "model_created", "max_version", "version", "model_versions", "models", "model_summary", "model_deployments", "deployment",
     "candidates", "resolve_model", "approvers", "deployed_targets", "champion",
     "files_with_versions", "files_with_events",
 })

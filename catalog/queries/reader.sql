@@ -41,11 +41,16 @@ FROM _structure_held;
 -- name: plain_names
 -- While no model was renamed (the usual case) the views need not map names: a filter
 -- on one model then reaches the files (and the scan is not made twice).
+CREATE OR REPLACE VIEW _renamed AS SELECT NULL::VARCHAR AS old, NULL::VARCHAR AS model WHERE false;
 CREATE OR REPLACE VIEW _versions_named AS SELECT * FROM _versions_asof;
 CREATE OR REPLACE VIEW events AS SELECT * FROM _events_asof;
 
 -- name: plain_deletes
 -- While nothing was deleted, versions are every version.
+CREATE OR REPLACE VIEW _deleted AS
+SELECT NULL::VARCHAR AS model, NULL::BIGINT AS version, NULL::TIMESTAMPTZ AS "at", NULL::VARCHAR AS actor,
+       NULL::BIGINT AS through
+WHERE false;
 CREATE OR REPLACE VIEW versions AS SELECT * FROM _versions_named;
 
 -- name: plain_edits

@@ -304,8 +304,11 @@ CREATE OR REPLACE VIEW latest_approved AS
 WITH top AS (
     SELECT model, arg_max({'version': version, 'at': state_at, 'by': state_by}, version) AS top
     FROM _version_state AS s
-    SEMI JOIN versions AS v USING (model, version)
-    WHERE state = 'approved'
+    -- not a deleted one (the few deletes on the build side of two joins, as in versions)
+    LEFT JOIN (SELECT model, max(through) AS through FROM _deleted WHERE version IS NULL GROUP BY model) AS g
+        USING (model)
+    ANTI JOIN (SELECT model, version FROM _deleted WHERE version IS NOT NULL) AS d USING (model, version)
+    WHERE state = 'approved' AND (g.through IS NULL OR s.version > g.through)
     GROUP BY model
 )
 SELECT t.model, t.top.version AS version, v.artifact_uri, v.artifact_sha256,
