@@ -302,3 +302,15 @@ def test_the_row_rules_drop_what_validate_refuses():
         assert not con.execute(f"select {_name_rule('$1')}", [text]).fetchone()[0], text
     for text in ["latest", "LaTeSt", "prod eu", "Prod.eu", "a/b", "x" * 151]:
         assert not con.execute(f"select {_target_rule('$1')}", [text]).fetchone()[0], text
+
+
+def test_a_redaction_scrubs_the_decisions_of_an_encoded_name(backend):
+    reg = Registry(backend, actor="ana", durable=False)
+    reg.register("original name", "s3://m/1", capture_git=False)
+    Registry(backend, actor="bob", durable=False).approve("original name", 1, note="call 555-0100 for the key")
+    reg.redact("original name", 1, fields=["note"], reason="a phone number in a note")
+    storage = reg._lake.storage
+    folder = f"_decisions/{validate.path_segment('original name')}"
+    bodies = [storage.read_bytes(f"{folder}/{n}") for n in storage.listdir(folder)]
+    assert bodies and not any(b"555-0100" in body for body in bodies)
+    assert [e.note for e in reg.history("original name") if e.kind == "approve"] == [None]
