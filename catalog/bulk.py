@@ -120,6 +120,8 @@ class LeanCheck:
             "origin": None,
             "imported_at": None,
             "imported_by": None,
+            "version": None,  # claimed later, unless the record names it (an import)
+            "created_at": None,
         }
         if _UNVOUCHED:
             row.update((name, BY_NAME[name].empty()) for name in _UNVOUCHED)
