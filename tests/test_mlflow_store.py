@@ -154,6 +154,23 @@ def test_register_model_then_load_by_alias_and_by_version(client: MlflowClient, 
     assert deploys == [("bob", 2, "prod-eu"), ("bob", 1, "staging"), ("bob", 1, "prod-eu")]
 
 
+def test_a_model_logged_in_a_run_registers_with_its_run(client: MlflowClient, lake: Path) -> None:
+    """The usual MLflow flow: log_model in a run with registered_model_name, then load by alias."""
+    with mlflow.start_run() as run:
+        info = mlflow.pyfunc.log_model(name="model", python_model=Constant(3), pip_requirements=["mlflow"],
+                                       registered_model_name="churn")
+    mv = client.get_model_version("churn", 1)
+    assert (mv.run_id, mv.model_id) == (run.info.run_id, info.model_id)
+    v = Registry(lake).show("churn", 1)
+    assert v.artifact_uri == client.get_model_version_download_uri("churn", 1) != mv.source
+    assert v.tags["mlflow.run_id"] == run.info.run_id  # the catalog shows the run with the version's tags
+    assert "mlflow.run_id" not in mv.tags
+    assert [m.version for m in client.search_model_versions(f"run_id = '{run.info.run_id}'")] == [1]
+    client.transition_model_version_stage("churn", 1, "Production")
+    client.set_registered_model_alias("churn", "prod", 1)
+    assert mlflow.pyfunc.load_model("models:/churn@prod").predict([[0]]) == [3]
+
+
 def test_setting_an_alias_to_the_version_it_names_writes_nothing(client: MlflowClient, lake: Path,
                                                                   models: dict[int, str]) -> None:
     client.create_model_version("churn", models[1])
@@ -294,7 +311,7 @@ def test_a_renamed_model_keeps_its_versions_and_reserves_the_old_name(
     assert code(old) == "RESOURCE_DOES_NOT_EXIST"
     with pytest.raises(MlflowException) as taken:
         client.create_registered_model("churn")
-    assert code(taken) in ("RESOURCE_ALREADY_EXISTS", "INVALID_STATE")
+    assert code(taken) == "RESOURCE_ALREADY_EXISTS" and "churn-v2" in taken.value.message
 
 
 def test_a_models_uri_source_registers_the_artifact_it_resolves_to(client: MlflowClient, lake: Path,
