@@ -12,6 +12,7 @@ import functools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import resolving
 from . import validate as check
 from .errors import CatalogError, InvalidValue, ModelNotFound, VersionNotFound
 from .fields import FIELDS, NAMES, Field
@@ -56,7 +57,7 @@ def register(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any]
     row = prepare(s, model, artifact_uri, given, capture_git=capture_git, allow_missing_data=allow_missing_data)
     row["version"] = s.lake.claim_version(model, s.actor, floor=lambda: _floor(s, model))
     row["created_at"] = s.clock()
-    s.append("versions", [row], row["created_at"])
+    resolving.pinning(s, row, lambda: s.append("versions", [row], row["created_at"]))
     return registered(row)
 
 
