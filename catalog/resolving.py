@@ -256,3 +256,96 @@ def decision_head(storage: Storage, model: str) -> int:
     """The number of ``model``'s latest decision (0: none)."""
     folder = serving.decision_path(model, 0).rsplit("/", 1)[0]
     return max((int(n) for n in storage.listdir(folder) if n.isdigit()), default=0)
+
+
+# -- checking the documents (catalog doctor) -------------------------------------------------
+
+
+def check_documents(s: Session) -> list[tuple[str, str, str, str, str]]:
+    """What is wrong with the resolve documents, as (severity, path, problem, action,
+    model): missing (info: resolve takes the query path), stale or unreadable (warning:
+    the same), answering otherwise than the events (error). Reads only.
+
+    Each model's latest decision is read before the query that computes its answers,
+    and read again before a difference is reported: a decision made meanwhile is not
+    mistaken for a wrong document."""
+    storage = s.lake.storage
+    listed = {name for name in storage.listdir(serving.FOLDER) if name.endswith(".json")}
+    models = set(all_answers(s))
+    heads = {model: decision_head(storage, model) for model in models}
+    answers = all_answers(s)
+    out = []
+    for model in sorted(models | set(answers)):
+        path = serving.document_path(model)
+        listed.discard(path.rsplit("/", 1)[-1])
+        found = serving.read(storage, model)
+        head = heads.get(model, decision_head(storage, model))
+        if found is None:
+            if storage.exists(path):
+                out.append(("warning", path, f"the resolve document of '{model}' is unreadable or not this model's: "
+                            "resolve answers it through a query, more slowly", _REWRITE, model))
+            else:
+                out.append(("info", path, f"'{model}' has no resolve document yet (a bulk load, or a lake from an "
+                            "older catalog): resolve answers it through a query, more slowly", _WRITE, model))
+            continue
+        doc = found[0]
+        if doc.decision < head:
+            out.append(("warning", path, f"the resolve document of '{model}' reflects decision {doc.decision}, not the "
+                        f"latest ({head}): its writer stopped between the event and the document; resolve answers "
+                        "the model through a query until it is written again", _REWRITE, model))
+            continue
+        if doc.decision > head:
+            continue  # a decision made while this ran: its writer writes the document
+        expected = serving.Document.from_rows(model, head, answers.get(model, []))
+        if _agrees(doc, expected) or decision_head(storage, model) != head:
+            continue
+        out.append(("error", path, f"the resolve document of '{model}' answers otherwise than its events "
+                    f"({_difference(doc, expected)})", _REWRITE, model))
+    for name in sorted(listed):
+        if name.startswith("."):
+            continue
+        out.append(("warning", f"{serving.FOLDER}/{name}", "a file in the resolve documents' folder that is not the "
+                    "document of a model with versions: resolve never reads it", "remove it if nobody else put it there",
+                    ""))
+    return out
+
+
+_WRITE = "run `catalog compact` or `catalog doctor --repair` to write it"
+_REWRITE = "run `catalog doctor --repair` to write it again from the events"
+
+
+def repair_documents(s: Session, models: Any) -> set[str]:
+    """Write the resolve documents of ``models`` again from the events (doctor --repair);
+    returns the models whose document was written."""
+    storage = s.lake.storage
+    models = sorted(set(models))
+    heads = {model: decision_head(storage, model) for model in models}
+    answers = all_answers(s)
+    done = set()
+    for model in models:
+        if serving.publish(storage, serving.Document.from_rows(model, heads[model], answers.get(model, [])),
+                           replace_same=True):
+            done.add(model)
+        else:
+            found = serving.read(storage, model)
+            if found is not None and found[0].decision >= heads[model]:
+                done.add(model)  # a newer (or identical) document is there
+    return done
+
+
+def _agrees(doc: serving.Document, expected: serving.Document) -> bool:
+    """Whether ``doc`` answers as ``expected`` does (it may lack pins, never add or change one)."""
+    return (dict(doc.targets) == dict(expected.targets) and doc.latest == expected.latest
+            and all(expected.pins.get(v) == u for v, u in doc.pins.items()))
+
+
+def _difference(doc: serving.Document, expected: serving.Document) -> str:
+    for target in sorted(set(doc.targets) | set(expected.targets)):
+        if doc.targets.get(target) != expected.targets.get(target):
+            return f"@{target}: {doc.targets.get(target)} instead of {expected.targets.get(target)}"
+    if doc.latest != expected.latest:
+        return f"@latest: {doc.latest} instead of {expected.latest}"
+    for version in sorted(doc.pins):
+        if expected.pins.get(version) != doc.pins[version]:
+            return f":{version}: {doc.pins[version]} instead of {expected.pins.get(version)}"
+    return "?"

@@ -175,11 +175,12 @@ def load(storage: Storage, model: str) -> Document | None:
 # -- writing ------------------------------------------------------------------------------
 
 
-def publish(storage: Storage, doc: Document) -> bool:
+def publish(storage: Storage, doc: Document, *, replace_same: bool = False) -> bool:
     """Write ``doc`` unless the model's document already reflects its decision or a later
-    one; compare-and-swap, so a concurrent writer's newer document is never replaced.
-    Returns whether ``doc`` was written. Not made durable: a document lost in a crash
-    is rebuilt, and one left behind by it is stale, which readers see."""
+    one (with ``replace_same``, only a later one: a repair); compare-and-swap, so a
+    concurrent writer's newer document is never replaced. Returns whether ``doc`` was
+    written. Not made durable: a document lost in a crash is rebuilt, and one left
+    behind by it is stale, which readers see."""
     data = doc.to_bytes()
     path = document_path(doc.model)
     while True:
@@ -187,7 +188,8 @@ def publish(storage: Storage, doc: Document) -> bool:
         tag = None
         if found is not None:
             there = Document.from_bytes(found[0], doc.model)
-            if there is not None and there.decision >= doc.decision:
+            if there is not None and (there.decision > doc.decision or
+                                      (there.decision == doc.decision and (not replace_same or there == doc))):
                 return False
             tag = found[1]
         if storage.replace_if(path, data, tag, sync=False):
