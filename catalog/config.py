@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigInvalid
+from . import validate
+from .errors import ConfigInvalid, InvalidName
 from .fields import FIELDS
-from .validate import _NAME, identity_key, people
+from .validate import identity_key, people
 
 FILE_NAME = "catalog.toml"
 POLICY_KEYS = {"required", "four_eyes", "approvals", "metrics", "approvers", "challenger"}
@@ -145,8 +146,10 @@ def parse(data: Mapping[str, Any], path: str, sha256: str) -> Config:
     defaults = _policy(policy, "[policy]", fail)
     parsed_models = {}
     for name, table in _tables(models, "[policy.models]", fail).items():
-        if not _NAME.match(name):
-            raise fail(f"[policy.models.{name}]", "not a valid model name")
+        try:
+            validate.name(name)
+        except InvalidName as exc:
+            raise fail(f"[policy.models.{name}]", f"not a valid model name ({exc.detail})") from None
         parsed_models[name] = _policy(table, f"[policy.models.{name}]", fail)
     parsed_owners = {
         name: _policy(table, f"[policy.owners.{name}]", fail) for name, table in _tables(owners, "[policy.owners]", fail).items()

@@ -8,7 +8,8 @@ What is copied, every byte read and written through the two lakes' ``Storage``:
   a compacted file (the leftovers of an interrupted compaction stay behind, so
   each record is copied once);
 * the version claims (``_claims/<model>/<n>``) and the decision sequence
-  (``_decisions/<model>/<n>``), so that version numbers and the order of
+  (``_decisions/<model>/<n>``; ``<model>`` is the name's path segment, copied as
+  it is), so that version numbers and the order of
   decisions continue in the copy where they stopped in the source;
 * the lake's policy, ``catalog.toml``, when there is one.
 
@@ -52,13 +53,14 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from . import engine
+from . import engine, validate
 from .errors import (
     CopyConflict,
     CopyDestinationNotEmpty,
     CopyMismatch,
     CopyOverlap,
     CopySourceNotLake,
+    InvalidName,
     LakeNotFolder,
 )
 from .lake import Lake, Storage, open_storage
@@ -275,7 +277,9 @@ def _plan(lake: Lake) -> _Plan:
         found = []
         for rel, kind in storage.walk(folder):
             parts = rel.split("/")
-            if kind == FILE and len(parts) == 3 and _SEQUENCE_NAME.match(parts[2]):
+            # <folder>/<segment>/<n>, the segment a model's (validate.path_segment): copied
+            # as it is, so the copy's paths are the source's; a folder that is no model's is left.
+            if kind == FILE and len(parts) == 3 and _SEQUENCE_NAME.match(parts[2]) and _model_segment(parts[1]):
                 found.append(rel)
             elif kind != DIR:
                 plan.other += 1
@@ -287,6 +291,14 @@ def _plan(lake: Lake) -> _Plan:
     elif found_config:
         plan.other += 1
     return plan
+
+
+def _model_segment(segment: str) -> bool:
+    try:
+        validate.from_segment(segment)
+    except InvalidName:
+        return False
+    return True
 
 
 def _copy_files(src: Storage, dst: Storage, plan: _Plan, progress: Progress | None) -> dict[str, tuple[str, int]]:

@@ -139,10 +139,7 @@ class InvalidInput(CatalogError):
 
 
 class InvalidName(InvalidInput):
-    template = (
-        "invalid {kind} name {value!r}: use lowercase letters, digits, '-', '_' and '.', "
-        "starting with a letter or digit, at most 100 characters{detail}"
-    )
+    template = "invalid {kind} name {value!r}: {detail}"
 
 
 class InvalidValue(InvalidInput):

@@ -15,6 +15,7 @@ from typing import Any
 from . import validate as check
 from .errors import InvalidValue
 from .fields import FIELDS
+from .lake.lake import decisions_folder
 from .lake.lease import lease_seconds
 from .lake.rewrite import rewrite_to_new_file
 from .lake.snapshot import publish, retire
@@ -66,7 +67,7 @@ def redact(s: Session, model: str, version: int | None, fields: Sequence[str], r
         # A bucket with versioning keeps the older copies of what was rewritten or removed
         # (here, in the decision claims, and by every earlier compaction): they go too (a
         # folder's storage: no-op).
-        for prefix in ("versions", "events", f"_decisions/{model}"):
+        for prefix in ("versions", "events", decisions_folder(model)):
             s.lake.storage.purge_history(prefix)
     evidence = {"fields": wanted, "files_rewritten": len(replaced)}
     event = record(s, model, version, "redact", note=reason, evidence=evidence)
@@ -78,10 +79,11 @@ def _scrub_decisions(s: Session, model: str, version: int | None) -> None:
     """Null the notes the model's decision claims hold (each carries its event row, see
     ``Lake.decide``), as the events' files are: no copy of the value is left."""
     storage = s.lake.storage
-    for name in storage.listdir(f"_decisions/{model}"):
+    folder = decisions_folder(model)
+    for name in storage.listdir(folder):
         if not name.isdigit():
             continue
-        path = f"_decisions/{model}/{name}"
+        path = f"{folder}/{name}"
         found = storage.read_tagged(path)
         if found is None:
             continue

@@ -45,18 +45,20 @@ if TYPE_CHECKING:
 
 
 def parse_ref(ref: str) -> tuple[str, str, str]:
-    """Split MODEL@TARGET / MODEL@latest / MODEL:VERSION into (model, kind, key)."""
+    """Split MODEL@TARGET / MODEL@latest / MODEL:VERSION into (model, kind, key), from the
+    right: a name may hold '@' (never ':'), a target neither, so ``a@b@prod`` is target
+    ``prod`` of model ``a@b`` and ``a@b:3`` is its version 3."""
     if not isinstance(ref, str):
         raise InvalidReference(value=ref)
-    if "@" in ref:
-        model, _, key = ref.partition("@")
-        kind = "latest" if key == "latest" else "target"
-    elif ":" in ref:
-        model, _, key = ref.partition(":")
+    if ":" in ref:
+        model, _, key = ref.rpartition(":")
         kind = "pin"
-        if not key.isdigit() or int(key) < 1:
+        if not key.isascii() or not key.isdigit() or int(key) < 1:
             raise InvalidReference(value=ref)
         key = str(int(key))
+    elif "@" in ref:
+        model, _, key = ref.rpartition("@")
+        kind = "latest" if key == "latest" else "target"
     else:
         raise InvalidReference(value=ref)
     try:

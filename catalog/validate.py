@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 import re
 import unicodedata
@@ -12,9 +14,35 @@ from urllib.parse import parse_qsl, urlsplit
 
 from .errors import ControlCharacter, InvalidName, InvalidValue, UnsafeURI
 
-_NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
-# Names that are devices on Windows: a model page or folder named so breaks there.
+# The names of model and target, declared once: ``name``, ``target``, ``path_segment``
+# and the lake's row rules (catalog.lake.rules, in SQL) are built from these.
+#
+# A name is what MLflow 3.18's registry accepts (mlflow.utils.validation._validate_model_name:
+# not blank, no '/' or ':', not '.' nor starting with '..'), stored exactly (case kept),
+# less what cannot be shown on one line or kept as a path: control, format, surrogate and
+# line-break characters, and more than NAME_BYTES bytes of UTF-8.
+NAME_BYTES = 150  # so that the encoded path segment (at most 241 bytes) fits a 255-byte file name
+NAME_REFUSED = "/:"
+# Unicode categories refused in a name or target: control (ESC, NUL...), format (zero-width
+# space, bidi overrides), surrogate, line and paragraph separator.
+INVISIBLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+BLANK = "Zs"  # a name of nothing but spaces is blank
+# A target is an MLflow alias (mlflow.utils.validation._validate_alias_name: Python's \w,
+# i.e. the Unicode categories L* and N*, plus '_' and '-'), or a name the old rule below
+# accepts (targets such as 'batch.nightly' of existing lakes stay valid).
+TARGET_CATEGORIES = ("L", "N")
+TARGET_CHARACTERS = "_-"
+# Reserved by MLflow for aliases: 'latest' in any case (MODEL@latest is the latest approved
+# version) and v<digits> (a version).
+TARGET_VERSION = re.compile(r"^[vV][0-9]+\Z")
+
+# The old name rule: a name it accepts is its own path segment, so lakes written before
+# names were widened keep their paths. Every other name is encoded (path_segment).
+_STRICT = re.compile(r"^[a-z0-9][a-z0-9._-]{0,99}\Z")
+# Names that are devices on Windows: a file or folder named so breaks there (encoded).
 _RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+SEGMENT_MARK = "~"
+_SEGMENT = re.compile(r"^~[a-z2-7]+\Z")
 _KEY = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,99}\Z")
 # Control characters a terminal acts on (ESC, BEL, C1...): refused in any text. Tab and
 # line breaks stay allowed where text may span lines (descriptions, notes).
@@ -35,20 +63,97 @@ MAX_VALUE = 10_000  # the longest value of a tag, a parameter or a dashboard lin
 
 
 def name(value: str, kind: str = "model") -> str:
-    if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidName(kind=kind, value=value, detail="")
-    if value.split(".")[0] in _RESERVED:
-        raise InvalidName(kind=kind, value=value, detail=f" ({value.split('.')[0]!r} is a reserved device name)")
+    """A model name as MLflow accepts it (see NAME_BYTES above), returned exactly."""
+    if not isinstance(value, str) or not value:
+        raise InvalidName(kind=kind, value=value, detail="give a name (it cannot be empty)")
+    odd = next((c for c in value if unicodedata.category(c) in INVISIBLE), None)
+    if odd is not None:
+        raise InvalidName(kind=kind, value=value, detail=f"it holds the invisible character {odd!r}; "
+                          "control, format and line-break characters are refused")
+    if all(unicodedata.category(c) == BLANK for c in value):
+        raise InvalidName(kind=kind, value=value, detail="give a name (it cannot be blank)")
+    refused = next((c for c in value if c in NAME_REFUSED), None)
+    if refused is not None:
+        raise InvalidName(kind=kind, value=value, detail=f"{refused!r} is not allowed in a name (nor is "
+                          f"{'/' if refused == ':' else ':'!r}, as in MLflow)")
+    if value == "." or value.startswith(".."):
+        raise InvalidName(kind=kind, value=value, detail="a name cannot be '.' or start with '..'")
+    _fits(value, kind)
     return value
+
+
+def _fits(value: str, kind: str) -> None:
+    size = len(value.encode("utf-8"))
+    if size > NAME_BYTES:
+        raise InvalidName(kind=kind, value=value,
+                          detail=f"it is {size} bytes long in UTF-8; the limit is {NAME_BYTES}")
 
 
 def target(value: str) -> str:
-    name(value, "target")
-    if value == "latest":
-        raise InvalidName(
-            kind="target", value=value, detail="; 'latest' is reserved for MODEL@latest (the latest approved version)"
-        )
+    """A deployment target: an MLflow alias (letters of any script and case, digits, '_',
+    '-'), or a lowercase name with '.' as the old rule allowed; not 'latest' (any case)
+    nor v<digits>, which MLflow reserves."""
+    if not isinstance(value, str) or not value:
+        raise InvalidName(kind="target", value=value, detail="give a target (it cannot be empty)")
+    if not (_STRICT.match(value) or all(_target_character(c) for c in value)):
+        raise InvalidName(kind="target", value=value, detail=(
+            "use letters, digits, '_' and '-' (as in an MLflow alias), or a lowercase name with '.'"))
+    if value.lower() == "latest":
+        raise InvalidName(kind="target", value=value,
+                          detail="'latest' is reserved for MODEL@latest (the latest approved version)")
+    if TARGET_VERSION.match(value):
+        raise InvalidName(kind="target", value=value,
+                          detail="v<digits> is reserved for versions (as in MLflow): pick another target name")
+    _fits(value, "target")
     return value
+
+
+def _target_character(c: str) -> bool:
+    return c in TARGET_CHARACTERS or unicodedata.category(c)[0] in TARGET_CATEGORIES
+
+
+def path_segment(value: str, kind: str = "model") -> str:
+    """The file or object path segment that stands for a model or target name: the name
+    itself when the old strict rule accepts it (lowercase ASCII, digits, '.', '_', '-',
+    not a Windows device name), so existing lakes keep their paths; else ``~`` and the
+    name's UTF-8 in unpadded lowercase base32 (``RM1`` -> ``~kjgtc``). Safe on
+    case-insensitive file systems and as an S3 key, never '.', '..' or a device name,
+    at most 241 bytes, and one-to-one (:func:`from_segment` inverts it). A name
+    :func:`name` refuses is refused here too (InvalidName): it never becomes a path."""
+    if _strict(value):
+        return value
+    name(value, kind)
+    return SEGMENT_MARK + base64.b32encode(value.encode("utf-8")).decode("ascii").rstrip("=").lower()
+
+
+def from_segment(segment: str) -> str:
+    """The name a path segment stands for (inverse of :func:`path_segment`). Refused
+    (InvalidName) unless ``segment`` is exactly what :func:`path_segment` makes of a
+    name :func:`name` accepts: a folder someone else put in the lake is never read as a model."""
+    if not isinstance(segment, str):
+        raise InvalidName(kind="path segment", value=segment, detail="not text")
+    if _strict(segment):
+        return segment
+    if not _SEGMENT.match(segment):
+        raise InvalidName(kind="path segment", value=segment,
+                          detail="neither a plain lowercase name nor '~' and base32 (lowercase, unpadded)")
+    body = segment[1:].upper()
+    try:
+        decoded = base64.b32decode(body + "=" * (-len(body) % 8)).decode("utf-8")
+    except (binascii.Error, ValueError):
+        raise InvalidName(kind="path segment", value=segment, detail="its base32 does not decode to UTF-8 text") from None
+    try:
+        encoded = path_segment(decoded)
+    except InvalidName as exc:
+        raise InvalidName(kind="path segment", value=segment, detail=f"it stands for {decoded!r}, not a valid name") from exc
+    if encoded != segment:
+        raise InvalidName(kind="path segment", value=segment,
+                          detail=f"not how {decoded!r} is encoded (that is {encoded!r})")
+    return decoded
+
+
+def _strict(value: str) -> bool:
+    return isinstance(value, str) and bool(_STRICT.match(value)) and value.split(".")[0] not in _RESERVED
 
 
 def version(value: int) -> int:

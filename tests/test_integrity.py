@@ -74,13 +74,16 @@ def test_a_row_with_a_path_for_a_name_is_skipped_by_every_read_and_reported_by_d
 
 
 def test_rows_breaking_the_rules_are_skipped_alike_by_views_show_and_resolve(scenario, cli, lake):
-    forge(lake, "versions", [version_row("ghost", 0), version_row("con", 1), version_row("churn", 9, created_by=None)])
+    # 'con' and 'Churn' are names now (MLflow's, encoded where they become paths); ':' is not
+    forge(lake, "versions", [version_row("ghost", 0), version_row("a:b", 1), version_row("churn", 9, created_by=None)])
     forge(lake, "events", [
         # an unknown kind and an unknown state would make churn v3 approved, then deployable
         event_row("e-kind", "churn", 3, "bless", state="approved"),
         event_row("e-state", "churn", 3, "approve", state="blessed"),
         event_row("e-target", "churn", 1, "deploy", target="../../etc"),
         event_row("e-latest", "churn", 2, "deploy", target="latest"),
+        event_row("e-Latest", "churn", 2, "deploy", target="LaTeST"),
+        event_row("e-space", "churn", 2, "deploy", target="prod eu"),
         event_row("e-zero", "churn", 0, "approve", state="approved"),
     ])
     assert [m["model"] for m in _json(cli, "list")] == ["churn"]
@@ -95,12 +98,14 @@ def test_rows_breaking_the_rules_are_skipped_alike_by_views_show_and_resolve(sce
     broken = sorted(f.problem for f in report.findings if "breaks the schema" in f.problem)
     assert broken == sorted([
         "versions row ghost:0 breaks the schema (version 0 is below 1)",
-        "versions row con:1 breaks the schema (invalid model name 'con')",
+        "versions row a:b:1 breaks the schema (invalid model name 'a:b')",
         "versions row churn:9 breaks the schema (null created_by)",
         "event e-kind breaks the schema (unknown kind 'bless')",
         "event e-state breaks the schema (unknown state 'blessed')",
         "event e-target breaks the schema (invalid target name '../../etc')",
         "event e-latest breaks the schema (invalid target name 'latest')",
+        "event e-Latest breaks the schema (invalid target name 'LaTeST')",
+        "event e-space breaks the schema (invalid target name 'prod eu')",
         "event e-zero breaks the schema (version 0 is below 1)",
     ])
     assert all(f.severity == "error" for f in report.findings if "breaks the schema" in f.problem)

@@ -20,10 +20,16 @@ from .conftest import snapshot
 
 # -- names that would leave the lake ---------------------------------------------
 
+# Refused: a path ('/', a '..' start), ':', a control or line-break character, blank, too long.
 ESCAPING_NAMES = [
-    "../evil", "..", ".", "a/../../b", "/etc/passwd", "a/b", "a\\b", "..\\..\\x", "a\x00b", "\x00",
-    "", " ", "~root", "$HOME", "churn/", "/", "C:\\models", "con", "nul", "aux.v2", "com1", "lpt9.x",
-    "Churn", "churn\n", "churn ", "a" * 101, ".hidden", "-flag", "_claims", "é", "ｃｈｕｒｎ",
+    "../evil", "..", ".", "a/../../b", "/etc/passwd", "a/b", "..\\..\\x", "a\x00b", "\x00",
+    "", " ", "churn/", "/", "C:\\models", "churn\n", "a\u202eb", "a" * 151, "é" * 76,
+]
+# Accepted (MLflow accepts them), kept exactly, and encoded wherever a name becomes a
+# path (validate.path_segment): none of them names a file or folder as it is.
+ENCODED_NAMES = [
+    "a\\b", "~root", "$HOME", "con", "nul", "aux.v2", "com1", "lpt9.x", "Churn", "churn ", "a" * 101,
+    ".hidden", "-flag", "_claims", "é", "ｃｈｕｒｎ", "a@b", "%2e%2e", "CON", "x" * 150,
 ]
 
 
@@ -84,14 +90,31 @@ def test_the_storage_layer_refuses_any_path_that_leaves_the_lake(tmp_path, path)
 def test_the_lake_layer_cannot_be_steered_out_by_a_model_name(tmp_path):
     lake = Lake(LocalStorage(tmp_path / "lake"))
     for name in ("../../outside", "..", "a/../../b"):
-        with pytest.raises(InvalidValue):
+        with pytest.raises(InvalidInput):
             lake.claim_version(name, "ana", floor=lambda: 0)
     assert [p.name for p in tmp_path.iterdir()] in ([], ["lake"])  # nothing beside the lake
     assert not (tmp_path / "lake" / "_claims").exists()
 
 
+@pytest.mark.parametrize("name", ENCODED_NAMES, ids=repr)
+def test_a_name_unsafe_as_a_path_is_kept_exactly_and_encoded_where_it_becomes_one(registry, lake, name):
+    from catalog import validate
+
+    reg = registry("ana")
+    reg.register(name, "s3://m/x", capture_git=False)
+    reg.approve(name, 1)
+    info = reg.show(name)
+    assert info.model == name and [v.model for v in info.versions] == [name]
+    segment = validate.path_segment(name)
+    assert segment.startswith("~") and validate.from_segment(segment) == name
+    assert (lake / "_claims" / segment / "1").is_file() and (lake / "_decisions" / segment / "1").is_file()
+    for folder in ("_claims", "_decisions"):  # the raw name is no folder's ("seed" and the segment are)
+        assert {p.name for p in (lake / folder).iterdir()} <= {segment, "seed"}
+    assert not (lake.parent / name).exists()
+
+
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(name=st.text(min_size=1, max_size=40))
+@given(name=st.text(min_size=1, max_size=60))
 def test_any_accepted_name_stays_inside_the_lake(tmp_path, name):
     from catalog import validate
 
@@ -99,11 +122,14 @@ def test_any_accepted_name_stays_inside_the_lake(tmp_path, name):
         validate.name(name)
     except InvalidName:
         return
+    segment = validate.path_segment(name)
+    assert validate.from_segment(segment) == name
+    assert segment == name or (segment.startswith("~") and segment[1:].isalnum() and segment.islower())
     storage = LocalStorage(tmp_path / "lake")
-    for rel in (f"_claims/{name}/1", f"_decisions/{name}/1"):
+    for rel in (f"_claims/{segment}/1", f"_decisions/{segment}/1"):
         full = os.path.realpath(storage.local_path(rel))
         assert full.startswith(str(tmp_path / "lake") + os.sep)
-        assert os.path.basename(os.path.dirname(full)) == name
+        assert os.path.basename(os.path.dirname(full)) == segment
 
 
 # -- credentials in URIs -----------------------------------------------------------

@@ -20,8 +20,10 @@ What is checked, in order:
   fields present, names valid, states and event kinds from the vocabulary),
   reporting exactly the rows the views skip; events that point at a version the
   lake does not have;
-* version claims (``_claims/<model>/<n>``) without a record, and records
-  beyond the highest claim (the next register would reuse their number);
+* version claims (``_claims/<model>/<n>``, ``<model>`` the name's path segment:
+  ``validate.path_segment``) without a record, and records beyond the highest
+  claim (the next register would reuse their number); a folder of ``_claims`` or
+  ``_decisions`` whose name is not a model's segment is reported, never read;
 * the newest decision of each model (``_decisions/<model>/<n>``) whose event is
   not in the lake (its decider died between the two; ``repair`` writes the event
   from the claim, as the model's next decision would);

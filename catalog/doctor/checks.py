@@ -10,10 +10,11 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import ArtifactNotRegular
+from .. import validate
+from ..errors import ArtifactNotRegular, InvalidName
 from ..lake import Lake, Storage
 from ..lake.files import ANCHOR, PART, file_problem
-from ..lake.lake import claim_ranges, decision_row
+from ..lake.lake import claim_ranges, claims_folder, decision_row, decisions_folder
 from ..lake.storage import DIR, FILE
 from ..progress import Progress
 from ..provenance import checksum, local_path, regular_artifact
@@ -220,20 +221,31 @@ def copies(
 
 # -- claims ---------------------------------------------------------------------
 
-# Per entry of _claims: its name and its claims (None when it is not a real folder):
-# (file name, (first, last) or None when the name is not a claim's).
-ClaimListing = list[tuple[str, "list[tuple[str, tuple[int, int] | None]] | None"]]
+# Per entry of _claims: its name, the model it stands for (None when the name is not a
+# model's path segment: never read as one), and its claims (None when it is not a real
+# folder): (file name, (first, last) or None when the name is not a claim's).
+ClaimListing = list[tuple[str, "str | None", "list[tuple[str, tuple[int, int] | None]] | None"]]
+
+
+def model_of(segment: str) -> str | None:
+    """The model a folder of ``_claims`` or ``_decisions`` stands for, or None when its
+    name is not what validate.path_segment makes of a valid name."""
+    try:
+        return validate.from_segment(segment)
+    except InvalidName:
+        return None
 
 
 def _claims_of(storage: Storage, model: str) -> list[tuple[str, tuple[int, int] | None]]:
     """The claims of ``model`` with the numbers each holds (a claim ``<first>`` says its
     ``last`` in its body, read only where the names leave it open, see claim_ranges);
     hidden temporary files of an interrupted create are left out."""
-    names = [n for n in storage.listdir(f"_claims/{model}") if not n.startswith(".")]
+    folder = claims_folder(model)
+    names = [n for n in storage.listdir(folder) if not n.startswith(".")]
 
     def read(name: str) -> bytes | None:
         try:
-            return storage.read_bytes(f"_claims/{model}/{name}")
+            return storage.read_bytes(f"{folder}/{name}")
         except (FileNotFoundError, IsADirectoryError):
             return None
 
@@ -243,8 +255,11 @@ def _claims_of(storage: Storage, model: str) -> list[tuple[str, tuple[int, int] 
 
 def claim_listing(storage: Storage) -> ClaimListing:
     """The version claims of every model, with the numbers each holds."""
-    return [(model, _claims_of(storage, model) if kind == DIR else None)
-            for model, kind in storage.entries("_claims")]
+    listing: ClaimListing = []
+    for segment, kind in storage.entries("_claims"):
+        model = model_of(segment)
+        listing.append((segment, model, _claims_of(storage, model) if kind == DIR and model is not None else None))
+    return listing
 
 
 def claimed_by(storage: Storage, model: str, version: int) -> str | None:
@@ -252,7 +267,7 @@ def claimed_by(storage: Storage, model: str, version: int) -> str | None:
     for name, claimed in _claims_of(storage, model):
         if claimed and claimed[0] <= version <= claimed[1]:
             try:
-                return json.loads(storage.read_bytes(f"_claims/{model}/{name}")).get("by")
+                return json.loads(storage.read_bytes(f"{claims_folder(model)}/{name}")).get("by")
             except (OSError, ValueError, AttributeError):
                 return None
     return None
@@ -266,23 +281,26 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
         recorded.setdefault(model, []).append(version)
     findings = []
     looked = 0
-    for model, found in listing:
+    for segment, model, found in listing:
+        if model is None:
+            findings.append(_finding("warning", f"_claims/{segment}", say.foreign_folder("version claims", segment)))
+            continue
         if found is None:
-            findings.append(_finding("warning", f"_claims/{model}", say.foreign_claim()))
+            findings.append(_finding("warning", f"_claims/{segment}", say.foreign_claim()))
             continue
         numbers = []
         for name, claimed in found:
             looked += 1
             if not claimed:
-                findings.append(_finding("warning", f"_claims/{model}/{name}", say.foreign_claim()))
+                findings.append(_finding("warning", f"_claims/{segment}/{name}", say.foreign_claim()))
                 continue
             numbers.append(claimed[1])
             unrecorded = [n for n in range(claimed[0], claimed[1] + 1) if (model, n) not in keys]
             if unrecorded:
-                findings.append(_finding("info", f"_claims/{model}/{name}", say.unrecorded_claim(model, unrecorded)))
+                findings.append(_finding("info", f"_claims/{segment}/{name}", say.unrecorded_claim(model, unrecorded)))
         top = max(recorded.get(model, [0]))
         if numbers and top > max(numbers):
-            findings.append(_finding("error", f"_claims/{model}", say.claims_behind(model, top, max(numbers)),
+            findings.append(_finding("error", f"_claims/{segment}", say.claims_behind(model, top, max(numbers)),
                                      WriteClaim(model, top)))
     return findings, looked
 
@@ -292,21 +310,27 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
 
 def decisions(storage: Storage, event_ids: set[str]) -> list[Finding]:
     """The newest decision of each model whose event is not in the lake (only the newest
-    can be: a decision takes its number after making sure the one before is in)."""
+    can be: a decision takes its number after making sure the one before is in). A
+    folder whose name is not a model's path segment is reported, never read."""
     findings = []
-    for model, kind in storage.entries("_decisions"):
+    for segment, kind in storage.entries("_decisions"):
+        model = model_of(segment)
+        if model is None:
+            findings.append(_finding("warning", f"_decisions/{segment}", say.foreign_folder("decisions", segment)))
+            continue
         if kind != DIR:
             continue
-        numbers = [int(n) for n in storage.listdir(f"_decisions/{model}") if n.isdigit()]
+        folder = decisions_folder(model)
+        numbers = [int(n) for n in storage.listdir(folder) if n.isdigit()]
         if not numbers:
             continue
         n = max(numbers)
         try:
-            row = decision_row(storage.read_bytes(f"_decisions/{model}/{n}"))
+            row = decision_row(storage.read_bytes(f"{folder}/{n}"))
         except FileNotFoundError:
             continue
         if row is not None and row["event_id"] not in event_ids:
-            findings.append(_finding("warning", f"_decisions/{model}/{n}",
+            findings.append(_finding("warning", f"{folder}/{n}",
                                      say.unfinished_decision(model, n, row["event_id"]), RollForward(model, n)))
     return findings
 

@@ -17,7 +17,7 @@ from dataclasses import replace
 from datetime import datetime, timezone
 
 from ..lake import Lake
-from ..lake.lake import decision_row
+from ..lake.lake import claims_folder, decision_row, decisions_folder
 from . import wording as say
 from .checks import is_temp
 from .findings import (
@@ -66,11 +66,11 @@ class _Repair:
             self.lake._ensure_anchor(fix.table)
             return say.DONE_ANCHOR
         if isinstance(fix, WriteClaim):
-            storage.create_exclusive(f"_claims/{fix.model}/{fix.version}", say.CLAIM_BODY)
+            storage.create_exclusive(f"{claims_folder(fix.model)}/{fix.version}", say.CLAIM_BODY)
             return say.claimed(fix.version)
         if isinstance(fix, RollForward):
             try:
-                row = decision_row(storage.read_bytes(f"_decisions/{fix.model}/{fix.n}"))
+                row = decision_row(storage.read_bytes(f"{decisions_folder(fix.model)}/{fix.n}"))
             except FileNotFoundError:
                 return None
             if row is None:

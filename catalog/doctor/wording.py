@@ -109,6 +109,11 @@ def foreign_claim() -> Words:
     return "foreign file among the version claims", "move it out of the lake"
 
 
+def foreign_folder(what: str, segment: str) -> Words:
+    return (f"folder {segment!r} among the {what} is not a model's: its name is neither a lowercase name nor "
+            "'~' and the base32 of a valid name", "move it out of the lake")
+
+
 def unrecorded_claim(model: str, unrecorded: list[int]) -> Words:
     which = (f"version {unrecorded[0]}" if len(unrecorded) == 1
              else f"{len(unrecorded)} versions ({unrecorded[0]}..{unrecorded[-1]})")

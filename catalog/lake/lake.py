@@ -8,6 +8,9 @@ Layout under the lake root::
     events/...                           the same for lifecycle events
     _claims/<model>/<first>              version numbers, claimed by exclusive create
     _decisions/<model>/<n>               the model's decision sequence (each holds its event)
+
+where ``<model>`` is the model's path segment (``validate.path_segment``: the name
+itself for a lowercase name of the old rule, else ``~`` and its base32).
     _leases/<name>                       who compacts or rewrites a table, until when
     _compactions/<table>                 rewritten by each compaction before it removes files
     _quarantine/<utc>/...                files `catalog doctor --repair` moved aside
@@ -50,6 +53,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from .. import validate
 from ..engine import Session
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
@@ -68,6 +72,16 @@ DELTA_LOG = "_delta_log"
 def compaction_marker(table: str) -> str:
     """The lake path compaction rewrites before removing files of ``table``."""
     return f"_compactions/{table}"
+
+
+def claims_folder(model: str) -> str:
+    """The lake folder of the version claims of ``model`` (its name encoded as a path segment)."""
+    return f"_claims/{validate.path_segment(model)}"
+
+
+def decisions_folder(model: str) -> str:
+    """The lake folder of the decision sequence of ``model`` (its name encoded as a path segment)."""
+    return f"_decisions/{validate.path_segment(model)}"
 
 
 _CLAIM = re.compile(r"^(\d+)(?:-(\d+))?$")
@@ -411,7 +425,7 @@ class Lake:
         recorded version of the models without claims, in one go.
         """
         have = set(self.storage.listdir("_claims"))
-        ends = {m: self._claimed_end(m) if m in have else (0, False) for m in counts}
+        ends = {m: self._claimed_end(m) if validate.path_segment(m) in have else (0, False) for m in counts}
         unsure = [m for m, (_, sure) in ends.items() if not sure]
         floor = floors(unsure) if unsure else {}
         first = {}
@@ -420,7 +434,7 @@ class Lake:
             first[model] = self._claim(model, count, actor, end if sure else max(end, floor.get(model, 0)),
                                        functools.partial(_one_floor, floors, model), sync=False)
         if len(counts) <= SYNC_FOLDERS_UP_TO:
-            self.storage.sync([*(f"_claims/{m}" for m in counts), "_claims"])
+            self.storage.sync([*(claims_folder(m) for m in counts), "_claims"])
         else:
             self.storage.sync()
         return first
@@ -446,7 +460,7 @@ class Lake:
             first = end + 1
             body = _claim_body(actor, first + count - 1)
             # With ``sync``, the claim's name and body are durable before a record uses it.
-            if self.storage.create_exclusive(f"_claims/{model}/{first}", body, sync=sync):
+            if self.storage.create_exclusive(f"{claims_folder(model)}/{first}", body, sync=sync):
                 self._claim_ends[(model, str(first))] = first + count - 1
                 return first
             # Another writer has that number: its claim says how far it reaches; follow
@@ -466,7 +480,7 @@ class Lake:
         if parsed is None:
             return None
         try:
-            data = self.storage.read_bytes(f"_claims/{model}/{name}")
+            data = self.storage.read_bytes(f"{claims_folder(model)}/{name}")
         except FileNotFoundError:
             return None
         last = claim_last(data, parsed[0])
@@ -480,7 +494,7 @@ class Lake:
         catalog). Not alone when it has no claim yet, or when a crash lost the body of
         its highest claim (a bulk load makes the names durable, the bodies may follow):
         the highest recorded version then counts too (records come after their claim)."""
-        names = self.storage.listdir(f"_claims/{model}")
+        names = self.storage.listdir(claims_folder(model))
         parsed = [(c, n) for n in names if not n.startswith(".") and (c := parse_claim(n))]
         if not parsed:
             return 0, False
@@ -515,7 +529,7 @@ class Lake:
             n = self._decision_head(model)
             after = self._settle(model, n, recorded) if n else None
             row = attempt(after)
-            claim = f"_decisions/{model}/{n + 1}"
+            claim = f"{decisions_folder(model)}/{n + 1}"
             # The claim need not be durable by itself: the event file is, before the
             # decision is acknowledged; a claim lost in a crash is one never acknowledged.
             if self.storage.create_exclusive(claim, _decision_body(row), sync=False):
@@ -526,7 +540,7 @@ class Lake:
                 return row
 
     def _decision_head(self, model: str) -> int:
-        return max((int(n) for n in self.storage.listdir(f"_decisions/{model}") if n.isdigit()), default=0)
+        return max((int(n) for n in self.storage.listdir(decisions_folder(model)) if n.isdigit()), default=0)
 
     def _settle(self, model: str, n: int, recorded: Callable[[str], bool]) -> datetime | None:
         """Make sure the event of decision ``n`` of ``model`` is in the lake: it is when its
@@ -538,7 +552,7 @@ class Lake:
         if known is not None and known[0] == n:
             return known[1]
         try:
-            row = decision_row(self.storage.read_bytes(f"_decisions/{model}/{n}"))
+            row = decision_row(self.storage.read_bytes(f"{decisions_folder(model)}/{n}"))
         except FileNotFoundError:
             row = None
         if row is None:  # a claim whose content a crash lost: its writer never acknowledged it

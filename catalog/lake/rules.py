@@ -21,13 +21,33 @@ def _text_list(values: Sequence[str]) -> str:
     return "(" + ", ".join(quote_literal(v) for v in sorted(values)) + ")"
 
 
+def _categories(categories: Sequence[str]) -> str:
+    return "".join(f"\\p{{{c}}}" for c in categories)
+
+
 def _name_rule(column: str) -> str:
     """SQL true when ``column`` holds a name validate.name accepts (or is null: the null
-    rule speaks for that). The pattern and reserved names are validate's own."""
-    pattern = validate._NAME.pattern.removeprefix("^").removesuffix("\\Z")
+    rule speaks for that), built from validate's declarations: a path ('/', '..'), ':',
+    a control, format or line-break character, a blank name and an overlong one are out.
+    (Byte lengths: DuckDB's strlen counts UTF-8 bytes, as NAME_BYTES does.)"""
+    refused = "[" + "".join("\\" + c for c in validate.NAME_REFUSED) + _categories(validate.INVISIBLE) + "]"
     return (
-        f"({column} IS NULL OR (regexp_full_match({column}, {quote_literal(pattern)}) "
-        f"AND split_part({column}, '.', 1) NOT IN {_text_list(sorted(validate._RESERVED))}))"
+        f"({column} IS NULL OR (strlen({column}) BETWEEN 1 AND {validate.NAME_BYTES}"
+        f" AND NOT regexp_matches({column}, {quote_literal(refused)})"
+        f" AND NOT regexp_full_match({column}, {quote_literal(_categories([validate.BLANK]) + '*')})"
+        f" AND {column} <> '.' AND NOT starts_with({column}, '..')))"
+    )
+
+
+def _target_rule(column: str) -> str:
+    """SQL true when ``column`` holds a target validate.target accepts (or is null). A
+    v<digits> target of a lake written before MLflow's reservation was adopted is still read."""
+    strict = validate._STRICT.pattern.removeprefix("^").removesuffix("\\Z")
+    alias = "[" + _categories(validate.TARGET_CATEGORIES) + "".join("\\" + c for c in validate.TARGET_CHARACTERS) + "]+"
+    return (
+        f"({column} IS NULL OR ((regexp_full_match({column}, {quote_literal(strict)})"
+        f" OR regexp_full_match({column}, {quote_literal(alias)}))"
+        f" AND strlen({column}) <= {validate.NAME_BYTES} AND lower({column}) <> 'latest'))"
     )
 
 
@@ -46,9 +66,7 @@ def row_rules(table: str) -> list[tuple[str, str]]:
     if table == "events":
         rules.append((f"(kind IS NULL OR kind IN {_text_list(EVENT_KINDS)})", "'unknown kind ' || " + _shown("kind")))
         rules.append((f"(state IS NULL OR state IN {_text_list(STATES)})", "'unknown state ' || " + _shown("state")))
-        rules.append(
-            (f"(target IS NULL OR ({_name_rule('target')} AND target <> 'latest'))", "'invalid target name ' || " + _shown("target"))
-        )
+        rules.append((_target_rule("target"), "'invalid target name ' || " + _shown("target")))
     return rules
 
 
