@@ -272,3 +272,19 @@ def test_plain_catalog_resolve_imports_neither_duckdb_nor_pyarrow(backend, tmp_p
         assert _imports(["--lake", backend, "resolve", ref], tmp_path) == [uri, "[]"], ref
     out = _imports(["--lake", backend, "resolve", "m@prod", "--json"], tmp_path)
     assert json.loads("\n".join(out[:-1])) == {"ref": "m@prod", "artifact_uri": "s3://m/1"} and out[-1] == "[]"
+
+
+def test_documents_of_names_that_are_not_their_own_path(backend):
+    from catalog.lake.lake import decisions_folder
+
+    names = ["RM1", "rm1", "original name", "modèle", "a@b"]
+    for name in names:
+        assert serving.decision_path(name, 7) == f"{decisions_folder(name)}/7"
+        assert name not in serving.document_path(name) or name == "rm1"
+        Registry(backend, actor="ana").register(name, f"s3://{len(name)}/{name}", capture_git=False)
+        Registry(backend, actor="bob").approve(name, 1)
+        Registry(backend, actor="bob").deploy(name, 1, target="prod")
+    storage = open_storage(backend)
+    for name in names:
+        assert resolve_plain(storage, f"{name}@prod") == f"s3://{len(name)}/{name}"
+        assert resolve_plain(storage, f"{name}:1") == f"s3://{len(name)}/{name}"

@@ -42,7 +42,7 @@ neither DuckDB nor pyarrow: the plain ``catalog resolve`` reads it and nothing e
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -52,19 +52,18 @@ from .storage import Storage
 FOLDER = "_serving"
 FORMAT = 1
 
-# validate.path_segment (the names branch) turns any model name into a safe path
-# segment; before it, model names are their own segment.
-_segment: Callable[[str], str] = getattr(check, "path_segment", lambda name: name)
 
 
 def document_path(model: str) -> str:
-    """The lake path of ``model``'s resolve document."""
-    return f"{FOLDER}/{_segment(model)}.json"
+    """The lake path of ``model``'s resolve document (the name's path segment: any name
+    MLflow accepts makes a safe, case-distinct file name)."""
+    return f"{FOLDER}/{check.path_segment(model)}.json"
 
 
 def decision_path(model: str, n: int) -> str:
-    """The lake path of decision ``n`` of ``model`` (see ``Lake.decide``)."""
-    return f"_decisions/{_segment(model)}/{n}"
+    """The lake path of decision ``n`` of ``model``: ``Lake.decide``'s, without importing
+    the lake's writer (tests/test_serving.py holds the two to each other)."""
+    return f"_decisions/{check.path_segment(model)}/{n}"
 
 
 @dataclass(frozen=True)
