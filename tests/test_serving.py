@@ -288,3 +288,23 @@ def test_documents_of_names_that_are_not_their_own_path(backend):
     for name in names:
         assert resolve_plain(storage, f"{name}@prod") == f"s3://{len(name)}/{name}"
         assert resolve_plain(storage, f"{name}:1") == f"s3://{len(name)}/{name}"
+
+
+def test_a_damaged_table_file_does_not_stop_serving_from_its_documents(tmp_path):
+    """Serving does not read the tables: a table file damaged after the last decision
+    leaves the document's answer (the last the sound lake gave); a question that
+    queries the tables names the damaged file."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from catalog.errors import LakeDamaged
+
+    lake = str(tmp_path / "lake")
+    _lifecycle(lake)
+    bad = Path(lake) / "events" / "part-20991231T000000000000Z-00000000000000ff.parquet"
+    pq.write_table(pa.table({"schema_version": [1], "event_id": ["x"], "at": [5], "actor": ["a"], "model": ["m"],
+                             "kind": ["approve"]}), bad)
+    assert Registry(lake).resolve("m@prod") == "s3://m/1"
+    with pytest.raises(LakeDamaged, match=bad.name):
+        Registry(lake).resolve("m@prod", as_of=_FAR)
+
