@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -190,13 +190,25 @@ def _answers(rows: list[dict[str, Any]]) -> dict[tuple[str, str], str]:
 # -- writing the documents ------------------------------------------------------------------
 
 
-def publish(s: Session, model: str, decision: int) -> None:
+def publish(s: Session, model: str, decision: int, event: Mapping[str, Any] | None = None) -> None:
     """Write ``model``'s resolve document after its decision ``decision`` (whose event, and
     every earlier one's, is in the lake), from the ``resolve_model`` query. A failure
-    leaves the document stale, which readers see: the decision stands either way."""
+    leaves the document stale, which readers see: the decision stands either way.
+
+    A rename is a decision of the old name that gives the new name its answers: the
+    new name's document is written too, at the new name's own latest decision (read
+    before the query). Until then the new name has none, or an empty one (it had no
+    versions), which readers never take as an answer."""
     try:
+        storage = s.lake.storage
+        renamed = event.get("model") if event is not None and event.get("renamed_from") == model else None
+        head = decision_head(storage, renamed) if renamed else 0
         rows = s.q("resolve_model", model=model)
-        serving.publish(s.lake.storage, serving.Document.from_rows(model, decision, rows))
+        serving.publish(storage, serving.Document.from_rows(model, decision, rows))
+        if renamed:
+            # (replacing one at the same decision: it can only have been empty before the rename)
+            serving.publish(storage, serving.Document.from_rows(renamed, head, s.q("resolve_model", model=renamed)),
+                            replace_same=True)
     except (CatalogError, OSError):
         pass
 
