@@ -308,3 +308,45 @@ def test_a_damaged_table_file_does_not_stop_serving_from_its_documents(tmp_path)
     with pytest.raises(LakeDamaged, match=bad.name):
         Registry(lake).resolve("m@prod", as_of=_FAR)
 
+
+
+def test_new_event_kinds_keep_documents_and_queries_in_agreement(backend):
+    """undeploy, delete (a version, a model), rename, create, tag and describe: after each,
+    every reference answers from the documents exactly as the query path does."""
+    ana, bob = Registry(backend, actor="ana"), Registry(backend, actor="bob")
+    refs = ["m@prod", "m@staging", "m@latest", "m:1", "m:2", "m:3", "r@prod", "r@latest", "r:1", "r:2", "r:3",
+            "c@latest", "c:1", "gone@latest", "gone:1"]
+
+    def agree(step: str) -> None:
+        reg = Registry(backend)
+        for ref in refs:
+            assert _answer(reg.resolve, ref) == _answer(lambda r: reg.resolve(r, as_of=_FAR), ref), (step, ref)
+
+    for i in (1, 2, 3):
+        ana.register("m", f"s3://m/{i}", capture_git=False)
+    bob.approve("m", 1)
+    bob.approve("m", 2)
+    bob.deploy("m", 2, target="prod")
+    bob.deploy("m", 1, target="staging")
+    agree("deployed")
+    bob.undeploy("m", target="staging", note="retired")
+    agree("undeploy")
+    bob.delete("m", 3, note="mistake")
+    agree("delete a version")
+    bob.tag("m", 1, set={"team": "x"})
+    bob.describe("m", description="churn")
+    agree("tag, describe")
+    bob.rename("m", "r", note="new name")
+    agree("rename")
+    assert Registry(backend).resolve("r@prod") == "s3://m/2"
+    assert serving.load(open_storage(backend), "r") is not None
+    ana.register("r", "s3://r/4", capture_git=False)
+    agree("register after rename")
+    bob.create_model("c", description="empty for now")
+    agree("create")
+    ana.register("c", "s3://c/1", capture_git=False)
+    agree("register after create")
+    ana.register("gone", "s3://g/1", capture_git=False)
+    bob.approve("gone", 1)
+    bob.delete("gone", note="obsolete")
+    agree("delete a model")
