@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 from .. import validate as check
@@ -69,15 +68,30 @@ def decision_path(model: str, n: int) -> str:
     return f"_decisions/{check.path_segment(model)}/{n}"
 
 
-@dataclass(frozen=True)
 class Document:
-    """The answers of one model as of one of its decisions."""
+    """The answers of one model as of one of its decisions. (A plain class: dataclasses
+    import ``inspect``, which the serving path would pay for at every start-up.)"""
 
-    model: str
-    decision: int
-    targets: Mapping[str, str] = field(default_factory=dict)
-    latest: str | None = None
-    pins: Mapping[int, str] = field(default_factory=dict)
+    __slots__ = ("model", "decision", "targets", "latest", "pins")
+
+    def __init__(self, model: str, decision: int, targets: Mapping[str, str] | None = None,
+                 latest: str | None = None, pins: Mapping[int, str] | None = None) -> None:
+        self.model = model
+        self.decision = decision
+        self.targets: Mapping[str, str] = dict(targets or {})
+        self.latest = latest
+        self.pins: Mapping[int, str] = dict(pins or {})
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Document) and (self.model, self.decision) == (other.model, other.decision) \
+            and self.same_answers(other)
+
+    def __hash__(self) -> int:
+        return hash((self.model, self.decision))
+
+    def __repr__(self) -> str:
+        return (f"Document({self.model!r}, {self.decision}, targets={dict(self.targets)!r}, latest={self.latest!r}, "
+                f"pins={dict(self.pins)!r})")
 
     @classmethod
     def from_rows(cls, model: str, decision: int, rows: Iterable[Mapping[str, Any]]) -> Document:
