@@ -72,9 +72,11 @@ MLFLOW_SIDE = _RSS + textwrap.dedent(
     if phase == "create":
         client.search_registered_models(max_results=1)  # creates the schema (alembic), not timed
     elif phase == "load":
+        # From an empty registry, as the catalog's: its first register of a model makes the
+        # model, MLflow's needs create_registered_model first (timed too).
+        t = time.perf_counter()
         for m in models:
             client.create_registered_model(m)
-        t = time.perf_counter()
         for v in range(1, opts["versions"] + 1):
             for m in models:
                 client.create_model_version(m, f"s3://models/{m}/{v}/model.pkl")
