@@ -26,6 +26,9 @@ NAME_REFUSED = "/:"
 # Unicode categories refused in a name or target: control (ESC, NUL...), format (zero-width
 # space, bidi overrides), surrogate, line and paragraph separator.
 INVISIBLE = ("Cc", "Cf", "Cs", "Zl", "Zp")
+# Unassigned in this Python's Unicode tables: refused too, since a newer table (DuckDB's,
+# which reads the row rules) may call it a format character and then skip the row.
+UNASSIGNED = "Cn"
 BLANK = "Zs"  # a name of nothing but spaces is blank
 # A target is an MLflow alias (mlflow.utils.validation._validate_alias_name: Python's \w,
 # i.e. the Unicode categories L* and N*, plus '_' and '-'), or a name the old rule below
@@ -64,12 +67,18 @@ MAX_VALUE = 10_000  # the longest value of a tag, a parameter or a dashboard lin
 
 def name(value: str, kind: str = "model") -> str:
     """A model name as MLflow accepts it (see NAME_BYTES above), returned exactly."""
+    if _strict(value):
+        return value  # the common case, valid by construction: no per-character look-ups
     if not isinstance(value, str) or not value:
         raise InvalidName(kind=kind, value=value, detail="give a name (it cannot be empty)")
     odd = next((c for c in value if unicodedata.category(c) in INVISIBLE), None)
     if odd is not None:
         raise InvalidName(kind=kind, value=value, detail=f"it holds the invisible character {odd!r}; "
                           "control, format and line-break characters are refused")
+    odd = next((c for c in value if unicodedata.category(c) == UNASSIGNED), None)
+    if odd is not None:
+        raise InvalidName(kind=kind, value=value, detail=f"it holds {odd!r}, a character Unicode "
+                          f"{unicodedata.unidata_version} does not assign")
     if all(unicodedata.category(c) == BLANK for c in value):
         raise InvalidName(kind=kind, value=value, detail="give a name (it cannot be blank)")
     refused = next((c for c in value if c in NAME_REFUSED), None)

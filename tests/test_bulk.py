@@ -33,7 +33,8 @@ BASE: dict[str, Any] = {
 # path accepts next to near misses it must hand to register's own checks.
 CASES: list[dict[str, Any]] = [
     {},
-    {"model": "Churn"}, {"model": "con"}, {"model": 5}, {"model": "a" * 101},
+    {"model": "Churn"}, {"model": "con"}, {"model": 5}, {"model": "a" * 101}, {"model": "a/b"}, {"model": "a" * 151},
+    {"model": "original name"}, {"model": " "}, {"model": "a\u200bb"},
     {"artifact_uri": "s3://user:secret@bucket/m.pkl"}, {"artifact_uri": "https://token@host/m.pkl"},
     {"artifact_uri": "https://host/m.pkl?sig=abc"}, {"artifact_uri": "https://host/m.pkl?X-Amz-Signature=1"},
     {"artifact_uri": "https://host/m.pkl?%73ig=1"}, {"artifact_uri": "https://host/m.pkl?a+b=1&token=2"},
@@ -52,7 +53,7 @@ CASES: list[dict[str, Any]] = [
     {"data_refs": ["s3://d@1", "s3://d@1"]}, {"data_refs": ["missing/table"]}, {"data_refs": "s3://x"},
     {"data_refs": ["s3://u:p@d/x"]}, {"data_refs": []}, {"data_refs": None}, {"data_refs": ["https://d/x?token=1"]},
     {"parents": [("base", 1)]}, {"parents": [("base", 1), ("base", 1, "distilled")]}, {"parents": ["base:1:fine-tuned"]},
-    {"parents": [("Bad", 1)]}, {"parents": [("base", 0)]}, {"parents": [("base", 9)]}, {"parents": [("gone", 1)]},
+    {"parents": [("Bad", 1)]}, {"parents": [("a/b", 1)]}, {"parents": [("base", 0)]}, {"parents": [("base", 9)]}, {"parents": [("gone", 1)]},
     {"parents": [5]}, {"parents": ("base:1",)},
     {"artifact_sha256": "AB" * 32}, {"artifact_sha256": "xyz"}, {"artifact_sha256": 5}, {"artifact_sha256": None},
     {"dashboards": {"g": "https://g/d?token=1"}}, {"dashboards": {"g": 5}}, {"dashboards": {"g": ""}},
@@ -93,9 +94,9 @@ def test_register_many_refuses_and_stores_exactly_what_register_does(tmp_path, c
 
 
 def test_refusals_name_the_record(registry):
-    with pytest.raises(InvalidName, match=r"^record 1: invalid model name 'Bad'") as err:
-        registry().register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "Bad", "artifact_uri": "s3://y"}])
-    assert (err.value.record, err.value.value) == (1, "Bad")
+    with pytest.raises(InvalidName, match=r"^record 1: invalid model name 'a/b'") as err:
+        registry().register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "a/b", "artifact_uri": "s3://y"}])
+    assert (err.value.record, err.value.value) == (1, "a/b")
 
 
 _uri_chars = st.sampled_from(list("ab3:/@?#&=%+.[]-_ ~ｈ\x00\t") + ["sig", "token", "s3://", "https://", "file://"])

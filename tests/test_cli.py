@@ -76,7 +76,7 @@ def test_json_keys_are_stable(cli):
 @pytest.mark.parametrize(
     "args, code, words",
     [
-        (["register", "Bad Name", "s3://m/1"], 2, "invalid model name"),
+        (["register", "Bad/Name", "s3://m/1"], 2, "invalid model name"),
         (["register", "m", "s3://m/1", "--metric", "auc=high"], 2, "not a number"),
         (["register", "m", "s3://m/1", "--metric", "auc=nan"], 2, "not a finite number"),
         (["register", "m", "s3://m/1", "--metric", "auc=0.9", "--metric", "auc=0.8"], 2, "given twice"),

@@ -206,8 +206,8 @@ def test_errors_are_one_json_line_on_stderr_under_json(cli) -> None:
     error = json.loads(missing.stderr)
     assert error == {"error": error["error"], "exit_code": 1, "kind": "ModelNotFound", "fields": {"model": "ghost"}}
     assert "catalog list" in error["error"]
-    bad = json.loads(cli("register", "Bad Name", "s3://m/1", "--json").stderr)
-    assert (bad["kind"], bad["exit_code"], bad["fields"]["kind"], bad["fields"]["value"]) == ("InvalidName", 2, "model", "Bad Name")
+    bad = json.loads(cli("register", "Bad/Name", "s3://m/1", "--json").stderr)
+    assert (bad["kind"], bad["exit_code"], bad["fields"]["kind"], bad["fields"]["value"]) == ("InvalidName", 2, "model", "Bad/Name")
     usage = cli("deploy", "seed", "1", "--json")
     assert usage.exit_code == 2
     assert json.loads(usage.stderr) == {"error": "missing option '--target' / '-t' (see: catalog deploy --help)",

@@ -405,7 +405,7 @@ def test_register_many_writes_one_file_numbers_in_order_and_checks_parents(regis
     with pytest.raises(InvalidValue, match="record 1: unknown field"):
         reg.register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "y", "artifact_uri": "s3://y", "colour": "red"}])
     with pytest.raises(InvalidName):
-        reg.register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "Bad", "artifact_uri": "s3://y"}])
+        reg.register_many([{"model": "x", "artifact_uri": "s3://x"}, {"model": "a/b", "artifact_uri": "s3://y"}])
     assert snapshot(lake) == before  # all or nothing
     files = set((lake / "versions").glob("part-*.parquet"))
     made = reg.register_many(

@@ -222,8 +222,8 @@ def copies(
 # -- claims ---------------------------------------------------------------------
 
 # Per entry of _claims: its name, the model it stands for (None when the name is not a
-# model's path segment: never read as one), and its claims (None when it is not a real
-# folder): (file name, (first, last) or None when the name is not a claim's).
+# model's path segment: never read as one, its claims then []), and its claims (None
+# when it is not a real folder): (file name, (first, last) or None when the name is not a claim's).
 ClaimListing = list[tuple[str, "str | None", "list[tuple[str, tuple[int, int] | None]] | None"]]
 
 
@@ -258,7 +258,10 @@ def claim_listing(storage: Storage) -> ClaimListing:
     listing: ClaimListing = []
     for segment, kind in storage.entries("_claims"):
         model = model_of(segment)
-        listing.append((segment, model, _claims_of(storage, model) if kind == DIR and model is not None else None))
+        if kind != DIR:
+            listing.append((segment, model, None))
+        else:
+            listing.append((segment, model, _claims_of(storage, model) if model is not None else []))
     return listing
 
 
@@ -277,16 +280,16 @@ def claims(listing: ClaimListing, keys: set[Key]) -> tuple[list[Finding], int]:
     """Claims without a record (a gap, left alone) and records beyond the highest claim
     (the next register would reuse their number): (findings, claim files looked at)."""
     recorded: dict[str, list[int]] = {}
-    for model, version in keys:
-        recorded.setdefault(model, []).append(version)
+    for recorded_model, version in keys:
+        recorded.setdefault(recorded_model, []).append(version)
     findings = []
     looked = 0
     for segment, model, found in listing:
-        if model is None:
-            findings.append(_finding("warning", f"_claims/{segment}", say.foreign_folder("version claims", segment)))
-            continue
         if found is None:
             findings.append(_finding("warning", f"_claims/{segment}", say.foreign_claim()))
+            continue
+        if model is None:
+            findings.append(_finding("warning", f"_claims/{segment}", say.foreign_folder("version claims", segment)))
             continue
         numbers = []
         for name, claimed in found:
@@ -314,11 +317,11 @@ def decisions(storage: Storage, event_ids: set[str]) -> list[Finding]:
     folder whose name is not a model's path segment is reported, never read."""
     findings = []
     for segment, kind in storage.entries("_decisions"):
+        if kind != DIR:
+            continue
         model = model_of(segment)
         if model is None:
             findings.append(_finding("warning", f"_decisions/{segment}", say.foreign_folder("decisions", segment)))
-            continue
-        if kind != DIR:
             continue
         folder = decisions_folder(model)
         numbers = [int(n) for n in storage.listdir(folder) if n.isdigit()]
