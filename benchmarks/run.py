@@ -142,6 +142,13 @@ def m_generate(a: argparse.Namespace) -> dict[str, Any]:
     synth = generate(a.size, seed=a.seed)
     built = time.perf_counter() - t
     counts = write_lake(a.lake, synth, tail=a.tail)
+    # The resolve documents the catalog's writers would have left (each decision and
+    # registration writes its model's): synth writes the history through the lake layer.
+    from catalog import Registry
+    from catalog.resolving import rebuild
+
+    with Registry(a.lake, actor="bench") as reg:
+        rebuild(reg._s)
     meta = {
         "models": synth.models, "latest": synth.latest, "deployed": synth.deployed,
         "with_parents": synth.with_parents, "approved": synth.approved,
@@ -195,14 +202,14 @@ def m_reads(a: argparse.Namespace) -> dict[str, Any]:
             rows = len(result)
         out[name] = {"first_ms": first, "median_ms": median, "rows": rows, "rss_mb": rss_now_mb()}
 
-    # resolve: the first call builds the in-memory index; later calls are lookups.
+    # resolve: the first call of a model reads its resolve document; later calls check it is current.
     refs = []
     for m, target in rng.sample(meta["deployed"], min(200, len(meta["deployed"]))):
         refs.append(f"{m}@{target}")
     for m in rng.sample(meta["approved"], min(100, len(meta["approved"]))):
         refs += [f"{m}@latest", f"{m}:{meta['latest'][m]}"]
-    # The first lookup of a model loads its answers with one filtered query; every
-    # later lookup is a dictionary hit until a file enters or leaves the lake.
+    # The first lookup of a model reads its resolve document (one small file); every later
+    # lookup is a dictionary hit after one stat (the model's next decision is not there).
     firsts, seen = [], set()
     for ref in refs:
         model = ref.replace(":", "@").split("@")[0]
@@ -230,12 +237,12 @@ def m_reads(a: argparse.Namespace) -> dict[str, Any]:
 _PHASES = r"""
 import sys, time, json
 t0 = time.perf_counter()
-from catalog.registry import Registry
+from catalog.lake.storage import open_storage
+from catalog.resolving import resolve_plain
 t1 = time.perf_counter()
-reg = Registry(sys.argv[1], actor="bench")
-reg._s.reader()
+storage = open_storage(sys.argv[1])
 t2 = time.perf_counter()
-reg.resolve(sys.argv[2])
+assert resolve_plain(storage, sys.argv[2]) is not None
 t3 = time.perf_counter()
 print(json.dumps({"import_ms": (t1 - t0) * 1e3, "open_ms": (t2 - t1) * 1e3, "index_ms": (t3 - t2) * 1e3}))
 """
@@ -514,15 +521,16 @@ def bench_size(n: int, work: Path, a: argparse.Namespace, log: Any) -> tuple[Tab
         table.add(f"[{label}] open registry (DuckDB views)", f"{r['open_ms']:.0f} ms", "", None, r["peak_rss_mb"])
         table.add(f"[{label}] RSS after imports / after open / after views",
                   f"{r['rss_import_mb']:.0f} / {r['rss_open_mb']:.0f} / {r['lineage']['rss_mb']:.0f} MB")
-        table.add(f"[{label}] resolve, first lookup of a model (one query), median", f"{r['resolve_first_ms']:.1f} ms")
+        table.add(f"[{label}] resolve, first lookup of a model (its resolve document), median",
+                  f"{r['resolve_first_ms'] * 1000:.0f} µs", "≤ 500 µs", r["resolve_first_ms"] <= 0.5)
         table.add(f"[{label}] resolve warm median / p95",
                   f"{r['resolve_median_us']:.1f} / {r['resolve_p95_us']:.1f} µs", "median ≤ 300 µs",
                   r["resolve_median_us"] <= 300)
         ph = c["phases"]
         table.add(f"[{label}] cold `catalog resolve` process (median of {a.cold_runs if after else a.cold_runs_before})",
                   f"{c['median_ms']:.0f} ms (python {c['python_ms']:.0f}, import {ph['import_ms']:.0f}, "
-                  f"open {ph['open_ms']:.0f}, index {ph['index_ms']:.0f})",
-                  "≤ 300 ms", c["median_ms"] <= 300, c["peak_rss_mb"])
+                  f"open {ph['open_ms']:.1f}, answer {ph['index_ms']:.1f})",
+                  "≤ 80 ms", c["median_ms"] <= 80, c["peak_rss_mb"])
         for view in ("latest_approved", "deployments", "rollback_candidates", "deployments_dicts", *QUESTIONS):
             v = r[view]
             name = QUESTIONS.get(view) or WHOLE.get(view, view)
@@ -630,6 +638,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--cold-runs", type=int, default=10, help="cold `catalog resolve` processes")
     p.add_argument("--repeat-before", type=int, default=2, help="timed repeats of each view before compaction")
     p.add_argument("--cold-runs-before", type=int, default=3, help="cold `catalog resolve` processes before compaction")
+    p.add_argument("--mlflow-models", type=int, default=500,
+                   help="models (x 4 versions) of the side-by-side workload with MLflow (0: skip it; --quick: 100)")
+    p.add_argument("--mlflow-python", help="an interpreter with MLflow (default: its own venv, see vs_mlflow.py)")
+    p.add_argument("--s3-n", type=int, default=20, help="calls of each operation on the S3 test server (0: skip it)")
     # child side
     p.add_argument("--one", choices=sorted(MEASURES), help=argparse.SUPPRESS)
     p.add_argument("--lake", help=argparse.SUPPRESS)
@@ -662,6 +674,31 @@ def run(a: argparse.Namespace, log: Any = None) -> tuple[str, dict[str, Any]]:
         if scaling:
             print(scaling.markdown(), flush=True)
             parts.append(scaling.markdown())
+        mlflow_models = min(a.mlflow_models, 100) if a.quick else a.mlflow_models
+        if mlflow_models:
+            import vs_mlflow
+
+            log(f"side by side with MLflow: {mlflow_models} models x 4 versions")
+            try:
+                got_ml = vs_mlflow.run(mlflow_models, 4, python=a.mlflow_python, log=log)
+                results["mlflow"] = got_ml
+                text = vs_mlflow.table(got_ml)
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                text = f"### Side by side with MLflow\n\nnot measured: {str(exc).strip().splitlines()[-1][:200]}\n"
+            print(text, flush=True)
+            parts.append(text)
+        if a.s3_n:
+            import object_store
+
+            log("an s3:// lake on the S3 test server")
+            try:
+                got_s3 = object_store.run(a.s3_n, 20, log=log)
+                results["s3"] = {k: list(v) for k, v in got_s3.items()}
+                text = object_store.table(got_s3)
+            except (RuntimeError, ImportError) as exc:
+                text = f"### An s3:// lake\n\nnot measured: {str(exc).strip().splitlines()[-1][:200]}\n"
+            print(text, flush=True)
+            parts.append(text)
         if sites:
             table, got = bench_sites(sites, work, log)
             results["sites"] = got

@@ -3,7 +3,9 @@
 `catalog resolve` sits on the path of every serving start-up, so its plain form
 (`catalog [--lake L] [--actor A] [--config C] resolve REF [--json]`) is answered
 here without importing the CLI framework (typer's import and parameter handling
-cost more than the lookup itself); everything else goes to the typer app in
+cost more than the lookup itself), from the model's resolve document alone
+(catalog.lake.serving: one small file, no DuckDB, no pyarrow) when it can say,
+else through the Registry's query path; everything else goes to the typer app in
 ``catalog.cli``.
 """
 
@@ -40,16 +42,31 @@ def plain_resolve(argv: Sequence[str]) -> dict[str, Any] | None:
 
 
 def _resolve(options: dict[str, Any]) -> None:
-    from .registry import Registry
-
     env = os.environ.get
-    registry = Registry(options.get("lake") or env("CATALOG_LAKE"), actor=options.get("actor") or env("CATALOG_ACTOR"),
-                        config=options.get("config") or env("CATALOG_CONFIG"))
-    uri = registry.resolve(options["ref"])
+    lake, actor = options.get("lake") or env("CATALOG_LAKE"), options.get("actor") or env("CATALOG_ACTOR")
+    uri = _from_document(lake, actor, options["ref"])
+    if uri is None:  # the query path: DuckDB
+        from .registry import Registry
+
+        registry = Registry(lake, actor=actor, config=options.get("config") or env("CATALOG_CONFIG"))
+        uri = registry.resolve(options["ref"])
     if options["json"]:
         print(json.dumps({"ref": options["ref"], "artifact_uri": uri}, indent=2, ensure_ascii=False))
     else:
         print(uri)
+
+
+def _from_document(lake: str | None, actor: str | None, ref: str) -> str | None:
+    """The answer of the model's resolve document (catalog.lake.serving), read without
+    DuckDB or pyarrow; None when the query path must answer (no document, not current,
+    a pin it lacks, or a refusal it cannot word exactly as the query path would)."""
+    from . import validate
+    from .lake.storage import DEFAULT_LAKE, open_storage
+    from .resolving import resolve_plain
+
+    if actor is not None:
+        validate.actor(actor)  # refused as Registry(actor=...) refuses it
+    return resolve_plain(open_storage(lake or DEFAULT_LAKE), ref)
 
 
 def main() -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from . import resolving
 from . import validate as check
 from .errors import (
     GateFailed,
@@ -215,7 +216,8 @@ def record(s: Session, model: str, version: int | None, kind: str, *, state: str
 def decide(s: Session, model: str, attempt: Callable[[datetime | None], dict[str, Any]]) -> Event:
     """Take the model's next decision with the event ``attempt`` builds after checking the
     rules on the state it reads (run again whenever another decision came first)."""
-    row = s.lake.decide(model, attempt, lambda event_id: _recorded(s, event_id))
+    row = s.lake.decide(model, attempt, lambda event_id: _recorded(s, event_id),
+                        lambda n, row: resolving.publish(s, model, n, row))
     s.auto_compact("events")
     return Event.from_row(row)
 

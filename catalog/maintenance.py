@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .errors import LakeNotFound
+from .errors import CatalogError, LakeNotFound
 from .lake import compact as compact_table
 from .lake.snapshot import publish, publish_all, published
 from .records import InitReport
@@ -45,7 +45,40 @@ def doctor(s: Session, repair: bool, verify_artifacts: bool) -> Any:
         for table in ("versions", "events"):
             if published(s.lake, table).version >= 0:
                 publish(s.lake, table)
-    return report
+    return _with_documents(s, report, repair)
+
+
+def _with_documents(s: Session, report: Any, repair: bool) -> Any:
+    """The doctor's report and the resolve documents' findings (catalog.resolving), checked
+    after any repair of the tables, since they derive from them; with ``repair``, the
+    documents found missing, stale or wrong are written again."""
+    from dataclasses import replace
+
+    from .doctor import Finding
+    from .resolving import check_documents, repair_documents
+
+    if not any(f.severity == "error" for f in report.findings) or repair:
+        try:
+            found = check_documents(s)
+        except CatalogError:
+            return report  # the tables' findings say why the lake cannot be read
+    else:
+        return report  # the views cannot be trusted until the tables are repaired
+    done = repair_documents(s, [model for *_, model in found if model]) if repair else set()
+    extra = [Finding(severity, path, problem, action,
+                     repaired="written again from the events" if model and model in done else None)
+             for severity, path, problem, action, model in found]
+    return replace(report, findings=(*report.findings, *extra))
+
+
+def compact_documents(s: Session) -> int:
+    """Write the resolve documents that are missing (``catalog compact``); returns how many."""
+    from .resolving import rebuild
+
+    try:
+        return len(rebuild(s))
+    except CatalogError:
+        return 0  # the lake cannot be read now (a damaged file: doctor says which); resolve queries it
 
 
 def compact(s: Session) -> dict[str, dict[str, int]]:
@@ -60,6 +93,7 @@ def compact(s: Session) -> dict[str, dict[str, int]]:
         publish(s.lake, table)  # the snapshot, even when the table was already compact
     if s.progress is not None:
         s.progress("compact", 2, 2)
+    compact_documents(s)  # derived: the lake's own files come first
     return out
 
 

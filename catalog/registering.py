@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from . import resolving
 from . import validate as check
 from .errors import CatalogError, InvalidValue, ModelNotFound, ModelRenamed, VersionNotFound, VersionTaken
 from .fields import FIELDS, NAMES, Field
@@ -128,7 +129,7 @@ def register(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any]
     row["version"] = number or first
     now = s.clock()
     row["created_at"] = row["created_at"] or now
-    s.append("versions", [row], now)
+    resolving.pinning(s, row, lambda: s.append("versions", [row], now))
     return registered(row)
 
 

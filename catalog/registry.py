@@ -20,6 +20,7 @@ from . import lifecycle, maintenance, reading, redaction, registering
 from . import validate as check
 from .config import Config
 from .lake import Lake, open_storage
+from .lake.storage import DEFAULT_LAKE
 from .progress import Progress
 from .records import (
     Candidate,
@@ -42,7 +43,6 @@ from .session import AUTO_COMPACT_PARTS, Session
 __all__ = ["AUTO_COMPACT_PARTS", "DEFAULT_LAKE", "ParentLike", "Registry", "default_actor", "default_lake",
            "parse_parent", "parse_ref"]
 
-DEFAULT_LAKE = os.path.join("data", "lake")
 
 
 def default_lake() -> str:

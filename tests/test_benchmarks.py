@@ -56,7 +56,7 @@ def test_harness_prints_every_row(tmp_path):
     args = run.parse_args([
         "--versions", "200", "--sites", "", "--work", str(tmp_path), "--tail", "50",
         "--register-n", "10", "--cli-n", "3", "--proc-n", "1", "--repeat", "1", "--repeat-before", "1",
-        "--calls", "200", "--cold-runs", "1", "--cold-runs-before", "1",
+        "--calls", "200", "--cold-runs", "1", "--cold-runs-before", "1", "--mlflow-models", "0", "--s3-n", "0",
     ])
     text, results = run.run(args, log=lambda msg: None)
     for row in (
@@ -86,8 +86,30 @@ def test_harness_prints_every_row(tmp_path):
 
 def test_site_build_row(tmp_path):
     run = _load("run")
-    args = run.parse_args(["--versions", "", "--sites", "10", "--work", str(tmp_path)])
+    args = run.parse_args(["--versions", "", "--sites", "10", "--work", str(tmp_path), "--mlflow-models", "0",
+                           "--s3-n", "0"])
     text, results = run.run(args, log=lambda msg: None)
     site = results["sites"][10]
     assert site["pages"] > 10 and site["search_index_kb"] > 0 and site["mkdocs_s"] > 0
     assert "10 models: MkDocs" in text
+
+
+def test_side_by_side_and_object_store_tables():
+    """The tables of vs_mlflow.py and object_store.py from figures (measuring them needs
+    MLflow's own environment and the S3 test server: `python benchmarks/run.py`)."""
+    vs = _load("vs_mlflow")
+    got = {
+        "mlflow_version": "3.17.2", "models": 10, "versions": 4,
+        "mlflow_load": {"register_s": 1.0, "deploy_s": 1.0, "peak_rss_mb": 230.0},
+        "catalog_load": {"register_s": 0.2, "deploy_s": 1.0, "peak_rss_mb": 110.0},
+        "mlflow_serve": {"first_resolve_ms": 4.0, "latest_all_ms": 300.0, "peak_rss_mb": 220.0},
+        "catalog_serve": {"first_resolve_ms": 0.05, "latest_all_ms": 10.0, "peak_rss_mb": 100.0},
+        "mlflow_resolve_once_ms": 4000.0, "catalog_resolve_once_ms": 60.0, "python_ms": 20.0,
+        "mlflow_register_once_ms": 5000.0, "catalog_register_once_ms": 400.0,
+    }
+    text = vs.table(got)
+    assert text.count("\n| ") == 8 and "✗" not in text and "MLflow 3.17.2" in text
+    assert "| register through the API (40 versions, durable) | 40 versions/s | 200 versions/s | 5.0× | ≥ 2.5× ✓ |" in text
+    store = _load("object_store")
+    text = store.table({"resolve": (2.0, 2.0, "1 GET + 1 HEAD")}, 20.0)
+    assert "| resolve | 2.0 ms | 2.0 (1 GET + 1 HEAD) | ~42 ms |" in text

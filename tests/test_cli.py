@@ -206,8 +206,9 @@ def test_the_plain_resolve_fast_path_answers_like_typer(lake):
 
 
 def test_resolve_and_help_import_only_what_they_need(lake):
-    """Serving code pays for every import of a cold `catalog resolve`: it reads through
-    DuckDB alone (no pyarrow, no typer), and --help loads neither DuckDB nor pyarrow."""
+    """Serving code pays for every import of a cold `catalog resolve`: it reads the model's
+    resolve document (no DuckDB, no pyarrow, no typer), and --help loads neither DuckDB nor
+    pyarrow (tests/test_serving.py has the serving path's own checks)."""
     from catalog import Registry
 
     reg = Registry(lake, actor="ana")
@@ -220,7 +221,7 @@ def test_resolve_and_help_import_only_what_they_need(lake):
     )
     resolved = subprocess.run([sys.executable, "-c", probe, "--lake", str(lake), "resolve", "m:1"],
                               capture_output=True, text=True, check=True)
-    assert resolved.stdout.splitlines() == ["s3://m/1", "['duckdb']"]
+    assert resolved.stdout.splitlines() == ["s3://m/1", "[]"]
     helped = subprocess.run([sys.executable, "-c", probe, "--help"], capture_output=True, text=True, check=True)
     assert helped.stdout.splitlines()[-1] == "['typer']"
 

@@ -64,7 +64,9 @@ READS = [
     ["show", "churn"],
     ["show", "churn", "2"],
     ["history", "churn"],
-    ["resolve", "churn@prod"],
+    # (a plain resolve answers from its model's resolve document, which does not read the
+    # tables: tests/test_serving.py; an as-of resolve queries them)
+    ["resolve", "churn@prod", "--as-of", "2999-01-01T00:00:00Z"],
     ["candidates", "churn", "--target", "prod"],
     ["sql", "select count(*) from versions"],
     ["approve", "churn", "3"],

@@ -59,7 +59,7 @@ from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
 from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
 from .lease import Leases
-from .storage import FILE, LocalStorage, Storage, relative
+from .storage import FILE, Storage, open_storage, relative  # noqa: F401  (open_storage: its old home)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -161,30 +161,6 @@ def settled(stamp: tuple[int, ...], read_at: float, *, exact: bool = False) -> b
     if exact:
         return True
     return read_at - max(stamp) / 1e9 > SETTLE_SECONDS
-
-
-def open_storage(location: str | os.PathLike[str], *, durable: bool = True) -> Storage:
-    """The storage for a lake location: a folder (or ``file://`` URL), or ``s3://bucket/prefix``
-    (an object store, through the optional ``s3`` extra; see catalog.lake.s3)."""
-    text = os.fspath(location)
-    if text.startswith("s3://"):
-        import importlib.util
-
-        if importlib.util.find_spec("boto3") is None:  # the optional extra's client (imported on first use)
-            from ..errors import ObjectStoreExtraMissing
-
-            raise ObjectStoreExtraMissing(lake=text) from None
-        from .s3 import S3Storage
-
-        return S3Storage(text)
-    if "://" in text and not text.startswith("file://"):
-        from ..errors import InvalidValue
-
-        raise InvalidValue(
-            f"lake {text!r}: use a local folder, file://PATH or s3://BUCKET/PREFIX "
-            "(other object stores through their S3-compatible endpoint)"
-        )
-    return LocalStorage(text.removeprefix("file://"), durable=durable)
 
 
 def _file_id(now: datetime, rand: str) -> str:
@@ -568,7 +544,8 @@ class Lake:
     # -- decisions ---------------------------------------------------------------
 
     def decide(self, model: str, attempt: Callable[[datetime | None], dict[str, Any]],
-               recorded: Callable[[str], bool]) -> dict[str, Any]:
+               recorded: Callable[[str], bool],
+               decided: Callable[[int, dict[str, Any]], None] | None = None) -> dict[str, Any]:
         """Append the event ``attempt()`` builds for ``model``, with optimistic concurrency.
 
         Each decision on a model takes the next number of the model's sequence:
@@ -584,7 +561,9 @@ class Lake:
         same state therefore never both win. Last, the event is written to a file
         named from its id (``events/part-<event_id>.parquet``), created only if
         absent, so the writer and anyone rolling its decision forward add it once.
-        ``recorded(event_id)`` says whether the lake's reader sees an event.
+        ``recorded(event_id)`` says whether the lake's reader sees an event;
+        ``decided(n, row)`` is called with the decision's number and event once the
+        event is in.
         """
         while True:
             n = self._decision_head(model)
@@ -596,6 +575,8 @@ class Lake:
             if self.storage.create_exclusive(claim, _decision_body(row), sync=False):
                 self.append_event(row)
                 self._settled[model] = (n + 1, row["at"])
+                if decided is not None:
+                    decided(n + 1, row)
                 return row
 
     def renamed_to(self, model: str) -> str | None:

@@ -459,7 +459,7 @@ class S3Storage:
         if problem:
             raise ObjectStoreUnsafe(lake=self.location, detail=problem)
 
-    def write_atomic(self, path: str, data: bytes) -> None:
+    def write_atomic(self, path: str, data: bytes, *, sync: bool = True) -> None:
         """PUT: an object appears whole or not at all."""
         self._before_write()
         with self._calls(write=True):
@@ -490,7 +490,7 @@ class S3Storage:
         """PUT with ``If-None-Match: *``; False when the key exists (412)."""
         return self._conditional(path, data, IfNoneMatch="*")
 
-    def replace_if(self, path: str, data: bytes, tag: str | None) -> bool:
+    def replace_if(self, path: str, data: bytes, tag: str | None, *, sync: bool = True) -> bool:
         """PUT with ``If-Match: tag`` (``If-None-Match: *`` when ``tag`` is None); False
         when someone changed (or created) the object first."""
         if tag is None:

@@ -35,6 +35,9 @@ from ..errors import InvalidValue, LakeLinked, LakeNotFolder, LakeReadOnly, Lake
 
 T = TypeVar("T")
 
+# Where the lake is when neither --lake nor CATALOG_LAKE says.
+DEFAULT_LAKE = os.path.join("data", "lake")
+
 # What an entry of a lake folder is (never following a link): only "file" entries in
 # "dir" entries are part of the lake.
 FILE, DIR, LINK, OTHER = "file", "dir", "link", "other"
@@ -69,7 +72,7 @@ class Storage(Protocol):
     def entries(self, path: str) -> list[tuple[str, str]]: ...
     def walk(self, path: str) -> list[tuple[str, str]]: ...
     def read_bytes(self, path: str) -> bytes: ...
-    def write_atomic(self, path: str, data: bytes) -> None: ...
+    def write_atomic(self, path: str, data: bytes, *, sync: bool = True) -> None: ...
     def write_atomic_with(self, path: str, fill: Callable[[str], T]) -> T: ...
     def create_exclusive(self, path: str, data: bytes, *, sync: bool = True) -> bool: ...
     def sync(self, folders: Sequence[str] | None = None) -> None: ...
@@ -80,7 +83,7 @@ class Storage(Protocol):
     def stamp(self, path: str) -> int: ...
     def local_path(self, path: str) -> str: ...
     def read_tagged(self, path: str) -> tuple[bytes, str] | None: ...
-    def replace_if(self, path: str, data: bytes, tag: str | None) -> bool: ...
+    def replace_if(self, path: str, data: bytes, tag: str | None, *, sync: bool = True) -> bool: ...
     def purge_history(self, path: str) -> None: ...
 
 
@@ -225,17 +228,19 @@ class LocalStorage:
         finally:
             os.close(fd)
 
-    def write_atomic(self, path: str, data: bytes) -> None:
-        """Write ``data`` to a temporary file beside the target, fsync it, rename it in."""
+    def write_atomic(self, path: str, data: bytes, *, sync: bool = True) -> None:
+        """Write ``data`` to a temporary file beside the target, fsync it, rename it in.
+        With ``sync=False`` nothing is fsynced (a derived file: after a crash it may be
+        the older one, or torn, never half of this one and half of another)."""
 
         def write(tmp: str) -> None:
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644), "wb") as fh:
                 fh.write(data)
                 fh.flush()
-                if self.durable:
+                if self.durable and sync:
                     os.fsync(fh.fileno())
 
-        self._atomic(path, write)
+        self._atomic(path, write, sync=sync)
 
     def write_atomic_with(self, path: str, fill: Callable[[str], T]) -> T:
         """Like :meth:`write_atomic`, but ``fill`` writes the file itself, given the local
@@ -253,10 +258,10 @@ class LocalStorage:
 
         return self._atomic(path, write)
 
-    def _atomic(self, path: str, write: Callable[[str], T]) -> T:
+    def _atomic(self, path: str, write: Callable[[str], T], *, sync: bool = True) -> T:
         final = self.local_path(path)
         folder = os.path.dirname(final)
-        self._ensure_dir(folder)
+        self._ensure_dir(folder, sync=sync)
         # The temporary name ends in .tmp so no reader's *.parquet glob matches it.
         tmp = os.path.join(folder, f".{os.path.basename(final)}.{uuid.uuid4().hex[:8]}.tmp")
         try:
@@ -267,7 +272,7 @@ class LocalStorage:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(tmp)
             raise
-        if self.durable:
+        if self.durable and sync:
             self._fsync_dir(folder)
         return result
 
@@ -355,16 +360,16 @@ class LocalStorage:
             return None
         return data, hashlib.sha256(data).hexdigest()
 
-    def replace_if(self, path: str, data: bytes, tag: str | None) -> bool:
+    def replace_if(self, path: str, data: bytes, tag: str | None, *, sync: bool = True) -> bool:
         """Write ``data`` to ``path`` only if its tag is still ``tag`` (None: only if it
         does not exist); False when someone changed it first. (S3's ``If-Match`` and
         ``If-None-Match: *``; here the compare and the rename run under an flock of a
         hidden file beside it, which one machine's folder can keep.)"""
         if tag is None:
-            return self.create_exclusive(path, data)
+            return self.create_exclusive(path, data, sync=sync)
         final = self.local_path(path)
         folder = os.path.dirname(final)
-        self._ensure_dir(folder)
+        self._ensure_dir(folder, sync=sync)
         guard = os.path.join(folder, f".{os.path.basename(final)}.cas")
         with self._writing(path):
             fd = os.open(guard, os.O_RDWR | os.O_CREAT, 0o644)
@@ -373,7 +378,10 @@ class LocalStorage:
             found = self.read_tagged(path)
             if found is None or found[1] != tag:
                 return False
-            self.write_atomic(path, data)
+            if sync:
+                self.write_atomic(path, data)
+            else:
+                self.write_atomic(path, data, sync=False)
             return True
         finally:
             os.close(fd)
@@ -381,6 +389,30 @@ class LocalStorage:
     def purge_history(self, path: str) -> None:
         """Nothing to do: a folder keeps no older versions of a file (an object store with
         versioning does: see S3Storage.purge_history)."""
+
+
+def open_storage(location: str | os.PathLike[str], *, durable: bool = True) -> Storage:
+    """The storage for a lake location: a folder (or ``file://`` URL), or ``s3://bucket/prefix``
+    (an object store, through the optional ``s3`` extra; see catalog.lake.s3)."""
+    text = os.fspath(location)
+    if text.startswith("s3://"):
+        import importlib.util
+
+        if importlib.util.find_spec("boto3") is None:  # the optional extra's client (imported on first use)
+            from ..errors import ObjectStoreExtraMissing
+
+            raise ObjectStoreExtraMissing(lake=text) from None
+        from .s3 import S3Storage
+
+        return S3Storage(text)
+    if "://" in text and not text.startswith("file://"):
+        from ..errors import InvalidValue
+
+        raise InvalidValue(
+            f"lake {text!r}: use a local folder, file://PATH or s3://BUCKET/PREFIX "
+            "(other object stores through their S3-compatible endpoint)"
+        )
+    return LocalStorage(text.removeprefix("file://"), durable=durable)
 
 
 def relative(storage: Storage, local: str) -> str:

@@ -131,6 +131,16 @@ SELECT 'latest', 'latest', artifact_uri FROM latest_approved WHERE model = $mode
 UNION ALL
 SELECT 'pin', CAST(version AS VARCHAR), artifact_uri FROM versions WHERE model = $model;
 
+-- name: resolve_all
+-- resolve_model for every model at once, with its model: what `catalog compact` and
+-- `catalog doctor` write and check the resolve documents from (catalog.resolving).
+SELECT d.model, 'target' AS kind, d.target AS key, v.artifact_uri
+FROM deployments AS d JOIN versions AS v USING (model, version)
+UNION ALL
+SELECT model, 'latest', 'latest', artifact_uri FROM latest_approved
+UNION ALL
+SELECT model, 'pin', CAST(version AS VARCHAR), artifact_uri FROM versions;
+
 -- name: ancestors
 -- The recursion walks a narrow, materialised list of model edges (one scan of
 -- versions' parents), not the whole lineage view once per level.
