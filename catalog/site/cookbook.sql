@@ -3,7 +3,7 @@
 -- A section starts with a line `-- query: <title>`; its SQL follows.
 
 -- query: What runs where
-SELECT target, model, version, since, by FROM deployments ORDER BY target, model;
+SELECT target, model, version, since, "by" FROM deployments ORDER BY target, model;
 
 -- query: The latest approved version of every model
 SELECT model, version, artifact_uri, approved_by, approved_at FROM latest_approved ORDER BY model;
