@@ -110,7 +110,7 @@ class RawBlocks(Extension):
         md.preprocessors.register(_Stash(md, self.state), "catalog_raw_blocks", 22)
 
 
-class Accelerator(BasePlugin):  # type: ignore[type-arg,no-untyped-call]
+class Accelerator(BasePlugin):
     """The MkDocs side: anchors of stashed blocks, and a lighter page for the search indexer."""
 
     def __init__(self, extension: RawBlocks) -> None:
