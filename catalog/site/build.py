@@ -28,7 +28,7 @@ from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed
 from ..progress import stages
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
-from . import incremental
+from . import incremental, wasm
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
 from .output import check_folder, listed_files, safe_join, staged
@@ -286,7 +286,8 @@ def build_site(
                               previous=previous, old_site=out)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
-        count = written.pages + write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page)
+        vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page)
+        count = written.pages + 1
         timings["sql"] = time.perf_counter() - start
 
         step()
@@ -295,6 +296,10 @@ def build_site(
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
             _finish(site, out, written, tracker, listed or [], engine)
+            for rel, (unpacked, sha) in vendored.items():
+                target = safe_join(site, rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                wasm.place(rel.rsplit("/", 1)[1], unpacked, sha, target, safe_join(out, rel) if rel in (listed or []) else None)
         timings["mkdocs"] = time.perf_counter() - start
         step()
 
