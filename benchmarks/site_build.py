@@ -122,13 +122,14 @@ def m_search(a: argparse.Namespace) -> dict[str, Any]:
         page = browser.new_page()
         t = time.perf_counter()
         page.goto(url)
-        page.locator("input.md-search__input").click()
-        page.locator("input.md-search__input").fill(name)
+        box = page.locator("input.md-search__input")
+        box.click()
+        box.fill(name.split("-")[0])            # a word of the model names (a team)
         page.locator(".md-search-result__item").first.wait_for(state="visible", timeout=600_000)
         first = time.perf_counter() - t
-        page.locator("input.md-search__input").fill("")
+        box.fill("")
         t = time.perf_counter()
-        page.locator("input.md-search__input").fill(name.rsplit("-", 1)[0])
+        box.fill(name.split("-")[1])
         page.locator(".md-search-result__item").first.wait_for(state="visible", timeout=600_000)
         again = time.perf_counter() - t
         browser.close()
