@@ -84,9 +84,9 @@ def test_sample_builds_strict_with_a_clean_report(sample) -> None:
     reg, report, site = sample
     models = reg.list()
     assert report.models == len(models) == 9
-    assert report.pages == 7 + len(models)
+    assert report.pages == 8 + len(models)   # the SQL page (query/) is the eighth
     assert report.problems == {}
-    assert set(report.timings) == {"read", "document", "render", "mkdocs"}
+    assert set(report.timings) == {"read", "document", "render", "sql", "mkdocs"}
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()
 
 
