@@ -84,7 +84,8 @@ def test_sample_builds_strict_with_a_clean_report(sample) -> None:
     reg, report, site = sample
     models = reg.list()
     assert report.models == len(models) == 9
-    assert report.pages == 7 + len(models)
+    targets = reg.sql("SELECT DISTINCT target FROM events WHERE target IS NOT NULL").rows
+    assert report.pages == 7 + len(models) + len(targets)   # the index pages, one per model, one per target
     assert report.problems == {}
     assert set(report.timings) == {"read", "document", "render", "mkdocs"}
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()
