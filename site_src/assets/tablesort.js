@@ -30,7 +30,7 @@
         button.title = "Sort by " + th.textContent.trim();
         while (th.firstChild) button.appendChild(th.firstChild);
         th.appendChild(button);
-        button.addEventListener("click", function () { sort(table, i, th); });
+        th.addEventListener("click", function () { sort(table, i, th); });   // the button's clicks too
       });
     });
   }
