@@ -25,6 +25,7 @@ from operator import itemgetter
 from typing import Any, overload
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import validate as check
 from .errors import CatalogError
@@ -33,9 +34,9 @@ from .provenance import GitInfo
 from .records import Parent, Version
 from .schema import SCHEMA_VERSION, VERSIONS
 
-# Columns known once the numbers are claimed; every other column is checked before.
+# Columns known once the numbers are claimed (unless an import names them: null until then).
 _LATER = ("version", "created_at")
-SPILLED = pa.schema([f for f in VERSIONS if f.name not in _LATER])
+SPILLED = pa.schema([f.with_nullable(True) if f.name in _LATER else f for f in VERSIONS])
 # The C allocator gives back what a chunk used once it is freed; Arrow's default
 # pool (mimalloc) keeps it, which raises the peak of a large load.
 _POOL = pa.system_memory_pool()
@@ -116,6 +117,9 @@ class LeanCheck:
             "params": self._mapping(get("params"), _LIMIT["params"]),
             "dashboards": dashboards,
             "created_by": self._actor,
+            "origin": None,
+            "imported_at": None,
+            "imported_by": None,
         }
         if _UNVOUCHED:
             row.update((name, BY_NAME[name].empty()) for name in _UNVOUCHED)
@@ -255,19 +259,27 @@ class Spill:
 
     def numbered(self, first: dict[str, int], now: datetime) -> Iterator[pa.RecordBatch]:
         """The rows as ``versions`` batches: each model numbered on from ``first[model]``
-        in the order added, all created at ``now``; each batch's numbers are kept in
-        :attr:`numbers`."""
+        in the order added (a row that names its number keeps it, and the next ones follow
+        it), created at ``now`` unless a row says its original time; each batch's numbers
+        are kept in :attr:`numbers`."""
         numbers = self.numbers = []
         following = dict(first)
         created_at = pa.scalar(now, VERSIONS.field("created_at").type)
         for batch in self.batches():
             column = []
-            for model in batch.column("model").to_pylist():
+            given = batch.column("version")
+            explicit = given.to_pylist() if given.null_count < batch.num_rows else None
+            for k, model in enumerate(batch.column("model").to_pylist()):
+                if explicit is not None and explicit[k] is not None:
+                    following[model] = explicit[k]
                 column.append(following[model])
                 following[model] += 1
             numbers.append(pa.array(column, pa.int64(), memory_pool=_POOL))
             columns = dict(zip(SPILLED.names, batch.columns))
-            columns.update(version=numbers[-1], created_at=pa.repeat(created_at, batch.num_rows, memory_pool=_POOL))
+            times = batch.column("created_at")
+            now_column = pa.repeat(created_at, batch.num_rows, memory_pool=_POOL)
+            columns.update(version=numbers[-1],
+                           created_at=now_column if times.null_count == batch.num_rows else pc.coalesce(times, now_column))
             yield pa.record_batch([columns[f.name] for f in VERSIONS], schema=VERSIONS)
 
     def close(self) -> None:
@@ -313,6 +325,6 @@ class Registered(Sequence[Version]):
             rows = self._spill.batch(k).to_pylist()
             for row, number in zip(rows, self._spill.numbers[k].to_pylist()):
                 row["version"] = number
-                row["created_at"] = self._now
+                row["created_at"] = row["created_at"] or self._now
             self._cached = (k, [self._make(row) for row in rows])
         return self._cached[1]

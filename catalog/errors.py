@@ -60,6 +60,53 @@ class VersionNotFound(Refused):
     template = "version {version} of '{model}' is not registered: see `catalog history {model}`"
 
 
+class ModelRenamed(ModelNotFound):
+    """The name was renamed away: it stays reserved to the model, which goes by ``new_name``."""
+
+    template = (
+        "model '{model}' was renamed to '{new_name}': use that name (the old one stays reserved "
+        "to it, so that {model}:N never means another model)"
+    )
+
+
+class ModelDeleted(ModelNotFound):
+    template = (
+        "model '{model}' was deleted on {at} by {by}: see `catalog history` (its records are kept); "
+        "register or create it again to bring it back (its numbers continue)"
+    )
+
+
+class VersionDeleted(VersionNotFound):
+    template = "version {version} of '{model}' was deleted: see `catalog history {model}`"
+
+
+class NameTaken(Refused):
+    """A name a model cannot take: another model has it, or had it (renamed away)."""
+
+    template = "cannot {action} '{model}': {detail}"
+
+
+class VersionDeployed(Refused):
+    """A version (or a model) that a target runs cannot be deleted."""
+
+    template = (
+        "{what} runs on '{target}'; undeploy it first: catalog undeploy {model} --target {target} --note WHY"
+    )
+
+
+class VersionTaken(Refused):
+    """An explicit version number (an import) that is already claimed."""
+
+    template = "version {version} of '{model}' is already claimed (its numbers reach {end}): {detail}"
+
+
+class ImportOutOfOrder(Refused):
+    template = (
+        "cannot import this {kind} of '{model}' at {at}: {detail}; imported decisions go in the "
+        "order they were made, after the model's latest ({latest})"
+    )
+
+
 class TargetNotDeployed(Refused):
     template = (
         "'{model}' is not deployed to '{target}'{detail}: "

@@ -11,18 +11,45 @@ writes nothing. A gate report refuses in one way (:func:`raise_failures`), so
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from . import validate as check
-from .errors import GateFailed, IllegalTransition, NoRollbackCandidate, NotRollbackCandidate, TargetNotDeployed
+from .errors import (
+    GateFailed,
+    IllegalTransition,
+    ImportOutOfOrder,
+    InvalidValue,
+    NameTaken,
+    NoRollbackCandidate,
+    NotRollbackCandidate,
+    TargetNotDeployed,
+    VersionDeployed,
+)
 from .policy import GateResult, approval_gates, deploy_gates, failures
 from .reading import rollback_options
 from .records import Event, GateReport, Version
 from .schema import SCHEMA_VERSION
 from .session import Session
+
+# The columns of events that a create, describe, tag or rename event sets.
+_SET_BY_EVENTS = ("description", "tags", "tags_deleted", "renamed_from")
+# The kinds import_event records (a decision made in another system).
+IMPORTABLE = ("create", "approve", "reject", "deprecate", "deploy", "undeploy", "tag", "describe", "delete")
+
+
+@dataclass(frozen=True)
+class Imported:
+    """A decision made in another system: its original time and actor, and where it came from."""
+
+    at: datetime
+    actor: str
+    origin: dict[str, str]
+
 
 # The gate of the lifecycle rules (what state a version must be in, what a target must
 # not already run): it appears in a report only when it fails, and refuses as an
@@ -30,12 +57,20 @@ from .session import Session
 _LIFECYCLE = "state"
 
 
-def approve(s: Session, model: str, version: int, note: str | None) -> Event:
+def approve(s: Session, model: str, version: int, note: str | None, imported: Imported | None = None) -> Event:
     check.name(model)
     check.version(version)
     note = check.text(note, "note")
 
     def attempt(after: datetime | None) -> dict[str, Any]:
+        if imported is not None:  # decided elsewhere: the lifecycle rule alone, and final
+            _follows(s, model, after, imported, "approve")
+            current = s.version(model, version)
+            if current.state != "candidate":
+                raise IllegalTransition(why_not("approve", current), model=model, version=version,
+                                        state=current.state, action="approve")
+            return event_row(s, model, version, "approve", after, state="approved", note=note,
+                             evidence=_evidence(imported), imported=imported)
         report = approval_report(s, model, version)
         raise_failures("approval", report)
         state = "approved" if report.approvals >= report.quorum else None
@@ -94,34 +129,43 @@ def deploy_report(s: Session, model: str, version: int, target: str) -> tuple[Ga
 
 
 def transition(s: Session, model: str, version: int, kind: str, state: str, note: str | None, *,
-               allowed: tuple[str, ...]) -> Event:
+               allowed: tuple[str, ...], imported: Imported | None = None) -> Event:
     """A change of state with no gates (reject, deprecate), allowed from ``allowed`` only."""
     check.name(model)
     check.version(version)
     note = check.text(note, "note")
 
     def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, kind)
         current = s.version(model, version)
         if current.state not in allowed:
             raise IllegalTransition(
                 why_not(kind, current), model=model, version=version, state=current.state, action=kind
             )
-        return event_row(s, model, version, kind, after, state=state, note=note, evidence={"from_state": current.state})
+        return event_row(s, model, version, kind, after, state=state, note=note,
+                         evidence={"from_state": current.state, **_evidence(imported)}, imported=imported)
 
     return decide(s, model, attempt)
 
 
-def deploy(s: Session, model: str, version: int, target: str, note: str | None) -> Event:
+def deploy(s: Session, model: str, version: int, target: str, note: str | None, imported: Imported | None = None) -> Event:
     check.name(model)
     check.version(version)
     check.target(target)
     note = check.text(note, "note")
 
     def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, "deploy")
         report, previous = deploy_report(s, model, version, target)
-        raise_failures("deployment", report)
-        evidence = {"from_version": previous, **report.evidence()}
-        return event_row(s, model, version, "deploy", after, target=target, note=note, evidence=evidence)
+        if imported is not None:  # decided elsewhere: the lifecycle rules alone
+            report = dataclasses.replace(report, gates=[g for g in report.gates if g.gate == _LIFECYCLE])
+            raise_failures("deployment", report)
+            evidence = {"from_version": previous, **_evidence(imported)}
+        else:
+            raise_failures("deployment", report)
+            evidence = {"from_version": previous, **report.evidence()}
+        return event_row(s, model, version, "deploy", after, target=target, note=note, evidence=evidence,
+                         imported=imported)
 
     return decide(s, model, attempt)
 
@@ -185,17 +229,28 @@ def _recorded(s: Session, event_id: str) -> bool:
 
 def event_row(s: Session, model: str, version: int | None, kind: str, after: datetime | None, *,
               state: str | None = None, target: str | None = None, note: str | None = None,
-              evidence: dict[str, Any] | None = None) -> dict[str, Any]:
+              evidence: dict[str, Any] | None = None, imported: Imported | None = None,
+              **columns: Any) -> dict[str, Any]:
     """The row of one event by this session's actor, now: later than ``after`` (the time of
-    the model's decision before it), whatever this machine's clock says."""
-    at = s.clock()
-    if after is not None and at <= after:
-        at = after + timedelta(microseconds=1)
+    the model's decision before it), whatever this machine's clock says. ``columns``: what
+    a create, describe, tag or rename event sets (description, tags, tags_deleted,
+    renamed_from). An ``imported`` decision keeps its original time and actor instead, and
+    this session's go to imported_at and imported_by."""
+    unknown = columns.keys() - _SET_BY_EVENTS
+    if unknown:
+        raise TypeError(f"event_row() got unexpected columns {sorted(unknown)}")
+    now = s.clock()
+    if imported is not None:
+        at, actor = imported.at, imported.actor
+    else:
+        at, actor = now, s.actor
+        if after is not None and at <= after:
+            at = after + timedelta(microseconds=1)
     return {
         "schema_version": SCHEMA_VERSION,
         "event_id": f"{at.strftime('%Y%m%dT%H%M%S%fZ')}-{s.lake._new_id()}",
         "at": at,
-        "actor": s.actor,
+        "actor": actor,
         "model": model,
         "version": version,
         "kind": kind,
@@ -203,6 +258,10 @@ def event_row(s: Session, model: str, version: int | None, kind: str, after: dat
         "target": target,
         "note": note,
         "evidence": json.dumps(evidence or {}, sort_keys=True),
+        **{c: columns.get(c) for c in _SET_BY_EVENTS},
+        "origin": imported.origin if imported is not None else None,
+        "imported_at": now if imported is not None else None,
+        "imported_by": s.actor if imported is not None else None,
     }
 
 
@@ -240,3 +299,237 @@ def why_not(action: str, v: Version) -> str:
     if v.state == "candidate":
         return f"{ref} is a candidate, not approved; reject it instead: catalog reject {v.model} {v.version} --note WHY"
     return f"{ref} is {v.state}; only approved versions can be deprecated"
+
+
+
+# -- the events of models' lives beyond approval (#15) --------------------------------
+
+
+def create_model(s: Session, model: str, description: str | None, tags: Mapping[str, str] | None,
+                 note: str | None, imported: Imported | None = None) -> Event:
+    check.name(model)
+    description = _description(description)
+    values = _tags(tags)
+    note = check.text(note, "note")
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, "create")
+        _require_free(s, model, "create")
+        return event_row(s, model, None, "create", after, note=note, evidence=_evidence(imported),
+                         imported=imported, description=description, tags=values)
+
+    return decide(s, model, attempt)
+
+
+def undeploy(s: Session, model: str, target: str, note: str | None, imported: Imported | None = None) -> Event:
+    check.name(model)
+    check.target(target)
+    note = check.text(note, "undeploy note", required=imported is None)
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, "undeploy")
+        s.require_model(model)
+        running = s.q("deployment", model=model, target=target)
+        if not running:
+            raise TargetNotDeployed(model=model, target=target, detail=", so there is nothing to undeploy")
+        version = running[0]["version"]
+        return event_row(s, model, version, "undeploy", after, target=target, note=note,
+                         evidence={"from_version": version, **_evidence(imported)}, imported=imported)
+
+    return decide(s, model, attempt)
+
+
+def tag(s: Session, model: str, version: int | None, set_: Mapping[str, str], delete: Sequence[str],
+        note: str | None, imported: Imported | None = None) -> Event:
+    check.name(model)
+    if version is not None:
+        check.version(version)
+    values = _tags(set_)
+    if isinstance(delete, str):
+        delete = [delete]
+    keys = [check.key(k, "tag") for k in delete]
+    if len(set(keys)) != len(keys):
+        raise InvalidValue("a tag to delete is given twice: give each once")
+    both = sorted(set(keys) & set(values))
+    if both:
+        raise InvalidValue(f"tag {both[0]!r} is both set and deleted: give it once")
+    if not values and not keys:
+        raise InvalidValue("give a tag to set (KEY=VALUE) or to delete (--delete KEY)")
+    note = check.text(note, "note")
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, "tag")
+        _require(s, model, version)
+        return event_row(s, model, version, "tag", after, note=note, evidence=_evidence(imported), imported=imported,
+                         tags=values, tags_deleted=keys)
+
+    return decide(s, model, attempt)
+
+
+def describe(s: Session, model: str, version: int | None, description: str | None, note: str | None,
+             imported: Imported | None = None) -> Event:
+    check.name(model)
+    if version is not None:
+        check.version(version)
+    description = _description(description)
+    note = check.text(note, "note")
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, "describe")
+        _require(s, model, version)
+        return event_row(s, model, version, "describe", after, note=note, evidence=_evidence(imported),
+                         imported=imported, description=description)
+
+    return decide(s, model, attempt)
+
+
+def delete(s: Session, model: str, version: int | None, note: str | None, imported: Imported | None = None) -> Event:
+    check.name(model)
+    if version is not None:
+        check.version(version)
+    note = check.text(note, "note")
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
+        _follows(s, model, after, imported, "delete")
+        evidence = _evidence(imported)
+        if version is None:
+            s.require_model(model)
+            running = s.q("model_deployments", model=model)
+            if running:
+                d = running[0]
+                raise VersionDeployed(what=f"'{model}' (v{d['version']})", model=model, target=d["target"],
+                                      version=d["version"])
+            # Every version it has now: a version registered later brings the model back.
+            evidence["through"] = int(s.q("max_version", model=model)[0]["n"])
+        else:
+            current = s.version(model, version)
+            if current.deployed_to:
+                raise VersionDeployed(what=f"version {version} of '{model}'", model=model,
+                                      target=current.deployed_to[0], version=version)
+        return event_row(s, model, version, "delete", after, note=note, evidence=evidence, imported=imported)
+
+    return decide(s, model, attempt)
+
+
+def rename(s: Session, model: str, new_name: str, note: str | None) -> Event:
+    check.name(model)
+    check.name(new_name)
+    if new_name == model:
+        raise InvalidValue(f"'{model}' already has that name: give another name to rename it to")
+    note = check.text(note, "note")
+
+    def attempt(after: datetime | None) -> dict[str, Any]:
+        s.require_model(model)
+        _require_free(s, new_name, "rename to", renaming=model)
+        # The new name's numbers continue after the old's: its claims start with one that
+        # holds every number the old name has used (a plain register of the new name then
+        # claims the next), and that claim also keeps the new name from being registered
+        # by anyone else meanwhile.
+        end = max(s.lake.claimed_end(model), int(s.q("max_version", model=model)[0]["n"]))
+        if end and not s.lake.reserve_numbers(new_name, end, renamed_from=model):
+            raise NameTaken(action="rename to", model=new_name,
+                            detail=f"versions of '{new_name}' were registered meanwhile: pick another name")
+        return event_row(s, new_name, None, "rename", after, note=note, renamed_from=model,
+                         evidence={"from": model, "versions_through": end})
+
+    return decide(s, model, attempt)
+
+
+def import_event(s: Session, model: str, version: int | None, kind: str, *, at: str | datetime, actor: str,
+                 origin: Mapping[str, str], target: str | None = None, note: str | None = None,
+                 tags: Mapping[str, str] | None = None, description: str | None = None) -> Event:
+    """A decision made in another system, recorded with its original time and actor: no gate
+    runs (the evidence says it was imported), the lifecycle rules do."""
+    if kind not in IMPORTABLE:
+        raise InvalidValue(f"cannot import a {kind!r} event: give one of {', '.join(IMPORTABLE)}")
+    imported = Imported(check.moment(at), check.actor(actor), check_origin(origin))
+    needs_version = kind in ("approve", "reject", "deprecate", "deploy")
+    if needs_version and version is None:
+        raise InvalidValue(f"an imported {kind} needs the version it was made on")
+    if kind in ("deploy", "undeploy") and target is None:
+        raise InvalidValue(f"an imported {kind} needs its target")
+    if kind == "create":
+        return create_model(s, model, description, tags, note, imported)
+    if kind == "undeploy":
+        return undeploy(s, model, target or "", note, imported)
+    if kind == "tag":
+        return tag(s, model, version, tags or {}, (), note, imported)
+    if kind == "describe":
+        return describe(s, model, version, description, note, imported)
+    if kind == "delete":
+        return delete(s, model, version, note, imported)
+    assert version is not None
+    if kind == "approve":
+        return approve(s, model, version, note, imported)
+    if kind == "deploy":
+        return deploy(s, model, version, target or "", note, imported)
+    state, allowed = {"reject": ("rejected", ("candidate",)), "deprecate": ("deprecated", ("approved",))}[kind]
+    return transition(s, model, version, kind, state, note, allowed=allowed, imported=imported)
+
+
+def check_origin(origin: Mapping[str, str] | None) -> dict[str, str]:
+    """Where an imported record came from: ``system``, ``source`` and ``id`` at least."""
+    if not isinstance(origin, Mapping):
+        raise InvalidValue("origin must map system, source and id (e.g. {'system': 'mlflow', 'source': URI, 'id': ...})")
+    values = check.mapping(origin, "origin")
+    missing = [k for k in ("system", "source", "id") if not (values.get(k) or "").strip()]
+    if missing:
+        raise InvalidValue(f"origin lacks {', '.join(missing)}: an imported record says its system, source and id")
+    return values
+
+
+def _evidence(imported: Imported | None) -> dict[str, Any]:
+    if imported is None:
+        return {}
+    return {"imported": True, "gates": "not run: decided in " + imported.origin["system"]}
+
+
+def _follows(s: Session, model: str, after: datetime | None, imported: Imported | None, kind: str) -> None:
+    """An imported decision goes after the model's latest decision (the views order by time)."""
+    if imported is None:
+        return
+    latest = s.q("latest_decision", model=model)[0]["at"] if s.lake.exists() else None
+    if after is not None and (latest is None or after > latest):
+        latest = after
+    if latest is not None and imported.at <= latest:
+        raise ImportOutOfOrder(kind=kind, model=model, at=imported.at.isoformat(), latest=latest.isoformat(),
+                               detail="it is not after the latest decision")
+
+
+def _require(s: Session, model: str, version: int | None) -> None:
+    if version is None:
+        s.require_model(model)
+    else:
+        s.version(model, version)
+
+
+def _require_free(s: Session, name: str, action: str, renaming: str | None = None) -> None:
+    """Refuse a name a model cannot take: a live model's, or one renamed away (reserved)."""
+    if not s.lake.exists():
+        return
+    status = s.q("name_status", model=name)[0]
+    if status["renamed_to"] is not None:
+        raise NameTaken(action=action, model=name, detail=(
+            f"it was renamed to '{status['renamed_to']}' and stays reserved to that model, so that "
+            f"{name}:N never means another model; pick another name"))
+    if status["live"]:
+        raise NameTaken(action=action, model=name, detail=f"a model of that name exists (see `catalog show {name}`)")
+    if renaming is not None and status["used"]:
+        raise NameTaken(action=action, model=name, detail=(
+            "a model of that name was deleted and its name stays reserved to it; pick another name"))
+
+
+def _description(value: str | None) -> str | None:
+    from .fields import BY_NAME
+    from .registering import checked_field
+
+    return checked_field(BY_NAME["description"], value)
+
+
+def _tags(values: Mapping[str, str] | None) -> dict[str, str]:
+    from .fields import BY_NAME
+    from .registering import checked_field
+
+    if values is not None and not isinstance(values, Mapping):
+        raise InvalidValue("tags must map names to values (KEY=VALUE)")
+    return checked_field(BY_NAME["tags"], values)

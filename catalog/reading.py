@@ -7,7 +7,6 @@ from datetime import datetime
 from typing import Any
 
 from . import validate as check
-from .errors import ModelNotFound
 from .queries import views_sql as _views_sql
 from .records import (
     Candidate,
@@ -35,10 +34,11 @@ def show(s: Session, model: str, version: int | None, as_of: str | datetime | No
     when = moment(as_of)
     if version is not None:
         return s.version(model, check.version(version), when)
-    rows = s.q("model_versions", when, model=model)
-    if not rows:
-        raise ModelNotFound(model=model)
-    summary = ModelSummary.from_row(s.q("models", when, model=model)[0])
+    found = s.q("models", when, model=model)
+    if not found:
+        raise s.not_found(model, when)
+    summary = ModelSummary.from_row(found[0])
+    rows = s.q("model_versions", when, model=model) if summary.versions else []
     return ModelInfo(
         model=model,
         owner=summary.owner,
@@ -47,6 +47,8 @@ def show(s: Session, model: str, version: int | None, as_of: str | datetime | No
         versions=[Version.from_row(r) for r in rows],
         deployments=[Deployment.from_row(r) for r in s.q("model_deployments", when, model=model)],
         latest_approved=summary.latest_approved,
+        created_at=summary.created_at,
+        updated_at=summary.updated_at,
     )
 
 
@@ -128,3 +130,11 @@ def sql(s: Session, query: str, as_of: str | datetime | None) -> QueryResult:
 def sql_arrow(s: Session, query: str, as_of: str | datetime | None) -> Any:
     check.text(query, "query", required=True)
     return s.reader().user_query_arrow(query, moment(as_of))
+
+
+def origins(s: Session, system: str, source: str) -> set[str]:
+    check.text(system, "origin system", required=True)
+    check.text(source, "origin source", required=True)
+    if not s.lake.exists():
+        return set()
+    return {r["id"] for r in s.q("origins", system=system, source=source)}

@@ -82,11 +82,16 @@ class Version(Record):
     state_by: str | None = None
     deployed_to: list[str] = field(default_factory=list)
     schema_version: int = 1
+    # An imported version: where it came from (system, source, id...), and who brought
+    # it across when (created_at/created_by keep the original's).
+    origin: dict[str, str] = field(default_factory=dict)
+    imported_at: datetime | None = None
+    imported_by: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Version:
         row = dict(row)
-        for key in ("tags", "metrics", "params", "dashboards"):
+        for key in ("tags", "metrics", "params", "dashboards", "origin"):
             row[key] = _map(row.get(key))
         row["data_refs"] = list(row.get("data_refs") or [])
         row["parents"] = [Parent(**p) for p in row.get("parents") or []]
@@ -100,7 +105,12 @@ class Version(Record):
 
 @dataclass(frozen=True)
 class Event(Record):
-    """One lifecycle decision (or, in history, a registration)."""
+    """One lifecycle decision (or, in history, a registration).
+
+    ``description``, ``tags`` and ``tags_deleted`` are what a create, describe or tag
+    event set; ``renamed_from`` the old name of a rename (whose ``model`` is the new
+    one). An imported event keeps the original ``at`` and ``actor`` and says who
+    imported it when (``imported_by``, ``imported_at``) and from where (``origin``)."""
 
     event_id: str
     at: datetime
@@ -112,12 +122,22 @@ class Event(Record):
     target: str | None = None
     note: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)
+    description: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+    tags_deleted: list[str] = field(default_factory=list)
+    renamed_from: str | None = None
+    origin: dict[str, str] = field(default_factory=dict)
+    imported_at: datetime | None = None
+    imported_by: str | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Event:
         row = dict(row)
         raw = row.get("evidence")
         row["evidence"] = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+        row["tags"] = _map(row.get("tags"))
+        row["origin"] = _map(row.get("origin"))
+        row["tags_deleted"] = list(row.get("tags_deleted") or [])
         return super().from_row.__func__(cls, row)  # type: ignore[attr-defined]
 
 
@@ -200,19 +220,23 @@ class Lineage(Record):
 class ModelSummary(Record):
     """A model as ``catalog list`` presents it.
 
-    ``owner``, ``description`` and ``tags`` are those of the latest version that
-    has one (the ``models`` query declares the rule; ``show`` and the site use it).
+    ``description`` and ``tags`` are those set on the model itself (create, describe,
+    tag), else those of the latest version that has one; ``owner`` is the latest
+    version's that has one (the ``models`` view declares the rule; ``show`` and the
+    site use it). A model created with no version yet has ``versions == 0`` and no
+    ``latest_version``.
     """
 
     model: str
     versions: int
-    latest_version: int
+    latest_version: int | None
     updated_at: datetime
     owner: str | None = None
     description: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
     latest_approved: int | None = None
     deployed_to: dict[str, int] = field(default_factory=dict)
+    created_at: datetime | None = None
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> ModelSummary:
@@ -234,7 +258,8 @@ class Counts(Record):
 
 @dataclass(frozen=True)
 class ModelInfo(Record):
-    """A model as ``catalog show MODEL`` presents it."""
+    """A model as ``catalog show MODEL`` presents it (description and tags: the model's
+    own, see :class:`ModelSummary`)."""
 
     model: str
     owner: str | None
@@ -243,6 +268,8 @@ class ModelInfo(Record):
     versions: list[Version]
     deployments: list[Deployment]
     latest_approved: int | None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ claims a single version number.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from . import validate as check
-from .errors import CatalogError, InvalidValue, ModelNotFound, VersionNotFound
+from .errors import CatalogError, InvalidValue, ModelNotFound, ModelRenamed, VersionNotFound, VersionTaken
 from .fields import FIELDS, NAMES, Field
 from .progress import ticker
 from .provenance import check_data_ref, git_info, inspect_artifact
@@ -23,8 +24,71 @@ from .session import Session
 
 ParentLike = Parent | tuple[str, int] | tuple[str, int, str] | str
 
+# What an import may say of a version besides its fields: its number, original time and
+# author, and where it came from.
+IMPORT_KEYWORDS = ("version", "created_at", "created_by", "origin")
 # What a bulk-loaded record may hold besides ``model`` and ``artifact_uri``.
-KEYWORDS = frozenset((*NAMES, "capture_git", "allow_missing_data"))
+KEYWORDS = frozenset((*NAMES, *IMPORT_KEYWORDS, "capture_git", "allow_missing_data"))
+
+
+def import_fields(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The import keywords given (``IMPORT_KEYWORDS``), checked: {} when none is. A record
+    with an original time or author, or an origin, is an import (imported_at and
+    imported_by are then set when it is written)."""
+    out: dict[str, Any] = {}
+    if given.get("version") is not None:
+        out["version"] = check.version(given["version"])
+    if given.get("created_at") is not None:
+        out["created_at"] = check.moment(given["created_at"])
+    if given.get("created_by") is not None:
+        out["created_by"] = check.actor(given["created_by"])
+    if given.get("origin") is not None:
+        from .lifecycle import check_origin
+
+        out["origin"] = check_origin(given["origin"])
+    return out
+
+
+def _stamp(row: dict[str, Any], extra: Mapping[str, Any], actor: str, now: Callable[[], datetime]) -> None:
+    """Put the import keywords ``extra`` into ``row`` (not its number: claimed later)."""
+    if "created_by" in extra:
+        row["created_by"] = extra["created_by"]
+    row["created_at"] = extra.get("created_at")
+    if extra.keys() & {"created_at", "created_by", "origin"}:
+        row["origin"] = extra.get("origin")
+        row["imported_at"] = now()
+        row["imported_by"] = actor
+
+
+def numbering(model: str, entries: Sequence[int | None]) -> Callable[[int], int]:
+    """How many numbers a model's records need past its end (the highest claimed), each
+    entry an explicit number or None (the next one): gaps between explicit numbers are
+    claimed too and stay gaps. Raises VersionTaken when an explicit number is not past
+    the end."""
+
+    def count(end: int) -> int:
+        current = end
+        for number in entries:
+            if number is None:
+                current += 1
+            elif number <= current:
+                raise VersionTaken(model=model, version=number, end=end,
+                                   detail="numbers are never given twice; import it under another number or skip it")
+            else:
+                current = number
+        return current - end
+
+    return count
+
+
+def _in_order(model: str, entries: list[int | None], number: int | None, i: int) -> None:
+    """Refuse an explicit number not above the ones given before it for its model in a load."""
+    if number is None:
+        return
+    before = [n for n in entries if n is not None]
+    if before and number <= max(before):
+        raise InvalidValue(f"record {i}: version {number} of '{model}' comes after version {max(before)} in this "
+                           "load: give each model's versions in increasing order")
 
 
 def parse_parent(value: ParentLike) -> Parent:
@@ -52,12 +116,28 @@ def parse_parent(value: ParentLike) -> Parent:
 
 
 def register(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any], *,
-             capture_git: bool, allow_missing_data: bool) -> Version:
+             capture_git: bool, allow_missing_data: bool, imported: Mapping[str, Any] | None = None) -> Version:
+    extra = import_fields(imported or {})
     row = prepare(s, model, artifact_uri, given, capture_git=capture_git, allow_missing_data=allow_missing_data)
-    row["version"] = s.lake.claim_version(model, s.actor, floor=lambda: _floor(s, model))
-    row["created_at"] = s.clock()
-    s.append("versions", [row], row["created_at"])
+    renamed = s.lake.renamed_to(model)  # its latest decision, read without opening the reader
+    if renamed is not None:
+        raise ModelRenamed(model=model, new_name=renamed)
+    _stamp(row, extra, s.actor, s.clock)
+    number = extra.get("version")
+    first = s.lake.claim_versions(model, numbering(model, [number]), s.actor, floor=lambda: _floor(s, model))
+    row["version"] = number or first
+    now = s.clock()
+    row["created_at"] = row["created_at"] or now
+    s.append("versions", [row], now)
     return registered(row)
+
+
+def require_registrable(s: Session, models: Iterable[str]) -> None:
+    """Refuse names renamed away: they stay reserved to their model (one query)."""
+    if not s.lake.exists():
+        return
+    for r in s.q("renamed_names", models=sorted(set(models))):
+        raise ModelRenamed(model=r["old"], new_name=r["model"])
 
 
 def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git: bool) -> Sequence[Version]:
@@ -66,6 +146,8 @@ def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git:
     lean = bulk.LeanCheck(s.actor, functools.cache(git_info), parse_parent)
     spill = bulk.Spill()
     counts: dict[str, int] = {}
+    numbers: dict[str, list[int | None]] = {}  # of the models whose records name some numbers
+    started = functools.cache(s.clock)
     parents: list[tuple[str, int, int]] = []  # (model, version, record index)
     tick = ticker(s.progress, "register", len(records) if isinstance(records, Sequence) else None)
     try:
@@ -81,6 +163,11 @@ def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git:
             if unknown:
                 raise InvalidValue(f"record {i}: unknown field(s) {sorted(unknown)}")
             fields.setdefault("capture_git", capture_git)
+            given = {k: fields.pop(k) for k in IMPORT_KEYWORDS if k in fields}
+            try:
+                extra = import_fields(given)
+            except CatalogError as exc:
+                raise _in_record(i, exc) from None
             row = lean.row(model, uri, fields)
             if row is None:
                 try:
@@ -90,6 +177,12 @@ def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git:
                     )
                 except CatalogError as exc:
                     raise _in_record(i, exc) from None
+            _stamp(row, extra, s.actor, started)
+            number = row["version"] = extra.get("version")
+            if number is not None or model in numbers:
+                entries = numbers.setdefault(model, [None] * counts.get(model, 0))
+                _in_order(model, entries, number, i)
+                entries.append(number)
             spill.add(row)
             counts[model] = counts.get(model, 0) + 1
             parents += [(p["model"], p["version"], i) for p in row["parents"]]
@@ -97,7 +190,15 @@ def register_many(s: Session, records: Iterable[Mapping[str, Any]], capture_git:
             spill.close()
             return []
         _require_parents(s, parents)
-        first = s.lake.claim_many(counts, s.actor, floors=lambda models: _floors(s, models))
+        require_registrable(s, counts)
+        planned: dict[str, int | Callable[[int], int]] = {**counts}
+        if numbers:
+            # Every explicit number is checked against the models' ends before any is claimed.
+            ends = s.lake.ends(sorted(numbers), floors=lambda models: _floors(s, models))
+            for model, entries in numbers.items():
+                numbering(model, entries)(ends[model])
+                planned[model] = numbering(model, entries)
+        first = s.lake.claim_many(planned, s.actor, floors=lambda models: _floors(s, models))
         now = s.clock()
         s.lake.append_batches("versions", spill.numbered(first, now), now=now)
         if tick is not None:
@@ -146,6 +247,12 @@ def prepare(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any],
         "parents": [{"model": p.model, "version": p.version, "relation": p.relation} for p in parent_list],
         "created_by": s.actor,
     }
+
+
+def checked_field(f: Field, value: Any) -> Any:
+    """``value`` of the field ``f`` checked as ``register`` checks it (what a describe or a
+    tag event sets takes the same checks)."""
+    return _checked(f, value, False)
 
 
 def _checked(f: Field, value: Any, allow_missing_data: bool) -> Any:
@@ -220,8 +327,8 @@ def _floors(s: Session, models: list[str]) -> dict[str, int]:
     """The highest recorded version of each of ``models`` that has one: one query."""
     top: dict[str, int] = {}
     if models and s.lake.exists():
-        for r in s.q("existing_versions", models=models):
-            top[r["model"]] = max(top.get(r["model"], 0), r["version"])
+        for r in s.q("top_versions", models=models):
+            top[r["model"]] = r["version"]
     return top
 
 

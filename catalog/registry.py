@@ -227,16 +227,28 @@ class Registry:
         artifact_sha256: str | None = None,
         capture_git: bool = True,
         allow_missing_data: bool = False,
+        version: int | None = None,
+        created_at: str | datetime | None = None,
+        created_by: str | None = None,
+        origin: Mapping[str, str] | None = None,
     ) -> Version:
-        """Append a new version of ``model``; returns it with its number."""
+        """Append a new version of ``model``; returns it with its number.
+
+        An import keeps what another system recorded: ``version`` (an explicit number,
+        refused unless it is free), ``created_at`` and ``created_by`` (the original time
+        and actor; this registry's actor and clock then go to ``imported_by`` and
+        ``imported_at``) and ``origin`` (where it came from: ``system``, ``source``,
+        ``id``, and e.g. ``semver``, ``run_id``, ``run_link``)."""
         given = {
             "owner": owner, "description": description, "tags": tags, "code_repo": code_repo,
             "code_version": code_version, "runtime_image": runtime_image, "data_refs": data_refs,
             "parents": parents, "metrics": metrics, "params": params, "dashboards": dashboards,
             "artifact_sha256": artifact_sha256,
         }
+        imported = {"version": version, "created_at": created_at, "created_by": created_by, "origin": origin}
         return registering.register(
-            self._s, model, artifact_uri, given, capture_git=capture_git, allow_missing_data=allow_missing_data
+            self._s, model, artifact_uri, given, capture_git=capture_git, allow_missing_data=allow_missing_data,
+            imported=imported,
         )
 
     def register_many(self, records: Iterable[Mapping[str, Any]], *, capture_git: bool = False) -> Sequence[Version]:
@@ -245,9 +257,13 @@ class Registry:
         Each record holds ``register``'s keywords plus ``model`` and
         ``artifact_uri``. Every record is checked as ``register`` checks it
         before anything is claimed or written; a refusal names the record's
-        index. Versions of one model are numbered in the order given. Records
-        may come from a generator: they are kept in a temporary file, not in
-        memory, and the returned sequence reads them back as it is indexed.
+        index. Versions of one model are numbered in the order given, unless a
+        record names its ``version`` (which must be unclaimed, else the whole load is
+        refused before anything is written; later plain records of that model number
+        on after the highest). A record may also carry ``created_at``, ``created_by``
+        and ``origin`` (see :meth:`register`). Records may come from a generator: they
+        are kept in a temporary file, not in memory, and the returned sequence reads
+        them back as it is indexed.
         """
         return registering.register_many(self._s, records, capture_git)
 
@@ -280,6 +296,52 @@ class Registry:
     def rollback(self, model: str, *, target: str, note: str, to: int | None = None) -> Event:
         """Move ``target`` back to a rollback candidate (by default the one it ran before)."""
         return lifecycle.rollback(self._s, model, target, note, to)
+
+    def create_model(self, model: str, *, description: str | None = None, tags: Mapping[str, str] | None = None,
+                     note: str | None = None) -> Event:
+        """Start a model with no version yet (MLflow's create_registered_model), with an
+        optional description and tags; refused when the name is taken."""
+        return lifecycle.create_model(self._s, model, description, tags, note)
+
+    def undeploy(self, model: str, *, target: str, note: str) -> Event:
+        """Record that ``target`` stops running ``model``: ``deployments`` has no row for it
+        after this, and a later deploy starts it again."""
+        return lifecycle.undeploy(self._s, model, target, note)
+
+    def tag(self, model: str, version: int | None = None, *, set: Mapping[str, str] | None = None,
+            delete: Sequence[str] = (), note: str | None = None) -> Event:
+        """Set and delete tags of a model (no ``version``) or of one version, in one event."""
+        return lifecycle.tag(self._s, model, version, set or {}, delete, note)
+
+    def describe(self, model: str, version: int | None = None, *, description: str | None,
+                 note: str | None = None) -> Event:
+        """Change the description of a model (no ``version``) or of one version; None clears it."""
+        return lifecycle.describe(self._s, model, version, description, note)
+
+    def delete(self, model: str, version: int | None = None, *, note: str | None = None) -> Event:
+        """Hide a version, or a whole model, from every read view (the audit keeps it; its
+        bytes stay until a redaction). Refused for a version a target runs."""
+        return lifecycle.delete(self._s, model, version, note)
+
+    def rename(self, model: str, new_name: str, *, note: str | None = None) -> Event:
+        """Rename a model: every view shows ``new_name``, whose numbering continues after the
+        old name's; the old name stays reserved to this model."""
+        return lifecycle.rename(self._s, model, new_name, note)
+
+    def import_event(self, model: str, version: int | None, kind: str, *, at: str | datetime, actor: str,
+                     origin: Mapping[str, str], target: str | None = None, note: str | None = None,
+                     tags: Mapping[str, str] | None = None, description: str | None = None) -> Event:
+        """Record a decision made in another system with its original time and actor (this
+        registry's actor and clock go to ``imported_by``/``imported_at``). No gate runs (the
+        evidence says it was imported); the lifecycle rules still apply, and ``at`` must
+        follow the model's latest decision."""
+        return lifecycle.import_event(self._s, model, version, kind, at=at, actor=actor, origin=origin,
+                                      target=target, note=note, tags=tags, description=description)
+
+    def origins(self, system: str, source: str) -> set[str]:
+        """The origin ids already in the lake from ``source`` of ``system`` (versions and
+        events alike): what an import skips when run again."""
+        return reading.origins(self._s, system, source)
 
     # -- redaction -------------------------------------------------------------------
 

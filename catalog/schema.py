@@ -17,7 +17,10 @@ from .fields import BY_NAME
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SCHEMA_VERSION = 1
+# 2: versions and events gained ``origin``, ``imported_at`` and ``imported_by`` (imports);
+# events gained ``description``, ``tags``, ``tags_deleted`` and ``renamed_from`` (the
+# describe, tag, create and rename events). A row of version 1 reads with them null.
+SCHEMA_VERSION = 2
 
 
 def _given(name: str) -> tuple[str, str, bool]:
@@ -50,6 +53,11 @@ _DECLARED: dict[str, tuple[tuple[str, str, bool], ...]] = {
         _given("dashboards"),
         ("created_at", "timestamp", False),
         ("created_by", "string", False),
+        # Where an imported version came from (system, source, id, ...), and who
+        # imported it when; created_at/created_by then keep the original's.
+        ("origin", "map<string,string>", True),
+        ("imported_at", "timestamp", True),
+        ("imported_by", "string", True),
     ),
     "events": (
         ("schema_version", "int32", False),
@@ -67,6 +75,17 @@ _DECLARED: dict[str, tuple[tuple[str, str, bool], ...]] = {
         ("target", "string", True),
         ("note", "string", True),
         ("evidence", "string", True),  # JSON text
+        # What a create, describe or tag event sets: the description (null with a
+        # describe: cleared), the tags set and the tag keys deleted.
+        ("description", "string", True),
+        ("tags", "map<string,string>", True),
+        ("tags_deleted", "list<string>", True),
+        # A rename's event is the new name's (model) and says the old one here.
+        ("renamed_from", "string", True),
+        # As on versions: an imported decision keeps its original at/actor.
+        ("origin", "map<string,string>", True),
+        ("imported_at", "timestamp", True),
+        ("imported_by", "string", True),
     ),
 }
 
@@ -129,4 +148,25 @@ EVENT_KINDS = (
     "rollback",
     "annotate",
     "redact",
+    "create",
+    "undeploy",
+    "tag",
+    "describe",
+    "delete",
+    "rename",
 )
+
+# Each column as DuckDB types it when it reads the lake's Parquet: the views declare
+# every current column through these, so an older lake (whose files and anchor lack
+# the newer columns) reads with them null (queries/sql.py).
+_DUCKDB = {
+    "int32": "INTEGER", "int64": "BIGINT", "string": "VARCHAR", "bool": "BOOLEAN",
+    "timestamp": "TIMESTAMP WITH TIME ZONE", "map<string,string>": "MAP(VARCHAR, VARCHAR)",
+    "map<string,double>": "MAP(VARCHAR, DOUBLE)", "list<string>": "VARCHAR[]",
+    "list<parent>": "STRUCT(model VARCHAR, \"version\" BIGINT, relation VARCHAR)[]",
+}
+
+
+def duckdb_columns(table: str) -> tuple[tuple[str, str], ...]:
+    """(name, DuckDB type) of each column of ``table``, in order."""
+    return tuple((name, _DUCKDB[kind]) for name, kind, _ in _DECLARED[table])

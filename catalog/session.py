@@ -15,7 +15,15 @@ from typing import Any
 from . import validate as check
 from .config import Config
 from .config import load as load_config
-from .errors import CatalogError, LakeNotFound, ModelNotFound, VersionNotFound
+from .errors import (
+    CatalogError,
+    LakeNotFound,
+    ModelDeleted,
+    ModelNotFound,
+    ModelRenamed,
+    VersionDeleted,
+    VersionNotFound,
+)
 from .lake import Lake, compact
 from .progress import Progress
 from .queries import Reader
@@ -95,13 +103,24 @@ class Session:
         return self.reader().query(name, as_of, **params)
 
     def require_model(self, model: str, as_of: datetime | None = None) -> None:
-        if not self.q("model_exists", as_of, model=model)[0]["n"]:
-            raise ModelNotFound(model=model)
+        if not self.q("model_exists", as_of, model=model)[0]["n"] and not self.q("model_created", as_of, model=model)[0]["n"]:
+            raise self.not_found(model, as_of)
+
+    def not_found(self, model: str, as_of: datetime | None = None) -> CatalogError:
+        """Why ``model`` is not a live model: renamed, deleted, or never registered."""
+        status = self.q("name_status", as_of, model=model)[0]
+        if status["renamed_to"] is not None:
+            return ModelRenamed(model=model, new_name=status["renamed_to"])
+        if status["deleted_at"] is not None:
+            return ModelDeleted(model=model, at=f"{status['deleted_at']:%Y-%m-%d %H:%M:%SZ}", by=status["deleted_by"])
+        return ModelNotFound(model=model)
 
     def version(self, model: str, version: int, as_of: datetime | None = None) -> Version:
         rows = self.q("version", as_of, model=model, version=version)
         if not rows:
             self.require_model(model, as_of)
+            if self.q("deleted_version", as_of, model=model, version=version)[0]["n"]:
+                raise VersionDeleted(model=model, version=version)
             raise VersionNotFound(model=model, version=version)
         return Version.from_row(rows[0])
 

@@ -213,6 +213,8 @@ def decision_row(data: bytes) -> dict[str, Any] | None:
     try:
         row = json.loads(data)
         row["at"] = datetime.fromisoformat(row["at"])
+        if row.get("imported_at") is not None:
+            row["imported_at"] = datetime.fromisoformat(row["imported_at"])
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
     return row if isinstance(row.get("event_id"), str) else None
@@ -422,7 +424,8 @@ class Lake:
         """Claim the next free version number of ``model``."""
         return self.claim_versions(model, 1, actor, floor)
 
-    def claim_many(self, counts: dict[str, int], actor: str, floors: Callable[[list[str]], dict[str, int]]) -> dict[str, int]:
+    def claim_many(self, counts: dict[str, int | Callable[[int], int]], actor: str,
+                   floors: Callable[[list[str]], dict[str, int]]) -> dict[str, int]:
         """Claim ``counts[model]`` consecutive numbers of each model (a bulk load); returns
         each model's first.
 
@@ -432,7 +435,9 @@ class Lake:
         together: a folder fsync each for a few models, else one ``sync`` of the
         machine, whose cost depends on what else waits to be written (0.1 s and more
         on a busy disk) but not on how many models. ``floors`` gives the highest
-        recorded version of the models without claims, in one go.
+        recorded version of the models without claims, in one go. A count may be a
+        function of the model's end (the highest number claimed), for loads that name
+        some numbers themselves (imports): it raises to refuse.
         """
         have = set(self.storage.listdir("_claims"))
         ends = {m: self._claimed_end(m) if m in have else (0, False) for m in counts}
@@ -449,7 +454,7 @@ class Lake:
             self.storage.sync()
         return first
 
-    def claim_versions(self, model: str, count: int, actor: str, floor: Callable[[], int], *, sync: bool = True) -> int:
+    def claim_versions(self, model: str, count: int | Callable[[int], int], actor: str, floor: Callable[[], int], *, sync: bool = True) -> int:
         """Claim ``count`` consecutive version numbers of ``model``; returns the first.
 
         A claim is an object ``_claims/<model>/<first>`` created only if absent
@@ -465,13 +470,23 @@ class Lake:
         end, sure = self._claimed_end(model)
         return self._claim(model, count, actor, end if sure else max(end, floor()), floor, sync=sync)
 
-    def _claim(self, model: str, count: int, actor: str, end: int, floor: Callable[[], int], *, sync: bool) -> int:
+    def ends(self, models: Sequence[str], floors: Callable[[list[str]], dict[str, int]]) -> dict[str, int]:
+        """The highest number claimed (or recorded, where the claims cannot tell) of each model."""
+        have = set(self.storage.listdir("_claims"))
+        ends = {m: self._claimed_end(m) if m in have else (0, False) for m in models}
+        unsure = [m for m, (_, sure) in ends.items() if not sure]
+        floor = floors(unsure) if unsure else {}
+        return {m: end if sure else max(end, floor.get(m, 0)) for m, (end, sure) in ends.items()}
+
+    def _claim(self, model: str, count: int | Callable[[int], int], actor: str, end: int, floor: Callable[[], int],
+               *, sync: bool) -> int:
         while True:
             first = end + 1
-            body = _claim_body(actor, first + count - 1)
+            n = count(end) if callable(count) else count
+            body = _claim_body(actor, first + n - 1)
             # With ``sync``, the claim's name and body are durable before a record uses it.
             if self.storage.create_exclusive(f"_claims/{model}/{first}", body, sync=sync):
-                self._claim_ends[(model, str(first))] = first + count - 1
+                self._claim_ends[(model, str(first))] = first + n - 1
                 return first
             # Another writer has that number: its claim says how far it reaches; follow
             # it, and read the end again (it may have moved on further).
@@ -480,6 +495,29 @@ class Lake:
             end = max(found if found is not None else first, latest)
             if not sure:
                 end = max(end, floor())
+
+    def claimed_end(self, model: str) -> int:
+        """The highest version number claimed for ``model`` (0: none)."""
+        return self._claimed_end(model)[0]
+
+    def reserve_numbers(self, model: str, last: int, *, renamed_from: str) -> bool:
+        """Claim numbers 1 to ``last`` of ``model`` at once, as a rename does for the model's
+        new name (whose numbers continue after the old name's); False when ``model`` has a
+        claim already that is not such a reservation from ``renamed_from`` (an earlier try of
+        the same rename, run again after another decision came first)."""
+        path = f"_claims/{model}/1"
+        body = json.dumps({"by": "rename", "last": last, "renamed_from": renamed_from, "pid": os.getpid(),
+                           "at": time.time()}).encode()
+        if self.storage.create_exclusive(path, body, sync=True):
+            self._claim_ends[(model, "1")] = last
+            return True
+        try:
+            held = json.loads(self.storage.read_bytes(path))
+        except (FileNotFoundError, ValueError):
+            return False
+        names = [n for n in self.storage.listdir(f"_claims/{model}") if parse_claim(n)]
+        return (isinstance(held, dict) and held.get("renamed_from") == renamed_from and names == ["1"]
+                and isinstance(held.get("last"), int) and held["last"] >= last)
 
     def _claim_end_of(self, model: str, name: str) -> int | None:
         """The last number the claim ``name`` of ``model`` holds, when its body says."""
@@ -545,6 +583,21 @@ class Lake:
                 self.append_event(row)
                 self._settled[model] = (n + 1, row["at"])
                 return row
+
+    def renamed_to(self, model: str) -> str | None:
+        """The name ``model`` was renamed to, when its latest decision is that rename (a
+        name renamed away takes no decision after it): what register checks with a listing
+        and a read rather than a query."""
+        n = self._decision_head(model)
+        if not n:
+            return None
+        try:
+            row = decision_row(self.storage.read_bytes(f"_decisions/{model}/{n}"))
+        except FileNotFoundError:
+            return None
+        if row is None or row.get("kind") != "rename" or row.get("renamed_from") != model:
+            return None
+        return str(row["model"])
 
     def _decision_head(self, model: str) -> int:
         return max((int(n) for n in self.storage.listdir(f"_decisions/{model}") if n.isdigit()), default=0)

@@ -2,10 +2,59 @@
 -- `-- name: <name>`; parameters are bound by name ($model, $version, $target).
 
 -- name: model_exists
-SELECT count(*) AS n FROM versions WHERE model = $model;
+-- Whether $model has a version (not deleted); see model_created for a model without one.
+SELECT count(*) AS n FROM (SELECT 1 FROM versions WHERE model = $model LIMIT 1);
+
+-- name: model_created
+-- Whether $model was created (create) since it was last deleted as a whole.
+SELECT count(*) AS n FROM _model_edits WHERE model = $model AND created_at IS NOT NULL;
 
 -- name: max_version
-SELECT coalesce(max(version), 0) AS n FROM versions WHERE model = $model;
+-- The highest version ever recorded under $model's name now (deleted ones and those
+-- written under a name it had before included): numbers are never given twice.
+SELECT coalesce(max(version), 0) AS n FROM _versions_named WHERE model = $model;
+
+-- name: name_status
+-- What the name $model stands for now: renamed_to (the name its model goes by since a
+-- rename, null when it was not renamed away), used (records were written under it or
+-- under a name it was renamed from), deleted_at/deleted_by (its latest whole-model
+-- delete) and live (see model_exists).
+SELECT
+    (SELECT model FROM _renamed WHERE old = $model) AS renamed_to,
+    (EXISTS (SELECT 1 FROM _versions_named WHERE model = $model)
+     OR EXISTS (SELECT 1 FROM events WHERE model = $model)) AS used,
+    (SELECT max("at") FROM _deleted WHERE model = $model AND version IS NULL) AS deleted_at,
+    (SELECT arg_max(actor, "at") FROM _deleted WHERE model = $model AND version IS NULL) AS deleted_by,
+    (EXISTS (SELECT 1 FROM versions WHERE model = $model)
+     OR EXISTS (SELECT 1 FROM _model_edits WHERE model = $model AND created_at IS NOT NULL)) AS live;
+
+-- name: renamed_names
+-- Which of $models were renamed away, and the name each model goes by now.
+SELECT old, model FROM _renamed WHERE list_contains($models, old) ORDER BY old;
+
+-- name: stored_names
+-- The names $model's records are stored under: its own and every name it was renamed from.
+SELECT $model::VARCHAR AS name
+UNION
+SELECT old FROM _renamed WHERE model = $model;
+
+-- name: latest_decision
+-- The time of $model's latest event (under any name it had): what an imported decision must follow.
+SELECT max("at") AS "at" FROM events WHERE model = $model;
+
+-- name: deleted_version
+-- Whether version $version of $model was deleted (by a delete of it or of the whole model).
+SELECT count(*) AS n FROM _deleted
+WHERE model = $model AND (version = $version OR (version IS NULL AND $version <= through));
+
+-- name: origins
+-- The origin ids recorded from one source of one system, in versions and events alike
+-- (deleted and renamed ones included): what an import has brought across already.
+SELECT DISTINCT origin['id'] AS id FROM _versions_current
+WHERE origin['system'] = $system AND origin['source'] = $source AND origin['id'] IS NOT NULL
+UNION
+SELECT DISTINCT origin['id'] FROM _events_current
+WHERE origin['system'] = $system AND origin['source'] = $source AND origin['id'] IS NOT NULL;
 
 -- name: version
 SELECT * FROM model_versions WHERE model = $model AND version = $version;
@@ -14,31 +63,20 @@ SELECT * FROM model_versions WHERE model = $model AND version = $version;
 SELECT * FROM model_versions WHERE model = $model ORDER BY version;
 
 -- name: models
--- One row per model ($model, or every model when it is NULL). A model's owner,
--- description and tags are those of its latest version that has one (for tags: the
--- latest version with at least one tag, its whole map), so a newer version
--- registered without them does not blank the model. show, list and the site all
--- read them from here.
-SELECT
-    mv.model,
-    arg_max(mv.owner, mv.version) FILTER (WHERE mv.owner IS NOT NULL) AS owner,
-    arg_max(mv.description, mv.version) FILTER (WHERE mv.description IS NOT NULL) AS description,
-    arg_max(mv.tags, mv.version) FILTER (WHERE cardinality(mv.tags) > 0) AS tags,
-    count(*) AS versions,
-    max(mv.version) AS latest_version,
-    max(mv.version) FILTER (WHERE mv.state = 'approved') AS latest_approved,
-    max(mv.created_at) AS updated_at
-FROM model_versions AS mv
-WHERE $model IS NULL OR mv.model = $model
-GROUP BY mv.model
-ORDER BY mv.model;
+-- One row per live model ($model, or every model when it is NULL): the `models` view,
+-- which says where a model's owner, description and tags come from.
+SELECT model, owner, description, coalesce(tags, MAP {}) AS tags, versions, latest_version, latest_approved,
+       created_at, updated_at
+FROM models
+WHERE $model IS NULL OR model = $model
+ORDER BY model;
 
 -- name: counts
 -- What the README, `catalog demo` and the site count: models, versions (one per
 -- registration) and decisions (every lifecycle event: approve, reject, deprecate,
 -- deploy, rollback, redact...; a registration is not a decision).
 SELECT
-    (SELECT count(DISTINCT model) FROM versions) AS models,
+    (SELECT count(*) FROM models) AS models,
     (SELECT count(*) FROM versions) AS versions,
     (SELECT count(*) FROM events) AS decisions;
 
@@ -137,7 +175,8 @@ ORDER BY mv.version DESC
 LIMIT 1;
 
 -- name: audit
-SELECT event_id, "at", actor, kind, model, version, state, target, note, evidence
+SELECT event_id, "at", actor, kind, model, version, state, target, note, evidence,
+       description, tags, tags_deleted, renamed_from, origin, imported_at, imported_by
 FROM audit_log
 WHERE ($model IS NULL OR model = $model)
   AND ($target IS NULL OR target = $target)
@@ -145,14 +184,19 @@ WHERE ($model IS NULL OR model = $model)
 ORDER BY "at", event_id;
 
 -- name: files_with_versions
+-- ($model: the names the model's records are stored under, see stored_names.)
 SELECT DISTINCT filename FROM _versions_files
-WHERE model = $model AND ($version IS NULL OR version = $version)
+WHERE list_contains($models, model) AND ($version IS NULL OR version = $version)
 ORDER BY filename;
 
 -- name: files_with_events
 SELECT DISTINCT filename FROM _events_files
-WHERE model = $model AND ($version IS NULL OR version = $version)
+WHERE list_contains($models, model) AND ($version IS NULL OR version = $version)
 ORDER BY filename;
 
 -- name: existing_versions
 SELECT model, version FROM versions WHERE list_contains($models, model);
+
+-- name: top_versions
+-- The highest version ever recorded of each of $models (see max_version).
+SELECT model, max(version) AS version FROM _versions_named WHERE list_contains($models, model) GROUP BY model;

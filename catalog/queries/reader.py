@@ -37,7 +37,7 @@ _MAX_RERUNS = 20
 # is looked for in that model only. Every other read (a whole-lake view, lineage,
 # catalog sql) looks across the whole lake first.
 ONE_MODEL = frozenset({
-    "model_exists", "max_version", "version", "model_versions", "models", "model_deployments", "deployment",
+    "model_exists", "model_created", "max_version", "version", "model_versions", "models", "model_deployments", "deployment",
     "candidates", "resolve_model", "approvers", "deployed_targets", "champion",
     "files_with_versions", "files_with_events",
 })
@@ -67,6 +67,9 @@ class Reader:
         # The files last listed (tails with their identity), the models (None: all)
         # already searched for second copies over them, and whether the views skip some.
         self._file_set: object = None
+        self._anchors: list[list[str]] = [[], []]
+        # Whether the lake has renames, deletes (None: not looked yet): see _define_views.
+        self._structure: tuple[bool, ...] | None = None
         self._copies_checked: set[str | None] = set()
         self._skipping = False
         self._con = lake.session.con
@@ -116,18 +119,14 @@ class Reader:
             # Creating a view binds it, reading the footer of every file it lists; bound
             # over the zero-row anchors alone that is cheap, and a query binds it again
             # over the files the variables below name.
-            anchors = [[p for p in paths if ANCHOR.match(os.path.basename(p))] or paths for paths in (versions, events)]
-            self._con.execute(views_sql(*anchors, exact=exact, checked=True))
-            self._con.execute(named_queries("reader.sql")["create_tails"])
-            self._con.execute(named_queries("reader.sql")["create_skips"])
+            self._anchors = [[p for p in paths if ANCHOR.match(os.path.basename(p))] or paths for paths in (versions, events)]
+            self._define_views(exact)
             self._exact = exact
             self._sources = None
             self._file_set = None
             self._skipping = False
         if (versions, events) != self._sources:
-            for table, paths in zip(TABLES, (versions, events)):
-                self._con.execute(reader_query(f"set_{table}_files"), {"files": paths})
-                self._con.execute(reader_query(f"set_{table}_checked"), {"files": [p for p in paths if lake.rows_checked(p)]})
+            self._set_files(versions, events)
         self._sources = (versions, events)
         for table, tail in zip(TABLES, tails):
             self._sync_tail(table, tail)
@@ -138,6 +137,37 @@ class Reader:
             if self._skipping:
                 self._con.execute(named_queries("reader.sql")["clear_skips"])
                 self._skipping = False
+            self._con.execute(reader_query("hold_structure"))
+            structure = tuple(self._con.execute(reader_query("structure_kinds")).fetchall()[0])
+            if structure != self._structure:
+                # Renames or deletes appeared (or the first look): the views that map names
+                # and hide deleted records are defined only when the lake has some.
+                self._structure = structure
+                self._define_views(self._exact)
+                self._set_files(versions, events)
+
+    def _define_views(self, exact: tuple[bool, bool] | None) -> None:
+        """(Re)define the stable views over the files last listed, leaving out the work of
+        renames and deletes while the lake has none (see reader.sql, plain_names)."""
+        assert exact is not None
+        queries = named_queries("reader.sql")
+        self._con.execute(views_sql(*self._anchors, exact=exact, checked=True))
+        self._con.execute(queries["create_tails"])
+        self._con.execute(queries["create_skips"])
+        renames, deletes, edits = self._structure if self._structure is not None else (True, True, True)
+        if not renames:
+            self._con.execute(queries["plain_names"])
+        if not deletes:
+            self._con.execute(queries["plain_deletes"])
+        if not edits:
+            self._con.execute(queries["plain_edits"])
+
+    def _set_files(self, versions: list[str], events: list[str]) -> None:
+        for table, paths in zip(TABLES, (versions, events)):
+            self._con.execute(reader_query(f"set_{table}_files"), {"files": paths})
+            self._con.execute(reader_query(f"set_{table}_checked"), {"files": [p for p in paths if self._lake.rows_checked(p)]})
+        if self._skipping:
+            self._con.execute(reader_query("skip_copies"))
 
     def _check_copies(self, model: str | None) -> None:
         """Look for second copies of the records ``model`` has (None: of every record)

@@ -12,12 +12,52 @@
 -- itself: catalog/lake/lake.sql.)
 
 -- name: create_tails
-CREATE TEMP TABLE IF NOT EXISTS _versions_tail AS SELECT * FROM _versions_parquet LIMIT 0;
-CREATE TEMP TABLE IF NOT EXISTS _events_tail AS SELECT * FROM _events_parquet LIMIT 0;
+-- (With every current column, whatever the files listed have: see _versions_columns.)
+CREATE TEMP TABLE IF NOT EXISTS _versions_tail AS SELECT * FROM _versions_columns;
+CREATE TEMP TABLE IF NOT EXISTS _events_tail AS SELECT * FROM _events_columns;
 CREATE OR REPLACE VIEW _versions_files AS
 SELECT * FROM _versions_parquet UNION ALL BY NAME SELECT * FROM _versions_tail;
 CREATE OR REPLACE VIEW _events_files AS
 SELECT * FROM _events_parquet UNION ALL BY NAME SELECT * FROM _events_tail;
+CREATE TEMP TABLE IF NOT EXISTS _structure_held AS
+SELECT model, version, kind, "at", event_id, actor, renamed_from, evidence FROM _events_columns;
+CREATE OR REPLACE VIEW _structure AS SELECT * FROM _structure_held;
+
+-- name: hold_structure
+-- The renames and deletes (views.sql, _structure), read once per state of the lake's
+-- files rather than by every view of every query.
+-- (With one create, tag and describe event each, if any: whether the lake has them.)
+CREATE OR REPLACE TEMP TABLE _structure_held AS
+SELECT model, version, kind, "at", event_id, actor, renamed_from, evidence
+FROM _events_current
+WHERE kind IN ('rename', 'delete', 'create', 'tag', 'describe')
+QUALIFY kind IN ('rename', 'delete') OR row_number() OVER (PARTITION BY kind) = 1;
+
+-- name: structure_kinds
+SELECT coalesce(bool_or(kind = 'rename'), false) AS renames, coalesce(bool_or(kind = 'delete'), false) AS deletes,
+       coalesce(bool_or(kind IN ('create', 'tag', 'describe')), false) AS edits
+FROM _structure_held;
+
+-- name: plain_names
+-- While no model was renamed (the usual case) the views need not map names: a filter
+-- on one model then reaches the files (and the scan is not made twice).
+CREATE OR REPLACE VIEW _versions_named AS SELECT * FROM _versions_asof;
+CREATE OR REPLACE VIEW events AS SELECT * FROM _events_asof;
+
+-- name: plain_deletes
+-- While nothing was deleted, versions are every version.
+CREATE OR REPLACE VIEW versions AS SELECT * FROM _versions_named;
+
+-- name: plain_edits
+-- While no create, tag or describe event was recorded, registrations say it all.
+CREATE OR REPLACE VIEW _version_edits AS
+SELECT NULL::VARCHAR AS model, NULL::BIGINT AS version, NULL::BOOLEAN AS described, NULL::VARCHAR AS description,
+       NULL::BOOLEAN AS tagged, NULL::MAP(VARCHAR, VARCHAR) AS tags_set, NULL::VARCHAR[] AS tags_deleted
+WHERE false;
+CREATE OR REPLACE VIEW _model_edits AS
+SELECT NULL::VARCHAR AS model, NULL::TIMESTAMPTZ AS created_at, NULL::BOOLEAN AS described, NULL::VARCHAR AS description,
+       NULL::BOOLEAN AS tagged, NULL::MAP(VARCHAR, VARCHAR) AS tags, NULL::TIMESTAMPTZ AS updated_at
+WHERE false;
 
 -- name: versions_tail_add
 INSERT INTO _versions_tail BY NAME

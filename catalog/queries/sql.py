@@ -12,8 +12,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import cache
 
-from ..engine import named_sql, quote_literal
+from ..engine import named_sql, quote_identifier, quote_literal
 from ..lake.rules import sound_rows_sql
+from ..schema import duckdb_columns
 
 TABLES = ("versions", "events")
 _ONE_PER_KEY = {"versions": "DISTINCT ON (model, version)", "events": "DISTINCT ON (model, event_id)"}
@@ -60,6 +61,7 @@ def views_sql(
         .replace("{events_files}", files_literal(events_files))
     )
     for table, known in zip(TABLES, exact):
+        text = text.replace("{%s_columns}" % table, _columns_sql(table))
         text = text.replace("{%s_one_per_key}" % table, "" if known else _ONE_PER_KEY[table])
         text = text.replace("{%s_sound}" % table, sound_rows_sql(table, checked=checked))
     return text
@@ -72,3 +74,10 @@ def reader_query(name: str) -> str:
     for table in TABLES:
         text = text.replace("{%s_sound}" % table, sound_rows_sql(table, checked=True))
     return text
+
+
+def _columns_sql(table: str) -> str:
+    """A SELECT of no row with every current column of ``table``, typed (and the file name
+    read_parquet adds): what lets an older lake read with its newer columns null."""
+    typed = [f"NULL::{kind} AS {quote_identifier(name)}" for name, kind in duckdb_columns(table)]
+    return "SELECT " + ", ".join([*typed, "NULL::VARCHAR AS filename"]) + " WHERE false"
