@@ -155,6 +155,15 @@ def _event_doc(e: Event) -> dict[str, Any]:
         "target": e.target,
         "note": e.note,
         "evidence": e.evidence if isinstance(e.evidence, dict) else {},
+        # what a create, describe or tag event set, the old name of a rename, and for an
+        # imported event where it came from and who brought it across when
+        "description": e.description,
+        "tags": [[k, v] for k, v in sorted(e.tags.items())],
+        "tags_deleted": list(e.tags_deleted),
+        "renamed_from": e.renamed_from,
+        "origin": dict(sorted(e.origin.items())),
+        "imported_at": iso(e.imported_at),
+        "imported_by": e.imported_by,
     }
 
 
@@ -343,10 +352,11 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
 
     summary_of = {s.model: s for s in records.summaries}
     models: list[dict[str, Any]] = []
-    for name in sorted(by_model):
-        versions = by_model[name]
-        latest = versions[-1]
-        summary = summary_of[name]
+    for name in sorted(set(by_model) | set(summary_of)):
+        versions = by_model.get(name, [])   # none for a model created with no version yet
+        summary = summary_of.get(name)
+        if summary is None:
+            problems[name].append("versions without a model row in the models view; listed from its versions")
         approved = [v.version for v in versions if v.state == "approved"]
         up = upstream.get(name, {})
         parents: dict[str, list[int]] = defaultdict(list)
@@ -367,17 +377,18 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         segment = page_segment(name)
         if segment is None:
             problems[name].append("the model name cannot be a page's folder name; listed without a page")
+        updated = [v.created_at for v in versions] + ([summary.updated_at] if summary and summary.updated_at else [])
         models.append({
             "name": name,
             "segment": segment,
             "url": f"models/{segment}/" if segment else None,
             "search_boost": search_boost(name),
-            "owner": summary.owner,
-            "description": summary.description,
-            "tags": [[k, val] for k, val in sorted(summary.tags.items())],
-            "latest_version": latest.version,
+            "owner": summary.owner if summary else versions[-1].owner,
+            "description": summary.description if summary else versions[-1].description,
+            "tags": [[k, val] for k, val in sorted((summary.tags if summary else versions[-1].tags).items())],
+            "latest_version": versions[-1].version if versions else None,
             "latest_approved": max(approved) if approved else None,
-            "updated_at": iso(max(v.created_at for v in versions)),
+            "updated_at": iso(max(updated)) if updated else None,
             "versions": version_docs,
             "metric_names": sorted({k for v in versions for k in v.metrics}),
             "running": running.get(name, []),
@@ -433,6 +444,8 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "owners": [{"owner": o, "anchor": owner_anchor[o], "models": sorted(ms)} for o, ms in sorted(owners.items())],
         "targets": targets,
         "model_urls": {m["name"]: m["url"] for m in models if m["url"]},
+        # the versions each model page shows (a deleted one has no anchor to link to)
+        "shown_versions": {m["name"]: [v["version"] for v in m["versions"]] for m in models if m["url"]},
         "target_urls": {t["target"]: t["url"] for t in targets if t["url"]},
         "tags": [{"key": k, "value": v, "anchor": tag_anchor[(k, v)], "models": sorted(ms)}
                  for (k, v), ms in sorted(tags.items())],

@@ -100,6 +100,15 @@ def _model_url(context: Any, name: str, anchor: str = "") -> str | None:
 
 
 @jinja2.pass_context
+def _version_url(context: Any, name: str, version: int | None) -> str | None:
+    """The address of version ``version`` on the page of model ``name``, or ``None`` when
+    that page does not show it (deleted since) or there is no page."""
+    if version is None or version not in context["doc"].get("shown_versions", {}).get(name, ()):
+        return None
+    return _model_url(context, name, f"#v{version}")
+
+
+@jinja2.pass_context
 def _target_url(context: Any, name: str) -> str | None:
     """The relative address of the page of target ``name``, or ``None``."""
     url = context["doc"].get("target_urls", {}).get(name)
@@ -134,7 +143,7 @@ class Renderer:
             number=_number, size=_size, truncate_text=_truncate,
         )
         self.env.globals.update(trend_chart=svg.trend_chart, lineage_diagram=svg.lineage_diagram, is_web_url=is_web_url,
-                                model_url=_model_url, target_url=_target_url)
+                                model_url=_model_url, version_url=_version_url, target_url=_target_url)
 
     def render(self, template: str, path: str, document: Mapping[str, Any], **extra: Any) -> str:
         """Render one page; ``path`` is its Markdown path in the build folder."""
