@@ -237,6 +237,16 @@ class SiteBuildFailed(CatalogError):
     template = "the catalog site did not build: {detail}"
 
 
+class SiteAssetsUnavailable(Refused):
+    """The SQL page's DuckDB-WASM files are neither in the cache nor fetchable from the npm registry."""
+
+    template = (
+        "the site's SQL page needs {package} from the npm registry, and neither the cache {cache} nor npm "
+        "could supply it ({detail}): run `{command}` where the registry is reachable (and copy the file into "
+        "{cache} here), or build without the SQL page (catalog build --no-sql-page)"
+    )
+
+
 class ControlCharacter(InvalidInput):
     """Text holds a character a terminal would act on (ESC, BEL...) or one that cannot be seen."""
 

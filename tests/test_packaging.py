@@ -40,10 +40,13 @@ def test_the_wheel_carries_the_site_defaults_types_and_license_and_nothing_of_th
     names = set(zipfile.ZipFile(wheel).namelist())
     for needed in ("catalog/site/defaults/model.md.j2", "catalog/site/defaults/_version.md.j2",
                    "catalog/site/defaults/mkdocs.yml", "catalog/site/defaults/assets/extra.css",
-                   "catalog/queries/views.sql", "catalog/py.typed"):
+                   "catalog/queries/views.sql", "catalog/py.typed", "catalog/site/cookbook.sql",
+                   "catalog/site/defaults/query/index.md.j2", "catalog/site/defaults/query/query.js",
+                   "catalog/site/defaults/query/query.css"):
         assert needed in names, f"{needed} is not in the wheel"
-    templates = {p.name for p in (REPO / "site_src").glob("*.j2")}
-    assert templates == {n.rsplit("/", 1)[1] for n in names if n.startswith("catalog/site/defaults/") and n.endswith(".j2")}
+    templates = {p.relative_to(REPO / "site_src").as_posix() for p in (REPO / "site_src").rglob("*.j2")}
+    assert templates == {n.removeprefix("catalog/site/defaults/") for n in names
+                         if n.startswith("catalog/site/defaults/") and n.endswith(".j2")}
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
     assert not [n for n in names if n.startswith(("tests/", "data/", "site_src/", "benchmarks/"))]
     metadata = zipfile.ZipFile(wheel).read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
@@ -66,6 +69,11 @@ def test_installed_wheel_runs_init_register_approve_deploy_build_resolve_from_an
     work.mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CATALOG_", "PYTHON", "VIRTUAL_ENV"))}
     env["HOME"] = str(tmp_path)
+    # DuckDB-WASM for the SQL page: from the tarballs already cached on this machine (npm pack
+    # fills the cache the first time), as a pip-installed catalog finds them
+    from catalog.site.wasm import cache_dir
+
+    env["CATALOG_ASSET_CACHE"] = str(cache_dir())
     catalog = str(venv / "bin" / "catalog")
 
     def run(*args: str, actor: str = "ana") -> str:
@@ -82,6 +90,8 @@ def test_installed_wheel_runs_init_register_approve_deploy_build_resolve_from_an
     page = (work / "site" / "models" / "churn" / "index.html").read_text()
     assert "offline eval passed" in page
     assert (work / "site" / "assets" / "extra.css").is_file()
+    assert (work / "site" / "query" / "duckdb" / "duckdb-eh.wasm").is_file()
+    assert (work / "site" / "query" / "events.arrow").is_file() and (work / "site" / "query" / "query.js").is_file()
     assert run("resolve", "churn@prod").strip() == str(work / "model.pkl")
     located = _run([str(venv / "bin" / "python"), "-c", "import catalog.site.layers as l; print(l.DEFAULTS)"],
                    cwd=work, env=env).stdout.strip()

@@ -21,16 +21,19 @@ OutOpt = Annotated[str, typer.Option("--out", "-o", help="The site folder. Examp
 
 TemplatesOpt = Annotated[Optional[str], typer.Option(
     "--templates", help="A folder of your own templates (and assets) that win over the defaults. Example: --templates site_templates")]
+NoSqlPageOpt = Annotated[bool, typer.Option(
+    "--no-sql-page", help="Leave out the SQL page (DuckDB-WASM, fetched once from the npm registry, then cached). Example: --no-sql-page")]
 MkdocsOpt = Annotated[Optional[str], typer.Option(
     "--mkdocs-config", help="Your own mkdocs.yml, laid over the default configuration. Example: --mkdocs-config mkdocs.yml")]
 
 
 def _build(registry: Registry, out: str, as_of: str | None = None, *,
-           templates: str | None = None, mkdocs_config: str | None = None) -> Any:
+           templates: str | None = None, mkdocs_config: str | None = None, sql_page: bool = True) -> Any:
     from ..site import build_site
 
     typer.echo(f"Building the catalog site of {registry.location} into {out} ...", err=True)
-    report = build_site(registry, out, registry.config, as_of=as_of, templates=templates, mkdocs_config=mkdocs_config)
+    report = build_site(registry, out, registry.config, as_of=as_of, templates=templates, mkdocs_config=mkdocs_config,
+                        sql_page=sql_page)
     for model, found in report.problems.items():
         for problem in found:
             typer.echo(f"warning: {model}: {safe(problem)}", err=True)
@@ -39,12 +42,13 @@ def _build(registry: Registry, out: str, as_of: str | None = None, *,
 
 @through_funnel
 def build(out: OutOpt = "site", as_of: AsOfOpt = None, templates: TemplatesOpt = None,
-          mkdocs_config: MkdocsOpt = None, as_json: JsonOpt = False) -> None:
+          mkdocs_config: MkdocsOpt = None, no_sql_page: NoSqlPageOpt = False, as_json: JsonOpt = False) -> None:
     """Render the searchable catalog site (MkDocs Material, strict) from the lake.
 
     Example: catalog build --out site
     """
-    report = _build(open_registry(), out, as_of, templates=templates, mkdocs_config=mkdocs_config)
+    report = _build(open_registry(), out, as_of, templates=templates, mkdocs_config=mkdocs_config,
+                    sql_page=not no_sql_page)
     if as_json:
         dump_json(report.to_dict())
         return

@@ -1,0 +1,148 @@
+"""MkDocs, faster on the catalog's pages, with the same output.
+
+Where a 1,000-model build went (benchmarks/site_build.py measures it): the generated
+pages are mostly raw HTML blocks (tables of versions and events, SVG charts), and
+Python's pure-Python HTML parser went through all of it three times per page:
+MkDocs' anchor collector, Python-Markdown's raw-HTML block finder, and Material's
+search indexer. None of the three changes a raw block: Markdown copies it to the
+output verbatim, and the search indexer skips an element marked
+``data-search-exclude`` (the event tables, most of the bytes).
+
+This module is an engine-side accelerator; the generator knows nothing of it (the
+pages stay plain Markdown that MkDocs, or Zensical, renders alone):
+
+- :class:`RawBlocks`, a Markdown extension: a top-level raw HTML block of the plain
+  shape the templates write (a block-level tag at the start of a line after a blank
+  line, closed by its own end tag at the end of a line before a blank line, no
+  comment, script, style, pre or textarea inside) is put in Markdown's own HTML
+  stash, exactly as Markdown's block finder would put it, before the parsers run;
+  anything else is left to Markdown. The ids in the stashed blocks are added to the
+  page's anchors afterwards (MkDocs' link checks still see them).
+- :class:`Accelerator`, a MkDocs plugin: Material's search indexer is handed the
+  page without the stashed blocks marked ``data-search-exclude`` (what it would have
+  skipped), then the page gets its whole content back, with the same attribute
+  clean-up the indexer applies.
+
+``tests/test_site_build.py`` builds sites with and without it and requires every
+page and the search index to be byte-identical.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import markdown
+from markdown.extensions import Extension
+from markdown.preprocessors import Preprocessor
+from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
+
+_START = re.compile(r"<([A-Za-z][A-Za-z0-9]*)(?=[\s/>])")
+_UNSAFE = re.compile(r"<!--|<\?|<!\[|<(?:script|style|pre|textarea)\b|\bmarkdown=", re.I)
+_ID = re.compile(r"""\sid=["']([^"']+)["']""")
+_EXCLUDED = re.compile(r"^<[A-Za-z][A-Za-z0-9]*\b[^>]*\sdata-search-exclude[\s>=/]")
+# What Material's search plugin removes from a page after indexing it (its on_page_context).
+_SEARCH_ATTRIBUTES = re.compile(r"\s?data-search-\w+=\"[^\"]+\"")
+
+
+class _Stash(Preprocessor):
+    """Stash plain top-level raw HTML blocks before the HTML parsers see them."""
+
+    def __init__(self, md: markdown.Markdown, state: dict[str, Any]) -> None:
+        super().__init__(md)
+        self.state = state
+
+    def run(self, lines: list[str]) -> list[str]:
+        ids: set[str] = set()
+        excluded: list[str] = []
+        out: list[str] = []
+        n = len(lines)
+        i = 0
+        after_blank = True
+        while i < n:
+            line = lines[i]
+            end = self._block_end(lines, i) if after_blank and line.startswith("<") else None
+            if end is None:
+                out.append(line)
+                after_blank = not line.strip()
+                i += 1
+                continue
+            block = "\n".join(lines[i:end + 1]) + "\n"  # with its line's end, as Markdown stashes it
+            ids.update(_ID.findall(block))
+            if _EXCLUDED.match(block):
+                excluded.append(block)
+            out.append(self.md.htmlStash.store(block))
+            after_blank = False
+            i = end + 1
+        self.state["ids"] = ids
+        self.state["excluded"] = excluded
+        return out
+
+    def _block_end(self, lines: list[str], start: int) -> int | None:
+        match = _START.match(lines[start])
+        if match is None or not self.md.is_block_level(match.group(1).lower()):
+            return None
+        tag = match.group(1).lower()
+        opening = re.compile(rf"<{tag}(?=[\s/>])", re.I)
+        closing = re.compile(rf"</{tag}\s*>", re.I)
+        depth = 0
+        for j in range(start, len(lines)):
+            line = lines[j]
+            if not line.strip() or _UNSAFE.search(line):
+                return None  # a blank line ends a raw block early in Markdown: leave such a block to it
+            depth += len(opening.findall(line)) - len(closing.findall(line))
+            if depth <= 0:
+                closed = depth == 0 and closing.search(line.rstrip()[-(len(tag) + 4):]) is not None
+                after = j + 1 == len(lines) or not lines[j + 1].strip()
+                return j if closed and after else None
+        return None
+
+
+class RawBlocks(Extension):
+    """The Markdown side: stash plain raw HTML blocks (priority 22: after fenced code, before
+    MkDocs' anchor collector at 21 and Markdown's block finder at 20)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.state: dict[str, Any] = {"ids": set(), "excluded": []}
+
+    def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - Markdown's API
+        md.preprocessors.register(_Stash(md, self.state), "catalog_raw_blocks", 22)
+
+
+class Accelerator(BasePlugin):
+    """The MkDocs side: anchors of stashed blocks, and a lighter page for the search indexer."""
+
+    def __init__(self, extension: RawBlocks) -> None:
+        super().__init__()
+        self.extension = extension
+        self.excluded: dict[str, list[str]] = {}
+        self.full: dict[str, str] = {}
+
+    def on_page_content(self, html: str, *, page: Any, config: Any, files: Any) -> str:
+        state = self.extension.state
+        if page.present_anchor_ids is not None:
+            page.present_anchor_ids = set(page.present_anchor_ids) | state["ids"]
+        self.excluded[page.file.src_uri] = list(state["excluded"])
+        state["ids"], state["excluded"] = set(), []
+        return html
+
+    @event_priority(100)  # before the search plugin indexes the page
+    def _lighter(self, context: Any, *, page: Any, config: Any, nav: Any) -> Any:
+        blocks = self.excluded.pop(page.file.src_uri, [])
+        if blocks and page.content:
+            lighter = page.content
+            for block in blocks:
+                lighter = lighter.replace(block, "", 1)
+            self.full[page.file.src_uri] = page.content
+            page.content = lighter
+        return context
+
+    @event_priority(-100)  # after it: the whole page again, cleaned as the indexer cleans it
+    def _whole(self, context: Any, *, page: Any, config: Any, nav: Any) -> Any:
+        full = self.full.pop(page.file.src_uri, None)
+        if full is not None:
+            page.content = _SEARCH_ATTRIBUTES.sub("", full)
+        return context
+
+    on_page_context = CombinedEvent(_lighter, _whole)

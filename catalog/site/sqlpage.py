@@ -1,0 +1,120 @@
+"""The site's SQL page: DuckDB-WASM in the reader's browser over Parquet snapshots of the lake.
+
+A build writes, beside the pages, in ``query/``:
+
+- ``versions.parquet`` and ``events.parquet``: every row of the two tables the
+  views read (as of the build's ``as_of``, if one was given), read through the
+  stable views;
+- ``views.sql``: the stable views' definitions (``catalog sql --print-views``)
+  without the two lines that point them at the lake's files: the page points them
+  at the snapshots instead, so the browser answers with the same SQL as
+  ``catalog sql``, ``catalog_as_of`` included ("what ran where at T" needs no
+  rebuild);
+- ``duckdb/``: DuckDB-WASM and Arrow, vendored from npm (:mod:`catalog.site.wasm`);
+- the page itself (``query/index.md``, from the ``query/index.md.j2`` template) with
+  the cookbook's queries (``cookbook.sql``) one click away.
+
+Everything is relative to the page, so the site works from ``catalog serve`` and from
+any static host (not from ``file://``: browsers start no worker there).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..registry import Registry
+from . import wasm
+from .output import safe_join
+from .render import Renderer
+
+PAGE = "query/index.md"
+TEMPLATE = "query/index.md.j2"
+FOLDER = "query"
+SNAPSHOTS = {"versions": "SELECT * FROM versions", "events": "SELECT * FROM events"}
+
+_QUERY = re.compile(r"^-- query: (.+)$", re.M)
+# The statements of views.sql that read the lake's files: on the page they read the snapshots.
+_FILE_READS = re.compile(
+    r"FROM read_parquet\(getvariable\('catalog_(versions|events)_files'\)[^;\n]*\);")
+_FILE_VARIABLES = re.compile(r"^SET VARIABLE catalog_(versions|events)_files = .*;[ \t]*\n", re.M)
+
+
+def cookbook() -> list[dict[str, str]]:
+    """The cookbook's queries (title, SQL), in file order."""
+    text = resources.files(__package__).joinpath("cookbook.sql").read_text(encoding="utf-8")
+    parts = _QUERY.split(text)
+    return [{"title": parts[i].strip(), "sql": parts[i + 1].strip()} for i in range(1, len(parts), 2)]
+
+
+def browser_views(registry: Registry) -> str:
+    """The stable views' definitions (``catalog sql --print-views``), reading the snapshot
+    tables ``_versions_snapshot`` and ``_events_snapshot`` instead of the lake's files."""
+    text = registry.views_sql()
+    reads = _FILE_READS.findall(text)
+    if sorted(reads) != ["events", "versions"] or len(_FILE_VARIABLES.findall(text)) != 2:
+        raise ValueError("the views' SQL no longer reads the lake's files the way catalog.site.sqlpage "
+                         "expects (catalog_versions_files, catalog_events_files): update it")
+    text = _FILE_VARIABLES.sub("", text)
+    return _FILE_READS.sub(lambda m: f"FROM _{m.group(1)}_snapshot;", text)
+
+
+def snapshot_files(registry: Registry, as_of: str | datetime | None = None) -> dict[str, bytes]:
+    """Every row of the two tables the views read, as of ``as_of``: ``<table>.parquet``
+    (zstd, for any engine: ``read_parquet('https://<site>/query/events.parquet')``) and
+    ``<table>.arrow`` (an Arrow IPC stream, what the page loads: DuckDB-WASM reads
+    Parquet only through its parquet extension, which it would fetch from the internet)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out: dict[str, bytes] = {}
+    for name, query in SNAPSHOTS.items():
+        table = registry.sql_arrow(query, as_of=as_of)
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        out[f"{name}.parquet"] = sink.getvalue().to_pybytes()
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        out[f"{name}.arrow"] = sink.getvalue().to_pybytes()
+    return out
+
+
+def page_context(document: Mapping[str, Any]) -> dict[str, Any]:
+    """What the page's template gets beside the document."""
+    return {"cookbook": cookbook(), "snapshot_at": document["generated_at"]}
+
+
+OFF = """---
+title: SQL in the browser
+---
+
+# SQL in the browser
+
+This site was built without its SQL page (`catalog build --no-sql-page`). Ask the
+same questions with `catalog sql "..."` over the lake, or see the SQL cookbook.
+"""
+
+
+def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, document: Mapping[str, Any], *,
+                   as_of: str | datetime | None = None, enabled: bool = True) -> int:
+    """Write the SQL page, its snapshots, the views and DuckDB-WASM into ``folder``; returns pages written (1).
+
+    Not ``enabled``: a page that says so, so that the site's navigation stays whole."""
+    if not enabled:
+        safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
+        safe_join(folder, PAGE).write_text(OFF, encoding="utf-8")
+        return 1
+    files: dict[str, bytes] = {f"{FOLDER}/duckdb/{name}": data for name, data in wasm.vendor_files().items()}
+    files.update({f"{FOLDER}/{name}": data for name, data in snapshot_files(registry, as_of).items()})
+    files[f"{FOLDER}/views.sql"] = browser_views(registry).encode("utf-8")
+    files[PAGE] = renderer.render(TEMPLATE, PAGE, document, **page_context(document)).encode("utf-8")
+    for rel, data in files.items():
+        target = safe_join(folder, rel)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return 1
