@@ -213,7 +213,7 @@ def ranked(page, words: str) -> list[str]:
     return seen
 
 
-# Every kind of page the site has (the SQL page is the sitesql branch's: its own test runs axe on it too).
+# Every kind of page the site has.
 PAGE_TYPES = {
     "home": "",
     "models": "models/",
@@ -225,6 +225,7 @@ PAGE_TYPES = {
     "tags": "tags/",
     "audit log": "audit/",
     "sql cookbook": "sql/",
+    "sql query": "query/",
 }
 
 AXE_RUN = """async () => {
@@ -254,6 +255,15 @@ def test_axe_finds_no_violation_on_any_kind_of_page(served: str, chromium, viewp
         page.goto(served + "audit/")
         page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
         report["audit log, evidence open"] = axe_violations(page)
+        page.goto(served + "query/")
+        settled = "s => s.includes(document.getElementById('catalog-sql-status').dataset.state)"
+        page.wait_for_function(settled, arg=["ready", "error"], timeout=120_000)
+        assert page.locator("#catalog-sql-status").get_attribute("data-state") == "ready", \
+            page.inner_text("#catalog-sql-status")
+        page.click("#catalog-sql-run")
+        page.wait_for_function(settled, arg=["done", "error"], timeout=60_000)
+        assert page.locator("#catalog-sql-result table").count() == 1, page.inner_text("#catalog-sql-status")
+        report["sql query, with an answer"] = axe_violations(page)
         page.goto(served)
         if viewport is PHONE:
             page.locator("label.md-header__button[for='__search']").click()
@@ -383,7 +393,7 @@ BROKEN_WORDS = """() => {
 
 
 @pytest.mark.parametrize("kind", ["home", "models", "model", "model with an encoded name", "targets", "target",
-                                  "tags", "audit log"])
+                                  "tags", "audit log", "sql query"])
 def test_on_a_phone_nothing_runs_off_the_page_and_words_stay_whole(served: str, phone_page, kind: str) -> None:
     page, _ = phone_page
     page.goto(served + PAGE_TYPES[kind])
