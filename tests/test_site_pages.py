@@ -76,7 +76,7 @@ def test_the_target_page_shows_what_runs_who_approved_and_how_to_roll_back(sampl
     for row, d in zip(table, running):
         approvers = {e.actor for e in reg.history(d.model) if e.kind == "approve" and e.version == d.version}
         assert row[1] == f"v{d.version}" and row[3] == d.by and set(row[5].split(", ")) == approvers
-        assert (d.note or "") in row[6]
+        assert (d.note or "") in row[7]
     text = text_of(page)
     for d in running:
         first = reg.candidates(d.model, target="prod-eu")[0]
