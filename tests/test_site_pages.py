@@ -213,6 +213,10 @@ def test_pages_of_unusual_names_live_under_their_encoded_folder(lifecycle_site) 
     assert not (site / "models" / "Churn EU").exists()
     assert f"../models/{path_segment('Churn EU')}/" in hrefs(site / "models" / "index.html")
     assert "Churn EU" in text_of(model)
+    api = json.loads((site / "api" / "models" / f"{path_segment('Churn EU')}.json").read_text())
+    assert api["model"] == "Churn EU"
+    listed = {m["model"]: m["page"] for m in json.loads((site / "api" / "models.json").read_text())["models"]}
+    assert listed["Churn EU"] == f"models/{path_segment('Churn EU')}/"
     for folder in (site / "models").iterdir():
         assert folder.name == "index.html" or folder.name == path_segment(folder.name) or folder.name.startswith("~")
 
