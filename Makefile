@@ -25,7 +25,7 @@ test: $(STAMP)
 # loopback (SeaweedFS, from the test extra); tests that inspect files on local disk skip.
 S3_TESTS ?= tests/test_registry.py tests/test_rollback.py tests/test_governance.py tests/test_consistency.py \
 	tests/test_concurrency.py tests/test_integrity.py tests/test_cli.py tests/test_bulk.py tests/test_conditions.py \
-	tests/test_cli_ux.py tests/test_inputs.py tests/test_doctor.py tests/test_site.py
+	tests/test_cli_ux.py tests/test_inputs.py tests/test_doctor.py tests/test_site.py tests/test_events.py
 test-s3: $(STAMP)
 	CATALOG_TEST_BACKEND=s3 $(BIN)/python -m pytest -q -n 2 --dist loadfile $(S3_TESTS)
 

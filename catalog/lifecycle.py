@@ -481,7 +481,7 @@ def check_origin(origin: Mapping[str, str] | None) -> dict[str, str]:
 def _evidence(imported: Imported | None) -> dict[str, Any]:
     if imported is None:
         return {}
-    return {"imported": True, "gates": "not run: decided in " + imported.origin["system"]}
+    return {"imported": True, "gates_run": False, "decided_in": imported.origin["system"]}
 
 
 def _follows(s: Session, model: str, after: datetime | None, imported: Imported | None, kind: str) -> None:

@@ -79,8 +79,8 @@ def history(
     if target is not None:
         check.target(target)
     when = moment(as_of)
-    if model is not None:
-        s.require_model(model, when)
+    if model is not None and not s.q("name_status", when, model=model)[0]["used"]:
+        raise s.not_found(model, when)  # (a deleted model's history is kept, and shown)
     rows = s.q("audit", when, model=model, target=target, actor=actor)
     return [Event.from_row(r) for r in rows]
 

@@ -246,6 +246,9 @@ def prepare(s: Session, model: str, artifact_uri: str, given: Mapping[str, Any],
         "code_dirty": dirty,
         "parents": [{"model": p.model, "version": p.version, "relation": p.relation} for p in parent_list],
         "created_by": s.actor,
+        "origin": None,
+        "imported_at": None,
+        "imported_by": None,
     }
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from catalog.errors import InvalidPort, LakeReadOnly, PortUnavailable
+from catalog.schema import SCHEMA_VERSION
 from catalog.site import build_site, make_server
 
 from .conftest import REPO, churn_scenario, snapshot
@@ -80,17 +81,17 @@ def test_doctor_repair_moves_a_file_that_sits_where_a_table_folder_belongs(regis
     assert "versions" in result.output and "quarantine" in result.output
     (moved,) = (lake / "_quarantine").glob("*/versions")
     assert moved.read_text() == "oops\n"  # moved aside, never deleted
-    assert (lake / "versions").is_dir() and (lake / "versions" / "schema-v1.parquet").is_file()
+    assert (lake / "versions").is_dir() and (lake / "versions" / f"schema-v{SCHEMA_VERSION}.parquet").is_file()
 
 
 def test_a_missing_schema_anchor_is_explained_on_read_and_restored_by_a_write(registry, cli, lake):
     churn_scenario(registry)
-    (lake / "versions" / "schema-v1.parquet").unlink()
+    (lake / "versions" / f"schema-v{SCHEMA_VERSION}.parquet").unlink()
     result = cli("list")
     assert result.exit_code == 1
     assert "doctor --repair" in _error_line(result)
     assert cli("register", "churn", "s3://models/churn/4.pkl").exit_code == 0
-    assert (lake / "versions" / "schema-v1.parquet").is_file()
+    assert (lake / "versions" / f"schema-v{SCHEMA_VERSION}.parquet").is_file()
     assert cli("list").exit_code == 0
 
 

@@ -12,7 +12,7 @@ import pytest
 from catalog.doctor import DoctorReport, doctor
 from catalog.errors import LakeBusy, LakeDamaged, LakeNotFound
 from catalog.lake import open_storage
-from catalog.schema import TABLES
+from catalog.schema import SCHEMA_VERSION, TABLES
 
 from .conftest import churn_scenario, snapshot
 
@@ -239,10 +239,10 @@ def test_rows_that_break_the_schema_are_reported(scenario, lake):
 
 
 def test_a_missing_anchor_is_written_back(scenario, lake, cli):
-    (lake / "events" / "schema-v1.parquet").unlink()
-    assert [f.path for f in doctor(lake).findings] == ["events/schema-v1.parquet"]
+    (lake / "events" / f"schema-v{SCHEMA_VERSION}.parquet").unlink()
+    assert [f.path for f in doctor(lake).findings] == [f"events/schema-v{SCHEMA_VERSION}.parquet"]
     doctor(lake, repair=True)
-    assert (lake / "events" / "schema-v1.parquet").exists()
+    assert (lake / "events" / f"schema-v{SCHEMA_VERSION}.parquet").exists()
     assert doctor(lake).exit_code == 0
 
 

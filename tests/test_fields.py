@@ -9,7 +9,7 @@ from catalog import Registry, config, fields, schema
 from catalog.bulk import SPILLED, LeanCheck
 from catalog.provenance import GitInfo
 from catalog.redaction import REDACTABLE
-from catalog.registering import KEYWORDS, parse_parent
+from catalog.registering import IMPORT_KEYWORDS, KEYWORDS, parse_parent
 
 # Options of `catalog register` that set no field of the version.
 _NOT_FIELDS = {"--no-git", "--allow-missing-data", "--json"}
@@ -33,7 +33,7 @@ def test_every_field_has_a_register_option_and_every_option_is_a_field():
 
 def test_register_takes_every_field_as_a_keyword_and_nothing_else():
     keywords = [p.name for p in inspect.signature(Registry.register).parameters.values() if p.kind is p.KEYWORD_ONLY]
-    assert keywords == [*fields.NAMES, "capture_git", "allow_missing_data"]
+    assert keywords == [*fields.NAMES, "capture_git", "allow_missing_data", *IMPORT_KEYWORDS]
     assert KEYWORDS == set(keywords)
 
 

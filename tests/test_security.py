@@ -173,7 +173,7 @@ CRAFTED = [
     "select * from read_parquet('{lake}/../outside.parquet')",
     "select * from read_parquet('{lake}/versions/../../outside.parquet')",
     "select * from read_parquet('file://{out}/outside.parquet')",
-    "select * from read_parquet(['{lake}/versions/schema-v1.parquet', '{out}/outside.parquet'])",
+    "select * from read_parquet(['{lake}/versions/schema-v2.parquet', '{out}/outside.parquet'])",
     "select * from read_csv('{lake}/../*.csv')",
     "select * from read_csv('{lake}/[.][.]/outside.csv')",
     "select * from read_json_auto('{out}/outside.json')",

@@ -91,5 +91,14 @@ def say_event(event: Any, as_json: bool) -> None:
         typer.echo(f"{event.model} {scope}: {fields} removed from {event.evidence.get('files_rewritten')} file(s) by {safe(event.actor)}")
     elif event.kind == "rollback":
         typer.echo(f"{event.target}: {event.model} rolled back to v{event.version} (from v{event.evidence.get('from_version')}) by {safe(event.actor)}")
+    elif event.kind == "undeploy":
+        typer.echo(f"{event.target}: runs no version of {event.model} any more (was v{event.version}); by {safe(event.actor)}")
+    elif event.kind == "rename":
+        typer.echo(f"{event.renamed_from} renamed to {event.model} by {safe(event.actor)}")
+    elif event.kind in ("tag", "describe", "delete", "create"):
+        scope = f"{event.model} v{event.version}" if event.version else event.model
+        done = {"tag": "tags changed", "describe": "description changed" if event.description else "description cleared",
+                "delete": "deleted", "create": "created"}[event.kind]
+        typer.echo(f"{scope}: {done} by {safe(event.actor)}")
     else:
         typer.echo(f"{event.model} v{event.version} {what}{where} by {safe(event.actor)}")

@@ -37,6 +37,7 @@ _VERSION_FIELDS = (
     "model", "version", "state", "deployed_to", "artifact_uri", "artifact_sha256", "artifact_bytes",
     "owner", "description", "tags", "code_repo", "code_version", "code_dirty", "runtime_image",
     "data_refs", "parents", "metrics", "params", "dashboards", "created_at", "created_by",
+    "origin", "imported_at", "imported_by",
 )
 
 
@@ -112,9 +113,26 @@ def history(
     if as_json:
         dump_json(events)
         return
-    rows = [e.to_dict() | {"at": e.at, "gates": _gate_summary(e.evidence)} for e in events]
-    columns = ["at", "actor", "kind", "model", "version", "target", "note", "gates"]
+    rows = [e.to_dict() | {"at": e.at, "gates": _gate_summary(e.evidence), "detail": _detail(e)} for e in events]
+    columns = ["at", "actor", "kind", "model", "version", "target", "note", "gates", "detail"]
     table(rows, columns if model is None else [c for c in columns if c != "model"], empty="(no events)")
+
+
+def _detail(e: Any) -> str:
+    """What a rename, tag or describe event changed, and who imported an imported record when."""
+    parts = []
+    if e.renamed_from:
+        parts.append(f"renamed from {e.renamed_from}")
+    if e.kind in ("tag", "create") and (e.tags or e.tags_deleted):
+        parts.append(", ".join([*(f"{k}={v}" for k, v in e.tags.items()), *(f"-{k}" for k in e.tags_deleted)]))
+    if e.kind == "describe" and e.description is None:
+        parts.append("description cleared")
+    elif e.kind in ("describe", "create") and e.description:
+        parts.append("description: " + e.description.splitlines()[0][:60])
+    if e.imported_by:
+        source = e.origin.get("system", "elsewhere")
+        parts.append(f"imported from {source} by {e.imported_by} at {e.imported_at:%Y-%m-%d %H:%M:%SZ}")
+    return "; ".join(parts)
 
 
 def _gate_summary(evidence: dict[str, Any]) -> str:

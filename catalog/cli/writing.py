@@ -132,6 +132,100 @@ def redact(
     say_event(open_registry().redact(model, version, fields=field, reason=reason), as_json)
 
 
+OptionalVersionArg = Annotated[
+    Optional[int],
+    typer.Argument(metavar="[VERSION]", help="One version; omit for the model itself. Example: 3", show_default=False),
+]
+
+
+@through_funnel
+def undeploy(
+    model: ModelArg,
+    target: TargetOpt,
+    note: Annotated[str, typer.Option("--note", "-m", help="Why (required). Example: --note 'region retired'", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Record that TARGET stops running MODEL (what an MLflow alias deletion does); deploy again to start it.
+
+    Example: catalog undeploy churn --target staging --note "region retired"
+    """
+    say_event(open_registry().undeploy(model, target=target, note=note), as_json)
+
+
+@through_funnel
+def tag(
+    model: ModelArg,
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="[VERSION] [KEY=VALUE]...", help="A version (omit for the model itself), then tags to set. Example: 3 team=retention", show_default=False)] = None,
+    delete: Annotated[Optional[list[str]], typer.Option("--delete", help="A tag to delete, repeatable. Example: --delete stage", show_default=False)] = None,
+    note: NoteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Set and delete tags of a model or of one version, recorded as one event with its history.
+
+    Example: catalog tag churn 3 team=retention --delete stage
+    """
+    from ..errors import InvalidValue
+
+    items = list(args or [])
+    version = None
+    if items and "=" not in items[0]:
+        if not items[0].isdigit():
+            raise InvalidValue(f"invalid version {items[0]!r}: give a number, or KEY=VALUE tags to set")
+        version = int(items.pop(0))
+    say_event(open_registry().tag(model, version, set=pairs(items, "tag"), delete=delete or [], note=note), as_json)
+
+
+@through_funnel
+def describe(
+    model: ModelArg,
+    args: Annotated[Optional[list[str]], typer.Argument(metavar="[VERSION] TEXT", help="A version (omit for the model itself), then the description. Example: 3 'weekly churn score'", show_default=False)] = None,
+    clear: Annotated[bool, typer.Option("--clear", help="Remove the description instead. Example: --clear")] = False,
+    note: NoteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Change the description of a model or of one version (the earlier one stays in the history).
+
+    Example: catalog describe churn 3 "weekly churn score, retrained on November data"
+    """
+    from ..errors import InvalidValue
+
+    items = list(args or [])
+    version = int(items.pop(0)) if len(items) > 1 and items[0].isdigit() else None
+    if clear == bool(items) or len(items) > 1:
+        raise InvalidValue("give one description TEXT (quote it), or --clear to remove it")
+    say_event(open_registry().describe(model, version, description=None if clear else items[0], note=note), as_json)
+
+
+@through_funnel
+def delete(
+    model: ModelArg,
+    version: OptionalVersionArg = None,
+    note: NoteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Hide a version, or a whole model, from every view but the history (redact removes the values).
+
+    A version a target runs is refused: undeploy it first.
+
+    Example: catalog delete churn 4 --note "registered by mistake"
+    """
+    say_event(open_registry().delete(model, version, note=note), as_json)
+
+
+@through_funnel
+def rename(
+    model: ModelArg,
+    new_name: Annotated[str, typer.Argument(metavar="NEW", help="The model's new name. Example: churn-eu", show_default=False)],
+    note: NoteOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rename a model: every view shows NEW, whose numbers continue; the old name stays reserved to it.
+
+    Example: catalog rename churn churn-eu
+    """
+    say_event(open_registry().rename(model, new_name, note=note), as_json)
+
+
 @through_funnel
 def init(as_json: JsonOpt = False) -> None:
     """Start a registry here: an empty lake (--lake, default data/lake) and a commented

@@ -187,7 +187,8 @@ WITH edits AS (
 SELECT
     model, version,
     bool_or(kind = 'describe') AS described,
-    arg_max(description, {'at': "at", 'id': event_id}) FILTER (WHERE kind = 'describe') AS description,
+    -- (in a struct: arg_max skips a null argument, and a null description is a cleared one)
+    arg_max({'d': description}, {'at': "at", 'id': event_id}) FILTER (WHERE kind = 'describe').d AS description,
     bool_or(kind = 'key') AS tagged,
     map_from_entries(coalesce(list({'key': key, 'value': value}) FILTER (WHERE kind = 'key' AND value IS NOT NULL), []))
         AS tags_set,
@@ -256,8 +257,8 @@ FROM (
         model,
         min("at") FILTER (WHERE kind = 'create') AS created_at,
         bool_or(kind = 'describe' OR (kind = 'create' AND description IS NOT NULL)) AS described,
-        arg_max(description, {'at': "at", 'id': event_id})
-            FILTER (WHERE kind = 'describe' OR (kind = 'create' AND description IS NOT NULL)) AS description,
+        arg_max({'d': description}, {'at': "at", 'id': event_id})
+            FILTER (WHERE kind = 'describe' OR (kind = 'create' AND description IS NOT NULL)).d AS description,
         max("at") AS updated_at
     FROM edits
     GROUP BY model
