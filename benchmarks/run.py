@@ -667,6 +667,7 @@ def run(a: argparse.Namespace, log: Any = None) -> tuple[str, dict[str, Any]]:
             results["sites"] = got
             print(table.markdown(), flush=True)
             parts.append(table.markdown())
+            parts.append(__import__("site_build").section(sites, work, log)[0].markdown())  # benchmarks/site_build.py
     finally:
         if temporary:
             shutil.rmtree(work, ignore_errors=True)

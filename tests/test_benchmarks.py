@@ -91,3 +91,4 @@ def test_site_build_row(tmp_path):
     site = results["sites"][10]
     assert site["pages"] > 10 and site["search_index_kb"] > 0 and site["mkdocs_s"] > 0
     assert "10 models: MkDocs" in text
+    assert "10 models: rebuild after one decision" in text  # benchmarks/site_build.py

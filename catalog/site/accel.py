@@ -70,7 +70,7 @@ class _Stash(Preprocessor):
             block = "\n".join(lines[i:end + 1]) + "\n"  # with its line's end, as Markdown stashes it
             ids.update(_ID.findall(block))
             if _EXCLUDED.match(block):
-                excluded.append(block)
+                excluded.append(block.rstrip("\n"))  # (the page's last block ends the output: no newline)
             out.append(self.md.htmlStash.store(block))
             after_blank = False
             i = end + 1

@@ -21,15 +21,18 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import jinja2
+
 from ..engine import named_sql
 from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed, UnsafeSitePath
 from ..progress import stages
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
+from . import incremental, wasm
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
-from .output import check_folder, safe_join, staged
-from .render import Renderer, render_pages
+from .output import check_folder, listed_files, safe_join, staged
+from .render import Renderer, _fallback, pages
 from .sqlpage import write_sql_page
 
 
@@ -44,6 +47,7 @@ class BuildReport:
     timings: dict[str, float] = field(default_factory=dict)
     problems: dict[str, list[str]] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    reused: int = 0  # pages taken unchanged from the previous site (an incremental build)
 
     @property
     def ok(self) -> bool:
@@ -53,6 +57,7 @@ class BuildReport:
         return {
             "out_dir": self.out_dir, "pages": self.pages, "models": self.models, "versions": self.versions,
             "timings": {k: round(v, 3) for k, v in self.timings.items()}, "problems": self.problems,
+            "reused": self.reused,
         }
 
 
@@ -77,21 +82,58 @@ def read_records(registry: Registry, *, as_of: str | datetime | None = None) -> 
     )
 
 
+@dataclass
+class Written:
+    """What :func:`write_pages` wrote: page count, problems, and each page's key (incremental builds)."""
+
+    pages: int
+    problems: dict[str, list[str]]
+    state: dict[str, dict[str, Any]] = field(default_factory=dict)
+    unchanged: set[str] = field(default_factory=set)
+
+
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
-                extra: Mapping[str, Any] | None = None) -> tuple[int, dict[str, list[str]]]:
+                extra: Mapping[str, Any] | None = None, *, keys: incremental.Keys | None = None,
+                previous: Mapping[str, Mapping[str, Any]] | None = None,
+                old_site: Path | None = None) -> Written:
     """Write the Markdown pages, static assets and api/ JSON into ``build_dir``.
 
     Every path is made by :func:`safe_join`: a page or file whose name would leave
     ``build_dir`` (a forged model name such as ``../../x``) is skipped and reported.
+    With ``keys``, each page's key is noted; with ``previous`` (the keys of the site in
+    ``old_site``), a page whose key and HTML are unchanged is written as a stub instead
+    of being rendered (:mod:`catalog.site.incremental`).
     """
-    rendered, problems = render_pages(renderer, document, extra)
-    written = 0
-    for rel, text in rendered.items():
-        target = _target(build_dir, rel, rel, problems)
-        if target is not None:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text, encoding="utf-8")
-            written += 1
+    extra = dict(extra or {})
+    problems: dict[str, list[str]] = {}
+    done = Written(0, problems)
+    for template, path, context in pages(document):
+        target = _target(build_dir, path, context["model"]["name"] if "model" in context else path, problems)
+        if target is None:
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        before = (previous or {}).get(path)
+        if keys is not None and old_site is not None and isinstance(before, Mapping) and _reusable(before, old_site):
+            if keys.key(template, path, context, list(before["reads"])) == before["key"]:
+                target.write_text(incremental.STUB, encoding="utf-8")
+                done.state[path] = dict(before)
+                done.unchanged.add(path)
+                done.pages += 1
+                continue
+        recording = incremental.Recording(document)
+        try:
+            text = renderer.render(template, path, recording, **extra, **context)
+        except jinja2.TemplateError as exc:
+            if "model" not in context:
+                raise
+            name = context["model"]["name"]
+            problems.setdefault(name, []).append(f"page {path} failed to render: {type(exc).__name__}: {exc}")
+            text = _fallback(name)
+        target.write_text(text, encoding="utf-8")
+        done.pages += 1
+        if keys is not None:
+            reads = sorted(recording.read)
+            done.state[path] = {"key": keys.key(template, path, context, reads), "reads": reads}
     for rel, source in renderer.static_files().items():
         target = _target(build_dir, rel, rel, problems)
         if target is not None:
@@ -104,7 +146,18 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
         target = _target(build_dir, f"api/models/{model['segment'] or model['name']}.json", model["name"], problems)
         if target is not None:
             _dump(target, api_model(model, document["generated_at"]))
-    return written, problems
+    return done
+
+
+def _reusable(before: Mapping[str, Any], old_site: Path) -> bool:
+    """A previous page whose HTML is still the bytes that build wrote."""
+    dest, sha = before.get("dest"), before.get("sha256")
+    if not isinstance(dest, str) or not isinstance(sha, str) or not isinstance(before.get("reads"), list):
+        return False
+    try:
+        return incremental.sha256_file(safe_join(old_site, dest)) == sha
+    except UnsafeSitePath:
+        return False
 
 
 def _target(root: Path, rel: str, key: str, problems: dict[str, list[str]]) -> Path | None:
@@ -128,7 +181,8 @@ class _Collect(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, *, accelerate: bool = True) -> list[str]:
+def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, *, accelerate: bool = True,
+               plugins: Mapping[str, Any] | None = None) -> list[str]:
     """``mkdocs build --strict`` with docs_dir = ``build_dir`` and site_dir = ``out_dir``;
     ``config_file`` (a site owner's mkdocs.yml) is laid over the default configuration.
     ``accelerate``: with :mod:`catalog.site.accel` (the same output, faster)."""
@@ -149,6 +203,8 @@ def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, 
             blocks = RawBlocks()
             config.markdown_extensions.append(blocks)
             config.plugins["catalog-accelerator"] = Accelerator(blocks)
+        for name, plugin in (plugins or {}).items():
+            config.plugins[name] = plugin
         build(config)
     except (Abort, ConfigurationError) as exc:
         detail = "; ".join(collect.messages[:5]) or str(exc)
@@ -219,26 +275,67 @@ def build_site(
         step()
         start = time.perf_counter()
         renderer = Renderer(overrides)
-        count, render_problems = write_pages(document, folder, renderer, {"views_sql": _portable_views(registry)})
+        extra = {"views_sql": _portable_views(registry)}
+        engine = incremental.engine_key(
+            [renderer.defaults] + ([renderer.overrides] if renderer.overrides else []), mkdocs_file,
+            {**extra, "sql_page": sql_page})
+        listed = listed_files(out) if out.is_dir() else None
+        # (with the Markdown kept in build_dir, every page is written: that folder is for running MkDocs by hand)
+        previous = incremental.load(out, engine, listed) if kept is None else None
+        written = write_pages(document, folder, renderer, extra, keys=incremental.Keys(document, engine),
+                              previous=previous, old_site=out)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
-        count += write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page)
+        vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page)
+        count = written.pages + 1
         timings["sql"] = time.perf_counter() - start
 
         step()
         start = time.perf_counter()
+        tracker = incremental.Unchanged()
         with staged(out) as site:
-            warnings = run_mkdocs(folder, site, mkdocs_file)
+            warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+            _finish(site, out, written, tracker, listed or [], engine)
+            for rel, (unpacked, sha) in vendored.items():
+                target = safe_join(site, rel)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                wasm.place(rel.rsplit("/", 1)[1], unpacked, sha, target, safe_join(out, rel) if rel in (listed or []) else None)
         timings["mkdocs"] = time.perf_counter() - start
         step()
 
     problems = {k: list(v) for k, v in document["problems"].items()}
-    for key, found in render_problems.items():
+    for key, found in written.problems.items():
         problems.setdefault(key, []).extend(found)
     return BuildReport(
         out_dir=str(out), pages=count, models=len(document["models"]), versions=document["counts"]["versions"],
-        timings=timings, problems=problems, warnings=warnings,
+        timings=timings, problems=problems, warnings=warnings, reused=len(written.unchanged),
     )
+
+
+def _finish(site: Path, old: Path, written: Written, tracker: incremental.Unchanged, listed: list[str],
+            engine: str) -> None:
+    """After MkDocs: the unchanged pages' HTML and search entries from the previous site, the
+    page keys for the next build, and unchanged files linked to their previous copies."""
+    for path, (_url, dest) in tracker.stubs.items():
+        before = written.state[path]
+        source, target = safe_join(old, dest), safe_join(site, dest)
+        if before.get("dest") != dest or incremental.sha256_file(source) != before.get("sha256"):
+            raise SiteBuildFailed(f"{dest} changed in {old} during the build: build again")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)  # (linked to the old copy below, with every unchanged file)
+    kept_urls = {url for url, _ in tracker.stubs.values()}
+    index = Path("search", "search_index.json")
+    if kept_urls and (site / index).is_file():
+        if index.as_posix() not in listed or incremental.sha256_file(old / index) is None:
+            raise SiteBuildFailed(f"the search index of {old} is not the one its build wrote: build into a new folder")
+        incremental.merge_search(site / index, old / index, kept_urls, tracker.order)
+    for path, dest in tracker.built.items():
+        if path in written.state:
+            written.state[path]["dest"] = dest
+            written.state[path]["sha256"] = incremental.sha256_file(safe_join(site, dest))
+    incremental.save(site, engine, written.state)
+    if listed:
+        incremental.link_unchanged(site, old, listed)
 
 
 def _option(config: Any, *names: str) -> Any:

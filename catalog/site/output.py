@@ -89,6 +89,11 @@ def _written(folder: Path) -> list[str] | None:
     return files
 
 
+def listed_files(folder: Path) -> list[str] | None:
+    """The files an earlier build wrote into ``folder`` (its marker's list), or None."""
+    return _written(folder)
+
+
 def _entries(folder: Path) -> Iterator[tuple[str, bool]]:
     """Every entry under ``folder`` as (relative path, is a real folder), symlinks not followed."""
     for dirpath, dirnames, filenames in os.walk(folder, followlinks=False):

@@ -101,20 +101,23 @@ same questions with `catalog sql "..."` over the lake, or see the SQL cookbook.
 
 
 def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, document: Mapping[str, Any], *,
-                   as_of: str | datetime | None = None, enabled: bool = True) -> int:
-    """Write the SQL page, its snapshots, the views and DuckDB-WASM into ``folder``; returns pages written (1).
+                   as_of: str | datetime | None = None, enabled: bool = True) -> dict[str, tuple[Path, str]]:
+    """Write the SQL page, its snapshots and the views into ``folder``; returns the DuckDB-WASM
+    files the site needs beside them (site path → (unpacked folder, sha256)), which the build
+    places in the site itself (:func:`catalog.site.wasm.place`): 35 MB that MkDocs need not copy.
 
     Not ``enabled``: a page that says so, so that the site's navigation stays whole."""
     if not enabled:
         safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
         safe_join(folder, PAGE).write_text(OFF, encoding="utf-8")
-        return 1
-    files: dict[str, bytes] = {f"{FOLDER}/duckdb/{name}": data for name, data in wasm.vendor_files().items()}
-    files.update({f"{FOLDER}/{name}": data for name, data in snapshot_files(registry, as_of).items()})
+        return {}
+    unpacked, manifest = wasm.vendor_folder()
+    vendored = {f"{FOLDER}/duckdb/{name}": (unpacked, sha) for name, sha in manifest.items()}
+    files: dict[str, bytes] = {f"{FOLDER}/{name}": data for name, data in snapshot_files(registry, as_of).items()}
     files[f"{FOLDER}/views.sql"] = browser_views(registry).encode("utf-8")
     files[PAGE] = renderer.render(TEMPLATE, PAGE, document, **page_context(document)).encode("utf-8")
     for rel, data in files.items():
         target = safe_join(folder, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
-    return 1
+    return vendored

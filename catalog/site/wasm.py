@@ -25,6 +25,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
+import json
 import os
 import re
 import shutil
@@ -165,3 +166,53 @@ def vendor_files(cache: Path | None = None) -> dict[str, bytes]:
         "globalThis.Arrow (set by arrow.min.js, the package's Arrow.es2015.min.js).\n"
     ).encode("utf-8")
     return out
+
+
+_LAYOUT = 1  # bump when vendor_files() changes what it makes of the tarballs
+
+
+def vendor_folder(cache: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """The vendored files unpacked once into the cache (folder, name → sha256), so that a build
+    copies or links them instead of unpacking 35 MB again; made from the checked tarballs."""
+    root = cache or cache_dir()
+    folder = root / f"site-duckdb-wasm-{DUCKDB_WASM.version}-arrow-{APACHE_ARROW.version}-{_LAYOUT}"
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+        if isinstance(manifest, dict) and all(
+                isinstance(v, str) and (folder / k).is_file() for k, v in manifest.items()):
+            return folder, manifest
+    except (OSError, ValueError):
+        pass
+    files = vendor_files(cache)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".unpack-"))
+    try:
+        for name, data in files.items():
+            (tmp / name).write_bytes(data)
+        manifest = {name: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True), encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)  # ours (its name is ours, in our cache) and incomplete
+        os.rename(tmp, folder)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return folder, manifest
+
+
+def place(name: str, folder: Path, sha256: str, target: Path, previous: Path | None) -> None:
+    """Put the vendored file ``name`` at ``target``: a hard link to ``previous`` (the last build's
+    copy) when that holds the same bytes, else a checked copy from the cache."""
+    if previous is not None:
+        try:
+            if (os.path.isfile(previous) and not os.path.islink(previous) and os.stat(previous).st_nlink == 1
+                    and hashlib.sha256(previous.read_bytes()).hexdigest() == sha256):
+                os.link(previous, target, follow_symlinks=False)
+                return
+        except OSError:
+            pass
+    data = (folder / name).read_bytes()
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise SiteAssetsUnavailable(package=DUCKDB_WASM.spec, cache=str(folder), command=f"rm -r {folder}",
+                                    detail=f"the cached {name} is not the file unpacked there")
+    target.write_bytes(data)

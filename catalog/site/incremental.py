@@ -1,0 +1,208 @@
+"""Incremental builds: a build into an existing site renders and rewrites only what changed.
+
+Each page is keyed by what it renders from: its template set, its own context (a
+model), and the parts of the data document its templates read, recorded while they
+render (:class:`Recording`). The site folder keeps the keys of its pages and the
+sha256 of each page's HTML in :data:`STATE` (listed in the folder's marker like every
+file a build writes). The next build:
+
+- renders only pages whose key changed; an unchanged page goes to MkDocs as a stub
+  (:data:`STUB`) that the :class:`Unchanged` plugin turns into no output and no
+  search entry, and its HTML is taken from the previous site once checked against
+  the sha256 kept for it (a regular file, not a link, the bytes we wrote);
+- merges the previous search entries of unchanged pages into the new index, in page
+  order (the index is the one a full build writes);
+- hard-links every output file whose bytes did not change to the previous site's
+  copy (same inode, same mtime: a sync to a static host sees no change).
+
+Anything unexpected (no state, another engine or template set, a page missing or
+changed on disk) makes it a full build. The site engine (MkDocs) knows nothing of
+this beyond the plugin; the generator's pages are the same Markdown either way.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+from collections.abc import Iterator, Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from mkdocs.plugins import BasePlugin, event_priority
+
+STATE = ".catalog-build.json"
+FORMAT = 1
+STUB = "---\ncatalog_unchanged: true\n---\n"
+_EMPTY_TEMPLATE = "catalog-unchanged.html"
+_ENGINE_PACKAGES = ("model-catalog", "mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2")
+
+
+class Recording(dict):
+    """The data document, noting which of its keys a template reads ("*": all of it)."""
+
+    def __init__(self, document: Mapping[str, Any]) -> None:
+        super().__init__(document)
+        self.read: set[str] = set()
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.add("*")
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self.read.add("*")
+        return super().keys()
+
+    def items(self) -> Any:
+        self.read.add("*")
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.add("*")
+        return super().values()
+
+
+def digest(value: Any) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+
+
+class Keys:
+    """Page keys over one data document; each part of the document is hashed once."""
+
+    def __init__(self, document: Mapping[str, Any], engine: str) -> None:
+        self.document = document
+        self.engine = engine
+        self._parts: dict[str, str] = {}
+
+    def part(self, name: str) -> str:
+        if name not in self._parts:
+            self._parts[name] = digest(dict(self.document) if name == "*" else self.document.get(name))
+        return self._parts[name]
+
+    def key(self, template: str, path: str, context: Mapping[str, Any], reads: list[str]) -> str:
+        parts = [self.engine, template, path, digest(context)] + [f"{r}:{self.part(r)}" for r in sorted(reads)]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def engine_key(folders: list[Path], mkdocs_file: Path | None, extra: Mapping[str, Any]) -> str:
+    """Everything besides the data that shapes every page: templates, assets, configuration, versions."""
+    h = hashlib.sha256()
+    for name in _ENGINE_PACKAGES:
+        try:
+            h.update(f"{name}={metadata.version(name)}\n".encode())
+        except metadata.PackageNotFoundError:
+            h.update(f"{name}=?\n".encode())
+    for folder in folders:
+        for file in sorted(p for p in folder.rglob("*") if p.is_file() and "__pycache__" not in p.parts):
+            h.update(file.relative_to(folder).as_posix().encode() + b"\0" + file.read_bytes() + b"\0")
+    if mkdocs_file is not None:
+        h.update(b"mkdocs\0" + mkdocs_file.read_bytes())
+    h.update(digest(dict(extra)).encode())
+    return h.hexdigest()
+
+
+def load(site: Path, engine: str, listed: list[str] | None) -> dict[str, dict[str, Any]] | None:
+    """The previous build's page keys, when they can be trusted for this build; else None."""
+    if listed is None or STATE not in listed:
+        return None
+    try:
+        if not stat.S_ISREG(os.lstat(site / STATE).st_mode):
+            return None
+        data = json.loads((site / STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("format") != FORMAT or data.get("engine") != engine:
+        return None
+    pages = data.get("pages")
+    return pages if isinstance(pages, dict) else None
+
+
+def save(site: Path, engine: str, pages: Mapping[str, Mapping[str, Any]]) -> None:
+    (site / STATE).write_text(json.dumps({"format": FORMAT, "engine": engine, "pages": pages}, sort_keys=True),
+                              encoding="utf-8")
+
+
+def sha256_file(path: Path) -> str | None:
+    """The sha256 of a regular, singly linked file (not a link); None otherwise."""
+    try:
+        info = os.lstat(path)
+        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+            return None
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def merge_search(new_index: Path, old_index: Path, kept_urls: set[str], order: list[str]) -> None:
+    """Add the previous entries of the unchanged pages to the new search index, in page order."""
+    new = json.loads(new_index.read_text(encoding="utf-8"))
+    old = json.loads(old_index.read_text(encoding="utf-8"))
+    entries = new["docs"] + [e for e in old["docs"] if e["location"].split("#", 1)[0] in kept_urls]
+    rank = {url: i for i, url in enumerate(order)}
+    entries.sort(key=lambda e: rank.get(e["location"].split("#", 1)[0], len(rank)))
+    new["docs"] = entries
+    new_index.write_text(json.dumps(new, separators=(",", ":"), default=str), encoding="utf-8")
+
+
+def link_unchanged(new_site: Path, old_site: Path, listed: list[str]) -> int:
+    """Replace each file of ``new_site`` whose bytes equal the previous site's copy by a hard link
+    to that copy; returns how many. Only regular, singly linked files the previous build listed."""
+    linked = 0
+    for rel in listed:
+        new, old = new_site / rel, old_site / rel
+        try:
+            a, b = os.lstat(new), os.lstat(old)
+        except OSError:
+            continue
+        if (not stat.S_ISREG(a.st_mode) or not stat.S_ISREG(b.st_mode) or b.st_nlink != 1
+                or a.st_size != b.st_size or new.read_bytes() != old.read_bytes()):
+            continue
+        spare = new.with_name(new.name + ".catalog-link")
+        try:
+            os.link(old, spare, follow_symlinks=False)
+            os.replace(spare, new)
+            linked += 1
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.unlink(spare)
+    return linked
+
+
+class Unchanged(BasePlugin):
+    """MkDocs side: a stub page makes no output and no search entry; notes page order and URLs."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.order: list[str] = []
+        self.stubs: dict[str, tuple[str, str]] = {}   # src path -> (url, dest path)
+        self.built: dict[str, str] = {}               # src path -> dest path
+
+    def on_env(self, env: jinja2.Environment, *, config: Any, files: Any) -> jinja2.Environment:
+        env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({_EMPTY_TEMPLATE: ""}), env.loader])  # type: ignore[list-item]
+        return env
+
+    def on_page_markdown(self, markdown: str, *, page: Any, config: Any, files: Any) -> str:
+        if page.meta.get("catalog_unchanged") is True:
+            page.meta["template"] = _EMPTY_TEMPLATE
+            page.meta["search"] = {"exclude": True}
+            self.stubs[page.file.src_uri] = (page.url, page.file.dest_uri)
+            return ""
+        self.built[page.file.src_uri] = page.file.dest_uri
+        return markdown
+
+    @event_priority(100)
+    def on_page_context(self, context: Any, *, page: Any, config: Any, nav: Any) -> Any:
+        self.order.append(page.url)
+        return context

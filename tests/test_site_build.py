@@ -1,0 +1,93 @@
+"""The site build's speed-ups give the site a full, plain build gives.
+
+- catalog.site.accel: MkDocs with the raw-block stash and the lighter search input
+  writes byte-identical pages and search index;
+- catalog.site.incremental: a build into an existing site after a decision renders
+  only what changed, and the site it leaves is the one a full build writes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from catalog import Registry
+from catalog.site import build_site
+from catalog.site.build import run_mkdocs
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Path:
+    shutil.copytree(REPO / "data" / "lake", tmp_path / "lake")
+    return tmp_path / "lake"
+
+
+def _files(site: Path) -> dict[str, bytes]:
+    return {p.relative_to(site).as_posix(): p.read_bytes() for p in site.rglob("*") if p.is_file()}
+
+
+def test_the_accelerated_mkdocs_writes_the_same_bytes(lake: Path, tmp_path: Path) -> None:
+    with Registry(lake, actor="ana", durable=False) as reg:
+        reg.register("x-hostile", "s3://m/x.pkl", capture_git=False,
+                     description='<div class="a">\n\n<script>alert(1)</script></div> [link](javascript:x) *em*')
+        build_site(reg, tmp_path / "site", build_dir=tmp_path / "md", sql_page=False)
+    run_mkdocs(tmp_path / "md", tmp_path / "fast", accelerate=True)
+    run_mkdocs(tmp_path / "md", tmp_path / "plain", accelerate=False)
+    fast, plain = _files(tmp_path / "fast"), _files(tmp_path / "plain")
+    assert fast.keys() == plain.keys()
+    assert [name for name in fast if fast[name] != plain[name]] == []
+
+
+def _normalised(site: Path) -> dict[str, bytes]:
+    """The site's files with its build time written out (a full build made later has another)."""
+    stamp = json.loads((site / "api" / "models.json").read_text())["generated_at"]   # 2026-12-02T11:07:18Z
+    shown = stamp.replace("T", " ")[:16] + " UTC"
+    out = {}
+    for name, data in _files(site).items():
+        if name in (".catalog-site", ".catalog-build.json") or name.endswith(".arrow") or name.endswith(".parquet"):
+            continue
+        out[name] = data.replace(stamp.encode(), b"<T>").replace(shown.encode(), b"<T>")
+    return out
+
+
+def test_after_a_decision_a_rebuild_renders_only_what_changed_and_equals_a_full_build(lake: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        first = build_site(reg, site)
+        assert first.reused == 0
+        page = site / "models" / "fraud-score" / "index.html"
+        other = site / "models" / "search-ranker" / "index.html"
+        wasm = site / "query" / "duckdb" / "duckdb-eh.wasm"
+        before = {p: os.stat(p).st_ino for p in (page, other, wasm)}
+        reg.register("churn", "s3://m/churn-new.pkl", capture_git=False, owner="ana")
+        again = build_site(reg, site)
+        full = build_site(reg, tmp_path / "full")
+    assert 0 < again.reused < again.pages - 1      # churn's page (and the pages listing it) were rendered again
+    assert os.stat(other).st_ino == before[other]  # an unchanged page is the same file, not rewritten
+    assert os.stat(wasm).st_ino == before[wasm]
+    assert _normalised(site) == _normalised(Path(full.out_dir))
+
+
+def test_a_page_changed_on_disk_since_the_last_build_is_rendered_again(lake: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site)
+        page = site / "models" / "search-ranker" / "index.html"
+        page.write_text(page.read_text().replace("search-ranker", "tampered"))
+        again = build_site(reg, site)
+    assert "tampered" not in page.read_text()
+    assert again.reused > 0
+
+
+def test_a_kept_build_dir_gets_every_page_in_full(lake: Path, tmp_path: Path) -> None:
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, tmp_path / "site", sql_page=False)
+        again = build_site(reg, tmp_path / "site", build_dir=tmp_path / "md", sql_page=False)
+    assert again.reused == 0
+    assert "catalog_unchanged" not in (tmp_path / "md" / "models" / "churn" / "index.md").read_text()
