@@ -95,7 +95,11 @@ def _truncate(value: Any, limit: int = 160) -> str:
 def _model_url(context: Any, name: str, anchor: str = "") -> str | None:
     """The relative address of the page of model ``name`` from the page being rendered
     (``None`` when it has none: a model deleted or renamed since, a forged name)."""
-    url = context["doc"].get("model_urls", {}).get(name)
+    own = context.get("model")
+    if own is not None and own["name"] == name:   # the page's own model: no need to read (and depend on) the map
+        url = own["url"]
+    else:
+        url = context["doc"].get("model_urls", {}).get(name)
     return None if url is None else f"{context['root']}{url}{anchor}"
 
 
@@ -103,7 +107,14 @@ def _model_url(context: Any, name: str, anchor: str = "") -> str | None:
 def _version_url(context: Any, name: str, version: int | None) -> str | None:
     """The address of version ``version`` on the page of model ``name``, or ``None`` when
     that page does not show it (deleted since) or there is no page."""
-    if version is None or version not in context["doc"].get("shown_versions", {}).get(name, ()):
+    if version is None:
+        return None
+    own = context.get("model")
+    if own is not None and own["name"] == name:   # (as in _model_url: a model page depends on its own versions only)
+        shown = [v["version"] for v in own["versions"]]
+    else:
+        shown = context["doc"].get("shown_versions", {}).get(name, [])
+    if version not in shown:
         return None
     return _model_url(context, name, f"#v{version}")
 
