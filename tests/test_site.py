@@ -84,7 +84,9 @@ def test_sample_builds_strict_with_a_clean_report(sample) -> None:
     reg, report, site = sample
     models = reg.list()
     assert report.models == len(models) == 9
-    assert report.pages == 8 + len(models)   # the SQL page (query/) is the eighth
+    targets = reg.sql("SELECT DISTINCT target FROM events WHERE target IS NOT NULL").rows
+    # the index pages, the SQL page (query/), one page per model, one per target
+    assert report.pages == 8 + len(models) + len(targets)
     assert report.problems == {}
     assert set(report.timings) == {"read", "document", "render", "sql", "mkdocs"}
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()

@@ -143,7 +143,7 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
     (api / "models").mkdir(parents=True, exist_ok=True)
     _dump(api / "models.json", api_models(document))
     for model in document["models"]:
-        target = _target(build_dir, f"api/models/{model['name']}.json", model["name"], problems)
+        target = _target(build_dir, f"api/models/{model['segment'] or model['name']}.json", model["name"], problems)
         if target is not None:
             _dump(target, api_model(model, document["generated_at"]))
     return done

@@ -9,6 +9,7 @@ only JSON-compatible values, so it can be dumped, diffed and tested directly.
 from __future__ import annotations
 
 import re
+import shlex
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from .. import validate
+from ..errors import InvalidName
 from ..records import Candidate, Counts, Deployment, Event, Exclusion, LineageEdge, ModelSummary, Version
 
 DOCUMENT_SCHEMA = 1
@@ -152,11 +155,132 @@ def _event_doc(e: Event) -> dict[str, Any]:
         "target": e.target,
         "note": e.note,
         "evidence": e.evidence if isinstance(e.evidence, dict) else {},
+        # what a create, describe or tag event set, the old name of a rename, and for an
+        # imported event where it came from and who brought it across when
+        "description": e.description,
+        "tags": [[k, v] for k, v in sorted(e.tags.items())],
+        "tags_deleted": list(e.tags_deleted),
+        "renamed_from": e.renamed_from,
+        "origin": dict(sorted(e.origin.items())),
+        "imported_at": iso(e.imported_at),
+        "imported_by": e.imported_by,
     }
 
 
 def _newest_first(events: Iterable[Event]) -> list[Event]:
     return sorted(events, key=lambda e: (e.at, e.event_id), reverse=True)
+
+
+def page_segment(name: str) -> str | None:
+    """The folder name of a model's or target's page (``validate.path_segment``: a plain
+    lowercase name is its own segment, any other becomes ``~`` + base32), or None when the
+    name cannot be one (a forged row): such a model is listed but gets no page."""
+    try:
+        return validate.path_segment(name)
+    except (InvalidName, TypeError):
+        return None
+
+
+def search_boost(name: str) -> float:
+    """The search weight of the page of ``name``: a shorter name weighs more, so that the
+    exact name ranks first (``churn`` above ``churn-distilled``, which also holds the word).
+
+    Material's search scores a page by the query words its title holds, times this boost.
+    A page whose title *is* the query holds all n words; another title holding k < n of
+    them is at least 2k - 1 characters long, and k * (1 + 1/(2k - 1)) <= k + 1 <= n, below
+    the exact page's n * (1 + 1/len); a longer title holding all n words weighs less too.
+    """
+    return round(1 + 1 / max(1, len(name)), 6)
+
+
+def shell_command(*words: str) -> str:
+    """A command line to copy into a shell, each word quoted when it needs to be."""
+    return " ".join(shlex.quote(w) for w in words)
+
+
+_PLACEHOLDER_NOTE = "why you roll back"
+
+
+def rollback_command(model: str, target: str, version: int) -> str:
+    """The exact ``catalog rollback`` that moves ``target`` back to ``version`` of ``model``."""
+    return shell_command("catalog", "rollback", model, "--target", target, "--to", str(version),
+                         "--note", _PLACEHOLDER_NOTE)
+
+
+def split_ref(ref: str, kind: str = "data") -> tuple[str, str]:
+    """A data, code or image reference → (what it names, which snapshot, commit or tag of it).
+
+    ``bq://acme.analytics.sessions@snapshot-1201`` → (``bq://acme.analytics.sessions``,
+    ``@snapshot-1201``); ``https://github.com/acme/churn@9969e58`` → (repository, ``@9969e58``);
+    ``ghcr.io/acme/train:1.5`` (an image) → (``ghcr.io/acme/train``, ``:1.5``); a query string
+    or fragment is the variant too. A reference with none of these is all source (``""`` left).
+    """
+    head, mark, tail = ref.rpartition("@")
+    if mark and head and tail and "/" not in tail and re.search(r"[./]", head.split("://", 1)[-1]):
+        return head, mark + tail
+    for sep in ("?", "#"):
+        head, mark, tail = ref.partition(sep)
+        if mark and head and tail:
+            return head, mark + tail
+    if kind == "image":
+        head, mark, tail = ref.rpartition(":")
+        if mark and head and tail and "/" not in tail:
+            return head, mark + tail
+    return ref, ""
+
+
+def _version_span(versions: Iterable[int]) -> str:
+    """``[1, 2, 3, 5, 7, 8]`` → ``v1–v3, v5, v7, v8`` (runs of three or more as a range)."""
+    runs: list[list[int]] = []
+    for v in sorted(set(versions)):
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    words = [f"v{r[0]}\u2013v{r[-1]}" if len(r) > 2 else ", ".join(f"v{v}" for v in r) for r in runs]
+    return ", ".join(words)
+
+
+_NOUNS = {"data": "snapshots", "code": "commits", "image": "tags"}
+
+
+def group_refs(kind: str, uses: Iterable[tuple[str, int]]) -> list[dict[str, Any]]:
+    """(reference, version) pairs of one kind → one group per source, with what differs.
+
+    References with no marked variant that share a parent folder (``.../dt=2026-10-01`` and
+    ``.../dt=2026-10-02``) are grouped under that folder, the last segment being the variant.
+    """
+    pairs = sorted(set(uses))
+    split = {ref: split_ref(ref, kind) for ref, _ in pairs}
+    plain = [ref for ref, (_, detail) in split.items() if not detail]
+    folders: dict[str, list[str]] = defaultdict(list)
+    for ref in plain:
+        head, slash, tail = ref.rstrip("/").rpartition("/")
+        if slash and tail and not head.endswith(("/", ":")):
+            folders[head].append(ref)
+    for head, refs in folders.items():
+        if len(refs) > 1:
+            for ref in refs:
+                split[ref] = (head, ref[len(head):])
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for ref, version in pairs:
+        source, _ = split[ref]
+        groups[source][ref].append(version)
+    out = []
+    for source, by_ref in sorted(groups.items()):
+        variants = [
+            {"ref": ref, "common": source, "detail": ref[len(source):], "versions": sorted(vs),
+             "span": _version_span(vs)}
+            for ref, vs in sorted(by_ref.items(), key=lambda item: (min(item[1]), item[0]))
+        ]
+        every = [v for vs in by_ref.values() for v in vs]
+        if len(variants) == 1:
+            detail = variants[0]["detail"]
+            summary = f"{detail} ({_version_span(every)})" if detail else f"used by {_version_span(every)}"
+        else:
+            summary = f"{len(variants)} {_NOUNS.get(kind, 'variants')} ({_version_span(every)})"
+        out.append({"kind": kind, "source": source, "variants": variants, "summary": summary})
+    return out
 
 
 def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] | None = None) -> dict[str, Any]:
@@ -218,40 +342,53 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
             continue
         up = upstream[edge.child_model]
         if edge.parent_kind == "model" and edge.parent_model is not None:
-            up["model"].add((edge.parent_model, edge.parent_version or 0, edge.relation or "derived"))
+            up["model"].add((edge.parent_model, edge.parent_version or 0, edge.relation or "derived",
+                             edge.child_version))
             children[edge.parent_model].add(
                 (edge.child_model, edge.child_version, edge.parent_version or 0, edge.relation or "derived")
             )
         else:
-            up[edge.parent_kind].add(edge.parent)
+            up[edge.parent_kind].add((edge.parent, edge.child_version))
 
     summary_of = {s.model: s for s in records.summaries}
     models: list[dict[str, Any]] = []
-    for name in sorted(by_model):
-        versions = by_model[name]
-        latest = versions[-1]
-        summary = summary_of[name]
+    for name in sorted(set(by_model) | set(summary_of)):
+        versions = by_model.get(name, [])   # none for a model created with no version yet
+        summary = summary_of.get(name)
+        if summary is None:
+            problems[name].append("versions without a model row in the models view; listed from its versions")
         approved = [v.version for v in versions if v.state == "approved"]
         up = upstream.get(name, {})
         parents: dict[str, list[int]] = defaultdict(list)
-        for model, version, _ in sorted(up.get("model", ())):
-            parents[model].append(version)
+        parent_uses: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+        for model, version, relation, child_version in sorted(up.get("model", ())):
+            if version not in parents[model]:
+                parents[model].append(version)
+            parent_uses[(model, version, relation)].append(child_version)
         derived: dict[str, list[int]] = defaultdict(list)
-        for child, child_version, _, _ in sorted(children.get(name, ())):
+        derived_uses: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+        for child, child_version, parent_version, relation in sorted(children.get(name, ())):
             if child_version not in derived[child]:
                 derived[child].append(child_version)
+            derived_uses[(child, parent_version, relation)].append(child_version)
         version_docs = [_version_doc(v) for v in versions]
         for v, doc in zip(versions, version_docs):
             doc["dashboards"] = dashboard_links(v, None, templates, problems[name])
+        segment = page_segment(name)
+        if segment is None:
+            problems[name].append("the model name cannot be a page's folder name; listed without a page")
+        updated = [v.created_at for v in versions] + ([summary.updated_at] if summary and summary.updated_at else [])
         models.append({
             "name": name,
-            "url": f"models/{name}/",
-            "owner": summary.owner,
-            "description": summary.description,
-            "tags": [[k, val] for k, val in sorted(summary.tags.items())],
-            "latest_version": latest.version,
+            "segment": segment,
+            "url": f"models/{segment}/" if segment else None,
+            "search_boost": search_boost(name),
+            "owner": summary.owner if summary else versions[-1].owner,
+            "description": summary.description if summary else versions[-1].description,
+            "tags": [[k, val] for k, val in sorted((summary.tags if summary else versions[-1].tags).items())],
+            "latest_version": versions[-1].version if versions else None,
             "latest_approved": max(approved) if approved else None,
-            "updated_at": iso(max(v.created_at for v in versions)),
+            "updated_at": iso(max(updated)) if updated else None,
             "versions": version_docs,
             "metric_names": sorted({k for v in versions for k in v.metrics}),
             "running": running.get(name, []),
@@ -260,10 +397,20 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
             "rollback_excluded": {t: rows for t, rows in sorted(excluded.get(name, {}).items())},
             "lineage": {
                 "parents": [{"model": m, "versions": vs} for m, vs in sorted(parents.items())],
-                "data": sorted(up.get("data", ())),
-                "code": sorted(up.get("code", ())),
-                "image": sorted(up.get("image", ())),
+                # per kind, one group per dataset / repository / image, with what differs per version
+                "data": group_refs("data", up.get("data", ())),
+                "code": group_refs("code", up.get("code", ())),
+                "image": group_refs("image", up.get("image", ())),
                 "children": [{"model": m, "versions": vs} for m, vs in sorted(derived.items())],
+                "parent_uses": [
+                    {"model": m, "version": v, "relation": rel, "span": _version_span(used)}
+                    for (m, v, rel), used in sorted(parent_uses.items())
+                ],
+                "derived_uses": [
+                    {"model": m, "from_version": v, "relation": rel, "versions": sorted(used),
+                     "span": _version_span(used)}
+                    for (m, v, rel), used in sorted(derived_uses.items())
+                ],
             },
             "history": history.get(name, []),
         })
@@ -280,9 +427,7 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
     for m in models:
         m["owner_anchor"] = owner_anchor[m["owner"] or ""]
         m["tag_links"] = [{"key": k, "value": v, "anchor": tag_anchor[(k, v)]} for k, v in m["tags"]]
-    targets: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for row in sorted(all_running, key=lambda r: (r["target"], r["model"])):
-        targets[row["target"]].append(row)
+    targets = _targets(all_running, event_docs, events, candidates, excluded, problems)
 
     return {
         "schema": DOCUMENT_SCHEMA,
@@ -291,13 +436,17 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "counts": {
             **records.counts.to_dict(),
             "deployments": len(all_running),
-            "targets": len(targets),
+            "targets": len({r["target"] for r in all_running}),
             "owners": len(owners),
             "tags": len(tags),
         },
         "models": models,
         "owners": [{"owner": o, "anchor": owner_anchor[o], "models": sorted(ms)} for o, ms in sorted(owners.items())],
-        "targets": [{"target": t, "deployments": rows} for t, rows in sorted(targets.items())],
+        "targets": targets,
+        "model_urls": {m["name"]: m["url"] for m in models if m["url"]},
+        # the versions each model page shows (a deleted one has no anchor to link to)
+        "shown_versions": {m["name"]: [v["version"] for v in m["versions"]] for m in models if m["url"]},
+        "target_urls": {t["target"]: t["url"] for t in targets if t["url"]},
         "tags": [{"key": k, "value": v, "anchor": tag_anchor[(k, v)], "models": sorted(ms)}
                  for (k, v), ms in sorted(tags.items())],
         "running": sorted(all_running, key=lambda r: (r["target"], r["model"])),
@@ -306,6 +455,55 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "events": event_docs,
         "problems": {m: sorted(set(p)) for m, p in sorted(problems.items()) if p},
     }
+
+
+def _targets(running: list[dict[str, Any]], event_docs: list[dict[str, Any]], events: Sequence[Event],
+             candidates: Mapping[str, Mapping[str, list[dict[str, Any]]]],
+             excluded: Mapping[str, Mapping[str, list[dict[str, Any]]]],
+             problems: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """One entry per target that runs or ran something: the incident page's data.
+
+    For each model it runs now: the version, since when and by whom, who approved that
+    version, its dashboards, and the first rollback choice with the exact command; then
+    the target's own history (deploys, rollbacks, undeploys), newest first.
+    """
+    approvers: dict[tuple[str, int], list[str]] = defaultdict(list)
+    for e in sorted(events, key=lambda e: (e.at, e.event_id)):
+        if e.kind == "approve" and e.version is not None and e.actor not in approvers[(e.model, e.version)]:
+            approvers[(e.model, e.version)].append(e.actor)
+    history: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in event_docs:
+        if doc["target"]:
+            history[doc["target"]].append(doc)
+    rows_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for row in sorted(running, key=lambda r: (r["target"], r["model"])):
+        row["approved_by"] = approvers.get((row["model"], row["version"]), [])
+        choices = candidates.get(row["model"], {}).get(row["target"]) or []
+        first = choices[0] if choices else None
+        row["rollback"] = None if first is None else {
+            "version": first["version"], "last_deployed_at": first["last_deployed_at"],
+            "command": rollback_command(row["model"], row["target"], first["version"]),
+        }
+        # why the versions that ran here before are not choices (rolled back from, deprecated)
+        row["not_choices"] = [x for x in excluded.get(row["model"], {}).get(row["target"], [])
+                              if x["version"] != row["version"]]
+        rows_of[row["target"]].append(row)
+    out = []
+    for target in sorted(set(rows_of) | set(history)):
+        segment = page_segment(target)
+        if segment is None:
+            problems[target].append("the target name cannot be a page's folder name; listed without a page")
+        latest = history[target][0] if history.get(target) else None
+        out.append({
+            "target": target,
+            "segment": segment,
+            "url": f"targets/{segment}/" if segment else None,
+            "search_boost": search_boost(target),
+            "deployments": rows_of.get(target, []),
+            "history": history.get(target, []),
+            "last_change": latest,
+        })
+    return out
 
 
 def api_models(document: Mapping[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,41 @@ def _truncate(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+@jinja2.pass_context
+def _model_url(context: Any, name: str, anchor: str = "") -> str | None:
+    """The relative address of the page of model ``name`` from the page being rendered
+    (``None`` when it has none: a model deleted or renamed since, a forged name)."""
+    own = context.get("model")
+    if own is not None and own["name"] == name:   # the page's own model: no need to read (and depend on) the map
+        url = own["url"]
+    else:
+        url = context["doc"].get("model_urls", {}).get(name)
+    return None if url is None else f"{context['root']}{url}{anchor}"
+
+
+@jinja2.pass_context
+def _version_url(context: Any, name: str, version: int | None) -> str | None:
+    """The address of version ``version`` on the page of model ``name``, or ``None`` when
+    that page does not show it (deleted since) or there is no page."""
+    if version is None:
+        return None
+    own = context.get("model")
+    if own is not None and own["name"] == name:   # (as in _model_url: a model page depends on its own versions only)
+        shown = [v["version"] for v in own["versions"]]
+    else:
+        shown = context["doc"].get("shown_versions", {}).get(name, [])
+    if version not in shown:
+        return None
+    return _model_url(context, name, f"#v{version}")
+
+
+@jinja2.pass_context
+def _target_url(context: Any, name: str) -> str | None:
+    """The relative address of the page of target ``name``, or ``None``."""
+    url = context["doc"].get("target_urls", {}).get(name)
+    return None if url is None else f"{context['root']}{url}"
+
+
 class Renderer:
     """Renders pages from the data document; ``overrides`` (a folder) wins over the defaults."""
 
@@ -118,7 +153,8 @@ class Renderer:
             e=esc, escape=esc, join=_join, link=_link, when=_when, yaml_str=_yaml_str,
             number=_number, size=_size, truncate_text=_truncate,
         )
-        self.env.globals.update(trend_chart=svg.trend_chart, lineage_diagram=svg.lineage_diagram, is_web_url=is_web_url)
+        self.env.globals.update(trend_chart=svg.trend_chart, lineage_diagram=svg.lineage_diagram, is_web_url=is_web_url,
+                                model_url=_model_url, version_url=_version_url, target_url=_target_url)
 
     def render(self, template: str, path: str, document: Mapping[str, Any], **extra: Any) -> str:
         """Render one page; ``path`` is its Markdown path in the build folder."""
@@ -144,12 +180,15 @@ def pages(document: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         ("home.md.j2", "index.md", {}),
         ("models.md.j2", "models/index.md", {}),
         ("owners.md.j2", "owners.md", {}),
-        ("targets.md.j2", "targets.md", {}),
+        ("targets.md.j2", "targets/index.md", {}),
         ("tags.md.j2", "tags.md", {}),
         ("audit.md.j2", "audit.md", {}),
         ("sql.md.j2", "sql.md", {}),
     ]
-    out.extend(("model.md.j2", f"models/{m['name']}/index.md", {"model": m}) for m in document["models"])
+    out.extend(("model.md.j2", f"models/{m['segment']}/index.md", {"model": m}) for m in document["models"]
+               if m.get("segment"))
+    out.extend(("target.md.j2", f"targets/{t['segment']}/index.md", {"target": t}) for t in document["targets"]
+               if t.get("segment"))
     return out
 
 
@@ -164,10 +203,11 @@ def render_pages(renderer: Renderer, document: Mapping[str, Any], extra: Mapping
         try:
             rendered[path] = renderer.render(template, path, document, **dict(extra or {}), **context)
         except jinja2.TemplateError as exc:
-            key = context["model"]["name"] if "model" in context else path
+            subject = context.get("model") or context.get("target")
+            key = (subject.get("name") or subject.get("target")) if subject else path
             problems.setdefault(key, []).append(f"page {path} failed to render: {type(exc).__name__}: {exc}")
-            if "model" in context:
-                rendered[path] = _fallback(context["model"]["name"])
+            if subject:
+                rendered[path] = _fallback(key)
             else:
                 raise
     return rendered, problems

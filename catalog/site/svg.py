@@ -110,77 +110,123 @@ def trend_chart(versions: Sequence[Mapping[str, Any]], metric: str, *, width: in
 
 _KIND_FILL = {"model": "#e3f2fd", "data": "#e8f5e9", "code": "#fff3e0", "image": "#f3e5f5", "self": "#1565c0"}
 MAX_NODES = 12
+LABEL_CHARS = 38
+
+# One node of the diagram: kind, label (first line), detail (second line), model name to link.
+_Node = tuple[str, str, str, "str | None"]
 
 
-def lineage_diagram(model: Mapping[str, Any], root: str, *, width: int = 820) -> Markup:
+def _middle(text: str, limit: int) -> str:
+    """``text`` cut in the middle when too long: both ends stay, where references differ."""
+    if len(text) <= limit:
+        return text
+    head = (limit - 1) // 2
+    return text[:head] + "\u2026" + text[len(text) - (limit - 1 - head):]
+
+
+def distinct_labels(labels: Sequence[str], limit: int = LABEL_CHARS) -> list[str]:
+    """Each label cut to ``limit`` characters (in the middle), never two alike: labels that
+    would read the same are numbered. The full text is on the page beside the diagram."""
+    short = [_middle(t, limit) for t in labels]
+    seen: dict[str, int] = {}
+    for t in short:
+        seen[t] = seen.get(t, 0) + 1
+    count: dict[str, int] = {}
+    out = []
+    for t in short:
+        if seen[t] > 1:
+            count[t] = count.get(t, 0) + 1
+            suffix = f" #{count[t]}"
+            t = _middle(t, limit - len(suffix)) + suffix if len(t) + len(suffix) > limit else t + suffix
+        out.append(t)
+    return out
+
+
+def lineage_diagram(model: Mapping[str, Any], root: str, urls: Mapping[str, str] | None = None, *,
+                    width: int = 820) -> Markup:
     """One hop each way: parent models, data, code and image → this model → derived models.
 
-    ``root`` is the relative path from the page to the site root; model nodes link to
-    ``{root}models/<name>/``.
+    A dataset, repository or image is one node however many versions used it; its
+    second line says how many snapshots (commits, tags) and which versions, and the
+    table under the diagram (``_lineage.md.j2``) has every reference in full. Model
+    nodes link to ``{root}<url>`` from ``urls`` (model name → page; out of the tab order:
+    the table's links are the keyboard's way to the same pages).
     """
     lineage = model["lineage"]
-    left_nodes: list[tuple[str, str, str | None]] = []   # (kind, label, model name to link)
+    urls = urls or {}
+    left: list[_Node] = []
     for p in lineage["parents"]:
-        left_nodes.append(("model", f"{p['model']} " + ", ".join(f"v{n}" for n in p["versions"]), p["model"]))
+        left.append(("model", f"model: {p['model']}", ", ".join(f"v{n}" for n in p["versions"]), p["model"]))
     for kind in ("data", "code", "image"):
-        for item in lineage[kind]:
-            left_nodes.append((kind, item, None))
-    right_nodes = [
-        ("model", f"{c['model']} " + ", ".join(f"v{n}" for n in c["versions"]), c["model"])
+        for group in lineage[kind]:
+            left.append((kind, f"{kind}: {group['source']}", group["summary"], None))
+    right: list[_Node] = [
+        ("model", f"model: {c['model']}", ", ".join(f"v{n}" for n in c["versions"]), c["model"])
         for c in lineage["children"]
     ]
-    left_nodes, left_more = _cap(left_nodes)
-    right_nodes, right_more = _cap(right_nodes)
-    rows = max(len(left_nodes), len(right_nodes), 1)
-    node_h, gap, top = 30, 10, 28
+    left, left_more = _cap(left)
+    right, right_more = _cap(right)
+    rows = max(len(left) + bool(left_more), len(right) + bool(right_more), 1)
+    node_h, gap, top = 40, 10, 28
     height = top + rows * (node_h + gap) + 10
-    col_w = 250
+    col_w = 260
     xs = (10, (width - col_w) // 2, width - col_w - 10)
     center_y = top + (rows * (node_h + gap) - gap) / 2 - node_h / 2
+    short = dict(zip([id(n) for n in left + right], distinct_labels([n[1] for n in left + right])))
 
+    n_up, n_down = len(lineage["parents"]) + sum(len(lineage[k]) for k in ("data", "code", "image")), len(lineage["children"])
+    title = f"lineage of {model['name']}: {n_up} upstream, {n_down} derived; every reference is in the table below"
     parts = [
-        f'<svg class="catalog-lineage" role="img" xmlns="http://www.w3.org/2000/svg" width="{width}" '
-        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{esc("lineage of " + model["name"])}">',
-        f"<title>{esc('lineage of ' + model['name'])}</title>",
+        f'<svg class="catalog-lineage" role="group" xmlns="http://www.w3.org/2000/svg" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" aria-label="{esc(title)}">',
+        f"<title>{esc(title)}</title>",
         f'<text x="{xs[0]}" y="16" font-size="11" fill="currentColor">upstream (models, data, code, image)</text>',
         f'<text x="{xs[2]}" y="16" font-size="11" fill="currentColor">derived models</text>',
     ]
 
-    def column(nodes: list[tuple[str, str, str | None]], more: int, x: int, edge_from_left: bool) -> None:
-        for i, (kind, label, link) in enumerate(nodes + ([("more", f"+{more} more", None)] if more else [])):
+    def column(nodes: list[_Node], more: int, x: int, edge_from_left: bool) -> None:
+        extra: list[_Node] = [("more", f"+{more} more (see the table)", "", None)] if more else []
+        for i, node in enumerate(nodes + extra):
+            kind, label, detail, link = node
             y = top + i * (node_h + gap)
             x1, x2 = (x + col_w, xs[1]) if edge_from_left else (xs[1] + col_w, x)
             y1, y2 = (y + node_h / 2, center_y + node_h / 2) if edge_from_left else (center_y + node_h / 2, y + node_h / 2)
             mid = (x1 + x2) / 2
             parts.append(
                 f'<path d="M{_num(x1)},{_num(y1)} C{_num(mid)},{_num(y1)} {_num(mid)},{_num(y2)} {_num(x2)},{_num(y2)}" '
-                f'fill="none" stroke="#90a4ae" stroke-width="1.2"/>'
+                f'fill="none" stroke="#607d8b" stroke-width="1.2"/>'
             )
-            parts.append(_node(x, y, col_w, node_h, kind, label, link, root))
+            shown = short.get(id(node), label)
+            parts.append(_node(x, y, col_w, node_h, kind, shown, label, detail, urls.get(link) if link else None, root))
 
-    column(left_nodes, left_more, xs[0], True)
-    column(right_nodes, right_more, xs[2], False)
-    parts.append(_node(xs[1], int(center_y), col_w, node_h, "self", model["name"], None, root))
+    column(left, left_more, xs[0], True)
+    column(right, right_more, xs[2], False)
+    parts.append(_node(xs[1], int(center_y), col_w, node_h, "self", _middle(model["name"], LABEL_CHARS), model["name"],
+                       "", None, root))
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
-def _cap(nodes: list[tuple[str, str, str | None]]) -> tuple[list[tuple[str, str, str | None]], int]:
+def _cap(nodes: list[_Node]) -> tuple[list[_Node], int]:
     if len(nodes) <= MAX_NODES:
         return nodes, 0
     return nodes[: MAX_NODES - 1], len(nodes) - (MAX_NODES - 1)
 
 
-def _node(x: float, y: float, w: int, h: int, kind: str, label: str, link: str | None, root: str) -> str:
+def _node(x: float, y: float, w: int, h: int, kind: str, label: str, full: str, detail: str, url: str | None,
+          root: str) -> str:
     fill = _KIND_FILL.get(kind, "#eceff1")
     color = "#ffffff" if kind == "self" else "#263238"
-    prefix = "" if kind in ("self", "more") else f"{kind}: "
-    full = prefix + label
+    text_y = y + h / 2 + 4 if not detail else y + 16
     body = (
-        f'<g class="node node-{esc(kind)}"><title>{esc(full)}</title>'
+        f'<g class="node node-{esc(kind)}"><title>{esc(full + (": " + detail if detail else ""))}</title>'
         f'<rect x="{_num(x)}" y="{_num(y)}" width="{w}" height="{h}" rx="5" fill="{fill}" stroke="#78909c"/>'
-        f'<text x="{_num(x + 8)}" y="{_num(y + h / 2 + 4)}" font-size="12" fill="{color}">{esc(_short(full, 36))}</text></g>'
+        f'<text class="node-label" x="{_num(x + 8)}" y="{_num(text_y)}" font-size="12" fill="{color}">{esc(label)}</text>'
     )
-    if link is None:
+    if detail:
+        body += (f'<text class="node-detail" x="{_num(x + 8)}" y="{_num(y + 32)}" font-size="11" fill="{color}">'
+                 f"{esc(_middle(detail, LABEL_CHARS + 4))}</text>")
+    body += "</g>"
+    if url is None:
         return body
-    return f'<a href="{esc(root)}models/{esc(link)}/">{body}</a>'
+    return f'<a href="{esc(root)}{esc(url)}" tabindex="-1">{body}</a>'

@@ -1,4 +1,5 @@
-/* Click a column heading of a table with class "sortable" to sort by it. No dependencies. */
+/* Click a column heading of a table with class "sortable" to sort by it. No dependencies.
+   Each heading becomes a button, so the keyboard and screen readers can sort too. */
 (function () {
   function key(cell) {
     var text = (cell && cell.textContent || "").trim();
@@ -21,9 +22,15 @@
   }
   function init() {
     document.querySelectorAll("table.sortable").forEach(function (table) {
-      if (!table.tHead) return;
+      if (!table.tHead || table.dataset.sortable === "on") return;
+      table.dataset.sortable = "on";
       Array.prototype.forEach.call(table.tHead.rows[0].cells, function (th, i) {
-        th.addEventListener("click", function () { sort(table, i, th); });
+        var button = document.createElement("button");
+        button.type = "button";
+        button.title = "Sort by " + th.textContent.trim();
+        while (th.firstChild) button.appendChild(th.firstChild);
+        th.appendChild(button);
+        th.addEventListener("click", function () { sort(table, i, th); });   // the button's clicks too
       });
     });
   }

@@ -1,0 +1,261 @@
+"""The site's target pages, lineage grouping, page folders and event kinds, checked in the built
+HTML (no browser: tests/test_site_browser.py drives Chromium over the same pages)."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from catalog import Registry
+from catalog.site import build_site
+from catalog.site.context import group_refs, rollback_command, search_boost, split_ref
+from catalog.site.svg import distinct_labels
+from catalog.validate import path_segment
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def text_of(path: Path) -> str:
+    """The article of a built page as plain text (tags dropped, references decoded)."""
+    raw = path.read_text(encoding="utf-8")
+    article = raw[raw.index("<article"):raw.index("</article>")]
+    article = re.sub(r"<(script|style)\b.*?</\1>", " ", article, flags=re.S)
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", article)).split())
+
+
+def rows(path: Path, table_class: str) -> list[list[str]]:
+    raw = path.read_text(encoding="utf-8")
+    table = re.search(rf'<table class="{table_class}[" ].*?</table>', raw, re.S)
+    assert table, table_class
+    body = table.group(0).split("<tbody>", 1)[1]
+    return [[re.sub(r" ([:,])", r"\1", " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split()))
+             for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+            for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body, re.S)]
+
+
+def hrefs(path: Path) -> list[str]:
+    return [html.unescape(h) for h in re.findall(r'href="([^"]*)"', path.read_text(encoding="utf-8"))]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("pages")
+    shutil.copytree(REPO / "data" / "lake", root / "lake")
+    reg = Registry(root / "lake", actor="site-test", durable=False)
+    report = build_site(reg, root / "site")
+    yield reg, report, root / "site"
+    reg.close()
+
+
+# -- target pages ----------------------------------------------------------------------------
+
+
+def test_every_target_that_ran_something_has_its_page(sample) -> None:
+    reg, report, site = sample
+    targets = {r["target"] for r in reg.sql("SELECT DISTINCT target FROM events WHERE target IS NOT NULL").rows}
+    assert targets == {p.parent.name for p in (site / "targets").glob("*/index.html")}
+    assert report.problems == {}
+    home = hrefs(site / "index.html")
+    for t in targets:
+        assert f"./targets/{t}/" in home        # one click from the home page
+
+
+def test_the_target_page_shows_what_runs_who_approved_and_how_to_roll_back(sample) -> None:
+    reg, _, site = sample
+    page = site / "targets" / "prod-eu" / "index.html"
+    running = sorted((d for d in reg.deployments() if d.target == "prod-eu"), key=lambda d: d.model)
+    table = rows(page, "catalog-running catalog-target-running")
+    assert [r[0] for r in table] == [d.model for d in running]
+    for row, d in zip(table, running):
+        approvers = {e.actor for e in reg.history(d.model) if e.kind == "approve" and e.version == d.version}
+        assert row[1] == f"v{d.version}" and row[3] == d.by and set(row[5].split(", ")) == approvers
+        assert (d.note or "") in row[7]
+    text = text_of(page)
+    for d in running:
+        first = reg.candidates(d.model, target="prod-eu")[0]
+        assert rollback_command(d.model, "prod-eu", first.version) in text
+    history = rows(page, "catalog-events")
+    assert len(history) == reg.sql("SELECT count(*) AS n FROM events WHERE target = 'prod-eu'").rows[0]["n"]
+    assert history[0][2].startswith("rollback")       # the latest change on prod-eu: churn's rollback
+
+
+def test_the_rollback_command_is_exact_and_quoted_for_a_shell() -> None:
+    assert rollback_command("churn", "prod-eu", 4) == (
+        "catalog rollback churn --target prod-eu --to 4 --note 'why you roll back'")
+    assert rollback_command("original name", "Prod_EU", 2).startswith("catalog rollback 'original name' --target Prod_EU")
+    assert rollback_command("it's", "p", 1).startswith("catalog rollback 'it'\"'\"'s' ")
+
+
+# -- lineage ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("ref", "kind", "split"), [
+    ("bq://acme.analytics.sessions@snapshot-1201", "data", ("bq://acme.analytics.sessions", "@snapshot-1201")),
+    ("s3://acme-lake/retention/subscribers@2026-09-01", "data", ("s3://acme-lake/retention/subscribers", "@2026-09-01")),
+    ("https://github.com/acme/churn@9969e58b", "code", ("https://github.com/acme/churn", "@9969e58b")),
+    ("ghcr.io/acme/train-sklearn:1.5", "image", ("ghcr.io/acme/train-sklearn", ":1.5")),
+    ("ghcr.io/acme/img@sha256:abcd", "image", ("ghcr.io/acme/img", "@sha256:abcd")),
+    ("s3://bucket/table?versionId=3", "data", ("s3://bucket/table", "?versionId=3")),
+    ("ssh://git@github.com/acme/x", "code", ("ssh://git@github.com/acme/x", "")),   # a user, not a version
+    ("s3://bucket/key.parquet", "data", ("s3://bucket/key.parquet", "")),
+])
+def test_a_reference_splits_into_what_it_names_and_which_variant(ref: str, kind: str, split: tuple[str, str]) -> None:
+    assert split_ref(ref, kind) == split
+
+
+def test_references_group_by_dataset_with_what_differs_per_version() -> None:
+    groups = group_refs("data", [
+        ("bq://a.b.sessions@snap-1", 1), ("bq://a.b.sessions@snap-2", 2), ("bq://a.b.sessions@snap-2", 3),
+        ("s3://lake/events/dt=2026-10-01", 1), ("s3://lake/events/dt=2026-10-02", 2),
+        ("s3://other/one-file.parquet", 3),
+    ])
+    assert [g["source"] for g in groups] == ["bq://a.b.sessions", "s3://lake/events", "s3://other/one-file.parquet"]
+    sessions = groups[0]
+    assert [(v["detail"], v["span"]) for v in sessions["variants"]] == [("@snap-1", "v1"), ("@snap-2", "v2, v3")]
+    assert sessions["summary"] == "2 snapshots (v1\u2013v3)"
+    assert [v["detail"] for v in groups[1]["variants"]] == ["/dt=2026-10-01", "/dt=2026-10-02"]
+    assert groups[2]["summary"] == "used by v3"
+    for g in groups:   # the full reference is the common part followed by what differs
+        assert all(v["common"] + v["detail"] == v["ref"] for v in g["variants"])
+
+
+@given(st.lists(st.text(min_size=1, max_size=80), min_size=1, max_size=30, unique=True), st.integers(8, 50))
+def test_diagram_labels_are_never_alike_and_never_too_long(labels: list[str], limit: int) -> None:
+    out = distinct_labels(labels, limit)
+    assert len(set(out)) == len(out) == len(labels)
+    assert all(len(t) <= limit for t in out)
+
+
+def test_the_model_page_shows_each_dataset_once_and_every_reference_in_full(sample) -> None:
+    reg, _, site = sample
+    raw = (site / "models" / "churn" / "index.html").read_text()
+    svg = re.search(r'<svg class="catalog-lineage".*?</svg>', raw, re.S).group(0)
+    labels = [html.unescape(t) for t in re.findall(r'<text class="node-label"[^>]*>(.*?)</text>', svg)]
+    assert len(labels) == len(set(labels)) and sum(t.startswith("data: ") for t in labels) == 2
+    table = " ".join(" ".join(r) for r in rows(site / "models" / "churn" / "index.html", "catalog-lineage-refs"))
+    for v in reg.show("churn").versions:
+        for ref in v.data_refs:
+            assert ref in table.replace(" ", "")
+    assert "churn-distilled" in table      # derived models are listed too, with links
+
+
+# -- search weights ----------------------------------------------------------------------------
+
+
+@given(st.from_regex(r"[a-z0-9]{1,6}(-[a-z0-9]{1,6}){0,3}", fullmatch=True),
+       st.from_regex(r"[a-z0-9]{1,6}(-[a-z0-9]{1,6}){1,3}", fullmatch=True))
+def test_a_page_title_holding_all_the_query_words_outweighs_one_holding_fewer(name: str, extra: str) -> None:
+    # the exact name n words; a longer name holding it scores n words at a lower weight;
+    # a shorter name holding k < n of its words scores k words (see search_boost)
+    words = name.split("-")
+    longer = f"{name}-{extra}"
+    assert search_boost(name) > search_boost(longer)
+    for k in range(1, len(words)):
+        shorter = "-".join(words[:k])
+        assert len(words) * search_boost(name) > k * search_boost(shorter)
+
+
+def test_model_and_target_pages_carry_their_search_weight(sample) -> None:
+    _, _, site = sample
+    index = json.loads((site / "search" / "search_index.json").read_text())
+    boost = {d["location"]: d.get("boost") for d in index["docs"]}
+    assert boost["models/churn/"] == search_boost("churn") > boost["models/churn-distilled/"]
+    assert boost["targets/prod-eu/"] == search_boost("prod-eu")
+
+
+# -- names that are not plain: their pages live under validate.path_segment's folder ----------------
+
+
+@pytest.fixture(scope="module")
+def lifecycle_site(tmp_path_factory: pytest.TempPathFactory):
+    """A lake with every event kind: create, undeploy, tag, describe, delete, rename."""
+    root = tmp_path_factory.mktemp("events")
+    lake = root / "lake"
+    ana = Registry(lake, actor="ana", durable=False)
+    bob = Registry(lake, actor="bob", durable=False)
+    ana.create_model("planned", description="Nothing registered yet", tags={"team": "growth"}, note="kick-off")
+    for n in (1, 2, 3):
+        ana.register("Churn EU", f"s3://m/churn-eu/{n}", owner="ana", capture_git=False,
+                     data_refs=[f"bq://acme.sessions@snapshot-{n}"])
+    bob.approve("Churn EU", 1)
+    bob.approve("Churn EU", 2)
+    bob.deploy("Churn EU", 1, target="Staging_EU", note="first")
+    bob.deploy("Churn EU", 2, target="Staging_EU", note="second")
+    bob.undeploy("Churn EU", target="Staging_EU", note="staging is retired")
+    ana.tag("Churn EU", set={"tier": "gold", "region": "eu"}, note="tiering")
+    ana.tag("Churn EU", delete=["region"])
+    ana.describe("Churn EU", description="Churn for the <b>EU</b> market", note="docs")
+    ana.describe("Churn EU", 2, description=None)
+    ana.delete("Churn EU", 3, note="bad upload")
+    ana.register("old-name", "s3://m/old/1", owner="ana", capture_git=False)
+    ana.rename("old-name", "new-name", note="rebrand")
+    ana.register("gone", "s3://m/gone/1", owner="ana", capture_git=False)
+    ana.delete("gone", note="a mistake")
+    report = build_site(ana, root / "site")
+    yield ana, report, root / "site"
+    ana.close()
+    bob.close()
+
+
+def test_pages_of_unusual_names_live_under_their_encoded_folder(lifecycle_site) -> None:
+    _, report, site = lifecycle_site
+    assert report.problems == {}
+    model = site / "models" / path_segment("Churn EU") / "index.html"
+    target = site / "targets" / path_segment("Staging_EU") / "index.html"
+    assert path_segment("Churn EU").startswith("~") and model.is_file() and target.is_file()
+    assert not (site / "models" / "Churn EU").exists()
+    assert f"../models/{path_segment('Churn EU')}/" in hrefs(site / "models" / "index.html")
+    assert "Churn EU" in text_of(model)
+    api = json.loads((site / "api" / "models" / f"{path_segment('Churn EU')}.json").read_text())
+    assert api["model"] == "Churn EU"
+    listed = {m["model"]: m["page"] for m in json.loads((site / "api" / "models.json").read_text())["models"]}
+    assert listed["Churn EU"] == f"models/{path_segment('Churn EU')}/"
+    for folder in (site / "models").iterdir():
+        assert folder.name == "index.html" or folder.name == path_segment(folder.name) or folder.name.startswith("~")
+
+
+def test_a_model_with_no_version_has_a_page(lifecycle_site) -> None:
+    _, _, site = lifecycle_site
+    text = text_of(site / "models" / "planned" / "index.html")
+    assert "no version yet" in text and "No version registered yet" in text
+    assert "Nothing registered yet" in text and "create (a model with no version yet)" in text
+    assert "team : growth" in text or "team: growth" in text
+
+
+def test_every_event_kind_reads_sensibly_in_the_history(lifecycle_site) -> None:
+    _, _, site = lifecycle_site
+    history = [r[2] + " | " + r[-1] for r in rows(site / "models" / path_segment("Churn EU") / "index.html",
+                                                  "catalog-events")]
+    joined = "\n".join(history)
+    assert "undeploy (stopped running v2)" in joined
+    assert "tag (the model) | tags set: region: eu, tier: gold" in joined
+    assert "tag (the model) | tags removed: region" in joined
+    assert "describe (the model) | description: Churn for the <b>EU</b> market" in joined
+    assert "describe (this version) | description cleared" in joined
+    assert "delete (this version)" in joined
+    renamed = text_of(site / "models" / "new-name" / "index.html")
+    assert "rename from old-name to new-name" in renamed
+    audit = text_of(site / "audit" / "index.html")
+    assert "delete (the whole model: v1)" in audit and "a mistake" in audit
+    assert not (site / "models" / "gone").exists() and not (site / "models" / "old-name").exists()
+    raw = (site / "audit" / "index.html").read_text()
+    links = hrefs(site / "audit" / "index.html")
+    assert "<b>EU</b>" not in raw and not any("models/gone/" in h for h in links)   # escaped; no page to link
+    # a deleted version is not linked to an anchor its page no longer has
+    assert f"../models/{path_segment('Churn EU')}/#v2" in links
+    assert f"../models/{path_segment('Churn EU')}/#v3" not in links
+
+
+def test_a_target_that_runs_nothing_now_still_has_its_page_and_history(lifecycle_site) -> None:
+    _, _, site = lifecycle_site
+    page = site / "targets" / path_segment("Staging_EU") / "index.html"
+    text = text_of(page)
+    assert "runs nothing now" in text and "Nothing to roll back" in text
+    assert [r[2] for r in rows(page, "catalog-events")][:1] == ["undeploy (stopped running v2)"]
