@@ -118,7 +118,9 @@ SELECT e.* REPLACE (r.model AS model) FROM _events_asof AS e JOIN _renamed AS r 
 -- created or registered again.
 CREATE OR REPLACE VIEW _deleted AS
 SELECT coalesce(r.model, d.model) AS model, d.version, d."at", d.actor,
-       TRY_CAST(json_extract_string(d.evidence, '$.through') AS BIGINT) AS through
+       -- (read with a pattern, not DuckDB's json functions: the site's SQL page runs these
+       -- views in DuckDB-WASM, which cannot load the json extension offline)
+       TRY_CAST(regexp_extract(d.evidence, '"through": *([0-9]+)', 1) AS BIGINT) AS through
 FROM _structure AS d
 LEFT JOIN _renamed AS r ON r.old = d.model
 WHERE d.kind = 'delete' AND d."at" <= coalesce(getvariable('catalog_as_of')::TIMESTAMPTZ, 'infinity'::TIMESTAMPTZ);
