@@ -129,6 +129,26 @@ def test_neither_cache_nor_npm_is_one_clear_error(tmp_path: Path, monkeypatch: p
     assert "--no-sql-page" in message
 
 
+def test_a_site_is_built_without_its_sql_page_when_its_files_cannot_be_had(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """A build is not refused for want of DuckDB-WASM: the page says why it is missing, the
+    report and the CLI say so, and only an explicit sql_page=True refuses."""
+    shutil.copytree(REPO / "data" / "lake", tmp_path / "lake")
+    monkeypatch.setenv("CATALOG_ASSET_CACHE", str(tmp_path / "empty-cache"))
+    monkeypatch.setenv("PATH", str(tmp_path / "no-npm-here"))   # a real PATH without npm on it
+    with Registry(tmp_path / "lake", durable=False) as reg:
+        report = build_site(reg, tmp_path / "site")
+        assert report.problems == {}
+        assert [w for w in report.warnings if w.startswith("the site has no SQL page") and "npm is not installed" in w]
+        page = (tmp_path / "site" / "query" / "index.html").read_text(encoding="utf-8")
+        assert "were not at hand" in page and "npm pack @duckdb/duckdb-wasm@1.32.0" in page
+        assert not (tmp_path / "site" / "query" / "duckdb").exists()
+        assert (tmp_path / "site" / "models" / "churn" / "index.html").is_file()
+        with pytest.raises(SiteAssetsUnavailable):
+            build_site(reg, tmp_path / "site2", sql_page=True)
+    assert not (tmp_path / "site2").exists() or not any((tmp_path / "site2").iterdir())
+
+
 def test_an_unreachable_registry_is_the_same_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     if shutil.which("npm") is None:
         pytest.skip("needs npm")

@@ -28,7 +28,7 @@ MkdocsOpt = Annotated[Optional[str], typer.Option(
 
 
 def _build(registry: Registry, out: str, as_of: str | None = None, *,
-           templates: str | None = None, mkdocs_config: str | None = None, sql_page: bool = True) -> Any:
+           templates: str | None = None, mkdocs_config: str | None = None, sql_page: bool | None = None) -> Any:
     from ..site import build_site
 
     typer.echo(f"Building the catalog site of {registry.location} into {out} ...", err=True)
@@ -48,7 +48,10 @@ def build(out: OutOpt = "site", as_of: AsOfOpt = None, templates: TemplatesOpt =
     Example: catalog build --out site
     """
     report = _build(open_registry(), out, as_of, templates=templates, mkdocs_config=mkdocs_config,
-                    sql_page=not no_sql_page)
+                    sql_page=False if no_sql_page else None)
+    for warning in report.warnings:
+        if warning.startswith("the site has no SQL page"):
+            typer.echo(f"note: {warning}", err=True)
     if as_json:
         dump_json(report.to_dict())
         return

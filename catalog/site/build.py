@@ -24,7 +24,7 @@ from typing import Any
 import jinja2
 
 from ..engine import named_sql
-from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteBuildFailed, UnsafeSitePath
+from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteAssetsUnavailable, SiteBuildFailed, UnsafeSitePath
 from ..progress import stages
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
@@ -224,7 +224,7 @@ def build_site(
     mkdocs_config: str | os.PathLike[str] | None = None,
     build_dir: str | os.PathLike[str] | None = None,
     as_of: str | datetime | None = None,
-    sql_page: bool = True,
+    sql_page: bool | None = None,
 ) -> BuildReport:
     """Render the catalog site of ``registry`` into ``out_dir``; returns a report.
 
@@ -242,7 +242,10 @@ def build_site(
 
     ``sql_page`` adds the SQL page (``query/``: DuckDB-WASM over Parquet snapshots of
     the lake, see :mod:`catalog.site.sqlpage`); its files come from the npm registry
-    once, then from a cache (:mod:`catalog.site.wasm`).
+    once, then from a cache (:mod:`catalog.site.wasm`). Left as None, the page is added
+    when its files can be had, and otherwise says why it is missing (the report's
+    ``warnings`` too): a site is not refused for want of its SQL page. True refuses the
+    build without it (:class:`SiteAssetsUnavailable`); False leaves it out.
     """
     if dashboard_templates is None:
         dashboard_templates = _option(config, "dashboard_templates", "dashboards")
@@ -286,7 +289,14 @@ def build_site(
                               previous=previous, old_site=out)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
-        vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page)
+        skipped: str | None = None
+        try:
+            vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page is not False)
+        except SiteAssetsUnavailable as exc:
+            if sql_page:
+                raise
+            skipped = str(exc)
+            vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, why=skipped)
         count = written.pages + 1
         timings["sql"] = time.perf_counter() - start
 
@@ -295,6 +305,8 @@ def build_site(
         tracker = incremental.Unchanged()
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+            if skipped is not None:
+                warnings = [*warnings, f"the site has no SQL page: {skipped}"]
             _finish(site, out, written, tracker, listed or [], engine)
             for rel, (unpacked, sha) in vendored.items():
                 target = safe_join(site, rel)

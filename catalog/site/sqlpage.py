@@ -99,17 +99,37 @@ This site was built without its SQL page (`catalog build --no-sql-page`). Ask th
 same questions with `catalog sql "..."` over the lake, or see the SQL cookbook.
 """
 
+# The page when its DuckDB-WASM files could be had neither from the cache nor from npm:
+# the rest of the site is built all the same (the reason, escaped, follows).
+UNAVAILABLE = """---
+title: SQL in the browser
+---
+
+# SQL in the browser
+
+This site was built without its SQL page: its DuckDB-WASM files were not at hand
+when it was built. Ask the same questions with `catalog sql "..."` over the lake, or
+see the SQL cookbook. What the build said:
+
+"""
+
 
 def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, document: Mapping[str, Any], *,
-                   as_of: str | datetime | None = None, enabled: bool = True) -> dict[str, tuple[Path, str]]:
+                   as_of: str | datetime | None = None, enabled: bool = True,
+                   why: str | None = None) -> dict[str, tuple[Path, str]]:
     """Write the SQL page, its snapshots and the views into ``folder``; returns the DuckDB-WASM
     files the site needs beside them (site path → (unpacked folder, sha256)), which the build
     places in the site itself (:func:`catalog.site.wasm.place`): 35 MB that MkDocs need not copy.
 
-    Not ``enabled``: a page that says so, so that the site's navigation stays whole."""
+    Not ``enabled``: a page that says so, so that the site's navigation stays whole; with
+    ``why`` (its files could not be had), a page that says why."""
     if not enabled:
         safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
         safe_join(folder, PAGE).write_text(OFF, encoding="utf-8")
+        return {}
+    if why is not None:
+        safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
+        safe_join(folder, PAGE).write_text(UNAVAILABLE + "    " + why + "\n", encoding="utf-8")
         return {}
     unpacked, manifest = wasm.vendor_folder()
     vendored = {f"{FOLDER}/duckdb/{name}": (unpacked, sha) for name, sha in manifest.items()}
