@@ -125,12 +125,13 @@ def m_search(a: argparse.Namespace) -> dict[str, Any]:
         box = page.locator("input.md-search__input")
         box.click()
         box.fill(name.split("-")[0])            # a word of the model names (a team)
-        page.locator(".md-search-result__item").first.wait_for(state="visible", timeout=600_000)
+        page.locator(".md-search-result__item").first.wait_for(state="visible", timeout=300_000)
         first = time.perf_counter() - t
-        box.fill("")
+        # (fill replaces the query: emptying the box first resets Material's search to its
+        # "Type to start searching" state, which the next query then never leaves)
         t = time.perf_counter()
         box.fill(name.split("-")[1])
-        page.locator(".md-search-result__item").first.wait_for(state="visible", timeout=600_000)
+        page.locator(".md-search-result__item").first.wait_for(state="visible", timeout=300_000)
         again = time.perf_counter() - t
         browser.close()
     server.shutdown()
