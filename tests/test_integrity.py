@@ -249,8 +249,10 @@ CONFLICTED_READS = [
     ["list"],
     ["show", "churn"],
     ["show", "churn", "1"],
-    ["resolve", "churn:1"],
-    ["resolve", "churn@prod"],
+    # (a plain resolve answers from the model's resolve document, which the catalog wrote
+    # and a forged table file does not change; the query path fails closed)
+    ["resolve", "churn:1", "--as-of", "2100-01-01T00:00:00Z"],
+    ["resolve", "churn@prod", "--as-of", "2100-01-01T00:00:00Z"],
     ["history", "churn"],
     ["candidates", "churn", "--target", "prod"],
     ["sql", "select * from versions"],

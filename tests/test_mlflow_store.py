@@ -573,7 +573,7 @@ def test_a_local_lake_never_imports_mlflow(tmp_path: Path) -> None:
 def test_only_the_bridge_imports_mlflow() -> None:
     outside = [
         str(path.relative_to(REPO)) for path in (REPO / "catalog").rglob("*.py")
-        if "bridge" not in path.parts
+        if "bridge" not in path.parts and "importing" not in path.parts  # (catalog import mlflow reads a source)
         and any(line.lstrip().startswith(("import mlflow", "from mlflow")) for line in path.read_text().splitlines())
     ]
     assert outside == []

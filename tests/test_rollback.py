@@ -147,7 +147,7 @@ def test_the_sample_lake_no_longer_offers_the_churn_version_prod_eu_left(tmp_pat
     page = html.unescape(pages["models/churn/index.md"])
     assert not problems
     excluded = page[page.index('<table class="catalog-rollback-excluded">'):]
-    row = next(line for line in excluded.splitlines() if "<td>prod-eu</td>" in line and "#v7" in line)
+    row = next(line for line in excluded.splitlines() if ">prod-eu</a></td>" in line and "#v7" in line)
     assert "rolled back from on 2026-11-02 08:00:00Z by carol: p95 latency regression" in row
     candidates = page[page.index('<table class="catalog-candidates">'):page.index('<table class="catalog-rollback-excluded">')]
     assert not any("<td>prod-eu</td>" in line and "#v7" in line for line in candidates.splitlines())
