@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-s3 lint sample clean
+.PHONY: demo test test-slow test-s3 lint sample clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ demo: $(STAMP)
 	$(BIN)/catalog --lake data/lake demo
 
 # Two workers, a test file each at a time (a file's tests share module fixtures: Spark).
+# The slowest files (real MLflow and GTO, Spark, Chromium, the benchmarks' own checks, the
+# torture test) run in `make test-slow`, which CI runs too: each target stays under 30 minutes.
+SLOW_TESTS ?= tests/test_mlflow_store.py tests/test_import_mlflow.py tests/test_import_gto.py tests/test_snapshot.py \
+	tests/test_site_sql.py tests/test_site_browser.py tests/test_benchmarks.py tests/test_torture.py
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(SLOW_TESTS:%=--ignore=%)
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile $(SLOW_TESTS)
 
 # The lake tests again with every lake in a bucket of a real S3-compatible server on
 # loopback (SeaweedFS, from the test extra); tests that inspect files on local disk skip.
