@@ -135,8 +135,12 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback(registry, lake, tmp_pat
     churn_scenario(registry)
     # The child says "ready" once Python itself has started and our entry point is imported,
     # so the signal lands in the catalog's start-up (importing the CLI, parsing) or the build.
-    code = ("import sys; import catalog.entry as entry; print('ready', flush=True); "
-            f"sys.argv = ['catalog', '--lake', {str(lake)!r}, 'build', '--out', {str(tmp_path / 'site')!r}]; entry.main()")
+    # (argv is set before "ready", so that nothing of the test's own code but the call itself
+    # lies between "ready" and the entry point's handler: a signal landing there would be the
+    # test's traceback, not the catalog's)
+    code = ("import sys; import catalog.entry as entry; "
+            f"sys.argv = ['catalog', '--lake', {str(lake)!r}, 'build', '--out', {str(tmp_path / 'site')!r}]; "
+            "print('ready', flush=True); entry.main()")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True, cwd=REPO)
     assert child.stdout.readline().strip() == "ready"
