@@ -99,3 +99,64 @@ def test_a_kept_build_dir_gets_every_page_in_full(lake: Path, tmp_path: Path) ->
         again = build_site(reg, tmp_path / "site", build_dir=tmp_path / "md", sql_page=False)
     assert again.reused == 0
     assert "catalog_unchanged" not in (tmp_path / "md" / "models" / "churn" / "index.md").read_text()
+
+
+@pytest.fixture
+def parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Split even the sample lake's site into parts (a real site needs 150 pages)."""
+    monkeypatch.setattr("catalog.site.parallel.MIN_PAGES", 0)
+
+
+@pytest.mark.usefixtures("parts")
+def test_a_parallel_build_writes_the_site_a_serial_build_writes(lake: Path, tmp_path: Path) -> None:
+    with Registry(lake, actor="bob", durable=False) as reg:
+        serial = build_site(reg, tmp_path / "serial", jobs=1)
+        three = build_site(reg, tmp_path / "three", jobs=3)
+    assert three.pages == serial.pages and three.problems == serial.problems
+    a, b = Path(serial.out_dir), Path(three.out_dir)
+    assert _normalised(a, b) == _normalised(b, a)
+    state = json.loads((b / ".catalog-build.json").read_text())["pages"]
+    assert len(state) == serial.pages - 1 and all("sha256" in page for page in state.values())   # (all but the SQL page)
+
+
+@pytest.mark.usefixtures("parts")
+def test_a_parallel_rebuild_after_a_decision_equals_a_full_build(lake: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site, jobs=2)
+        reg.register("churn", "s3://m/churn-2.pkl", capture_git=False, owner="ana")
+        again = build_site(reg, site, jobs=2)
+        full = build_site(reg, tmp_path / "full", jobs=1)
+    assert 0 < again.reused < again.pages - 1
+    assert _normalised(site, Path(full.out_dir)) == _normalised(Path(full.out_dir), site)
+
+
+@pytest.mark.usefixtures("parts")
+def test_a_part_that_fails_fails_the_build_in_one_line_and_leaves_the_site_as_it_was(
+        lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from catalog.errors import SiteBuildFailed
+
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site, jobs=1, sql_page=False)
+        before = _files(site)
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("disk full\nsecond line")
+
+        monkeypatch.setattr("catalog.site.build._build_part", broken)   # (inherited by the forked part)
+        with pytest.raises(SiteBuildFailed, match="RuntimeError: disk full") as failed:
+            build_site(reg, site, jobs=2, sql_page=False)
+    assert "\n" not in str(failed.value)
+    assert _files(site) == before
+    assert not list(tmp_path.glob(".catalog-*"))   # no staging folder left beside the site
+
+
+def test_jobs_must_be_a_whole_number_of_processes(lake: Path, tmp_path: Path) -> None:
+    from catalog.errors import InvalidValue
+
+    with Registry(lake, actor="bob", durable=False) as reg:
+        for bad in (0, -1, True, 1.5):
+            with pytest.raises(InvalidValue, match="jobs"):
+                build_site(reg, tmp_path / "site", jobs=bad)  # type: ignore[arg-type]
+    assert not (tmp_path / "site").exists()

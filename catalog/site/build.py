@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,12 +28,12 @@ from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteAssetsUnava
 from ..progress import stages
 from ..records import Candidate, Event, Exclusion, LineageEdge, Version
 from ..registry import Registry
-from . import incremental, wasm
+from . import incremental, parallel, wasm
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
 from .output import check_folder, listed_files, safe_join, staged
 from .render import Renderer, _fallback, pages
-from .sqlpage import write_sql_page
+from .sqlpage import PAGE, write_sql_page
 
 
 @dataclass
@@ -95,23 +95,29 @@ class Written:
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
                 extra: Mapping[str, Any] | None = None, *, keys: incremental.Keys | None = None,
                 previous: Mapping[str, Mapping[str, Any]] | None = None,
-                old_site: Path | None = None) -> Written:
+                old_site: Path | None = None, only: Container[str] | None = None, assets: bool = True) -> Written:
     """Write the Markdown pages, static assets and api/ JSON into ``build_dir``.
 
     Every path is made by :func:`safe_join`: a page or file whose name would leave
     ``build_dir`` (a forged model name such as ``../../x``) is skipped and reported.
     With ``keys``, each page's key is noted; with ``previous`` (the keys of the site in
     ``old_site``), a page whose key and HTML are unchanged is written as a stub instead
-    of being rendered (:mod:`catalog.site.incremental`).
+    of being rendered (:mod:`catalog.site.incremental`). With ``only`` (one part of a
+    parallel build, :mod:`catalog.site.parallel`), the pages not in it are stubs that
+    another part builds; without ``assets``, the static files and api/ JSON are left to another part.
     """
     extra = dict(extra or {})
     problems: dict[str, list[str]] = {}
     done = Written(0, problems)
     for template, path, context in pages(document):
-        target = _target(build_dir, path, context["model"]["name"] if "model" in context else path, problems)
+        target = _target(build_dir, path, context["model"]["name"] if "model" in context else path,
+                         problems if only is None or path in only else {})
         if target is None:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
+        if only is not None and path not in only:
+            target.write_text(incremental.STUB, encoding="utf-8")
+            continue
         before = (previous or {}).get(path)
         if keys is not None and old_site is not None and isinstance(before, Mapping) and _reusable(before, old_site):
             if keys.key(template, path, context, list(before["reads"])) == before["key"]:
@@ -134,6 +140,8 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
         if keys is not None:
             reads = sorted(recording.read)
             done.state[path] = {"key": keys.key(template, path, context, reads), "reads": reads}
+    if not assets:
+        return done
     for rel, source in renderer.static_files().items():
         target = _target(build_dir, rel, rel, problems)
         if target is not None:
@@ -145,7 +153,7 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
     for model in document["models"]:
         target = _target(build_dir, f"api/models/{model['segment'] or model['name']}.json", model["name"], problems)
         if target is not None:
-            _dump(target, api_model(model, document["generated_at"]))
+            _dump(target, api_model(model))
     return done
 
 
@@ -225,6 +233,7 @@ def build_site(
     build_dir: str | os.PathLike[str] | None = None,
     as_of: str | datetime | None = None,
     sql_page: bool | None = None,
+    jobs: int | None = None,
 ) -> BuildReport:
     """Render the catalog site of ``registry`` into ``out_dir``; returns a report.
 
@@ -246,6 +255,10 @@ def build_site(
     when its files can be had, and otherwise says why it is missing (the report's
     ``warnings`` too): a site is not refused for want of its SQL page. True refuses the
     build without it (:class:`SiteAssetsUnavailable`); False leaves it out.
+
+    ``jobs``: processes that render and run MkDocs, each over a part of the pages
+    (:mod:`catalog.site.parallel`; default: the cores free, at most 4; 1 builds in this
+    process alone). The site is the same either way.
     """
     if dashboard_templates is None:
         dashboard_templates = _option(config, "dashboard_templates", "dashboards")
@@ -255,6 +268,8 @@ def build_site(
     mkdocs_file = Path(own_mkdocs) if own_mkdocs else None
     out = check_folder(out_dir, registry.root)
     kept = None if build_dir is None else check_folder(build_dir, registry.root)
+    if jobs is not None and (isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1):
+        raise InvalidValue(f"jobs must be a whole number of processes, 1 or more (got {jobs!r})")
     if kept is not None and (kept == out or out in kept.parents or kept in out.parents):
         raise InvalidValue(f"build_dir {os.fspath(build_dir or kept)!r} and the site folder {os.fspath(out_dir)!r} overlap: "
                            "keep the Markdown in a folder of its own")
@@ -285,8 +300,20 @@ def build_site(
         listed = listed_files(out) if out.is_dir() else None
         # (with the Markdown kept in build_dir, every page is written: that folder is for running MkDocs by hand)
         previous = incremental.load(out, engine, listed) if kept is None else None
-        written = write_pages(document, folder, renderer, extra, keys=incremental.Keys(document, engine),
-                              previous=previous, old_site=out)
+        keys = incremental.Keys(document, engine)
+        split = parallel.plan(pages(document), document, jobs) if kept is None else None
+        others = parallel.Parts()
+        if split is not None:
+            parts_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-parts-")))
+            stack.callback(others.stop)   # (before the parts' folders go)
+
+            def part(only: set[str], where: Path) -> dict[str, Any]:
+                return _build_part(document, where, renderer, extra, keys, previous, out, only, mkdocs_file)
+
+            for i, only in enumerate(split[1:], start=1):
+                others.start(only, parts_root / f"part-{i}", part)
+        written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
+                              only=split[0] if split else None)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
         skipped: str | None = None
@@ -297,7 +324,6 @@ def build_site(
                 raise
             skipped = str(exc)
             vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, why=skipped)
-        count = written.pages + 1
         timings["sql"] = time.perf_counter() - start
 
         step()
@@ -305,6 +331,8 @@ def build_site(
         tracker = incremental.Unchanged()
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+            if split is not None:
+                warnings = _gather(site, others.join(), written, tracker, warnings)
             if skipped is not None:
                 warnings = [*warnings, f"the site has no SQL page: {skipped}"]
             _finish(site, out, written, tracker, listed or [], engine)
@@ -319,9 +347,50 @@ def build_site(
     for key, found in written.problems.items():
         problems.setdefault(key, []).extend(found)
     return BuildReport(
-        out_dir=str(out), pages=count, models=len(document["models"]), versions=document["counts"]["versions"],
+        out_dir=str(out), pages=written.pages + 1, models=len(document["models"]), versions=document["counts"]["versions"],
         timings=timings, problems=problems, warnings=warnings, reused=len(written.unchanged),
     )
+
+
+def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, extra: Mapping[str, Any],
+                keys: incremental.Keys, previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path,
+                only: set[str], mkdocs_file: Path | None) -> dict[str, Any]:
+    """One part of a parallel build (in its own process): its pages rendered and built by MkDocs
+    into ``where``/site, the others as stubs; what the first part needs to put the site together."""
+    folder, site = where / "md", where / "site"
+    written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
+                          only=only, assets=False)
+    stub = safe_join(folder, PAGE)   # (the SQL page is the first part's)
+    stub.parent.mkdir(parents=True, exist_ok=True)
+    stub.write_text(incremental.STUB, encoding="utf-8")
+    tracker = incremental.Unchanged()
+    warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+    return {"site": str(site), "pages": written.pages, "state": written.state, "problems": written.problems,
+            "unchanged": sorted(written.unchanged), "built": tracker.built, "warnings": warnings,
+            "search": [e for e in parallel.search_entries(site)
+                       if e.get("location", "").split("#", 1)[0] in {tracker.urls[p] for p in tracker.built}]}
+
+
+def _gather(site: Path, results: list[dict[str, Any]], written: Written, tracker: incremental.Unchanged,
+            warnings: list[str]) -> list[str]:
+    """Put the other parts' pages, keys, problems and search entries into the first part's site."""
+    entries: list[dict[str, Any]] = []
+    for result in results:
+        parallel.take_pages(site, Path(result["site"]), list(result["built"].values()))
+        written.pages += result["pages"]
+        written.state.update(result["state"])
+        written.unchanged.update(result["unchanged"])
+        for key, found in result["problems"].items():
+            written.problems.setdefault(key, []).extend(found)
+        for src, dest in result["built"].items():
+            tracker.stubs.pop(src, None)
+            tracker.built[src] = dest
+        entries.extend(result["search"])
+        warnings = [*warnings, *(w for w in result["warnings"] if w not in warnings)]
+    index = site / "search" / "search_index.json"
+    if entries and index.is_file():
+        incremental.add_search_entries(index, entries, tracker.order)
+    return warnings
 
 
 def _finish(site: Path, old: Path, written: Written, tracker: incremental.Unchanged, listed: list[str],

@@ -533,11 +533,12 @@ def api_models(document: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def api_model(model: Mapping[str, Any], generated_at: str | None) -> dict[str, Any]:
-    """``api/models/<model>.json``: what each target runs now."""
+def api_model(model: Mapping[str, Any]) -> dict[str, Any]:
+    """``api/models/<model>.json``: what each target runs now, as of the model's last change
+    (``updated_at``; no build time, so the file changes only when the model does)."""
     return {
         "schema": DOCUMENT_SCHEMA,
-        "generated_at": generated_at,
+        "updated_at": model["updated_at"],
         "model": model["name"],
         "latest_approved": model["latest_approved"],
         "deployments": [_api_deployment(d) for d in model["running"]],

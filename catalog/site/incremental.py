@@ -147,13 +147,19 @@ def sha256_file(path: Path) -> str | None:
 
 def merge_search(new_index: Path, old_index: Path, kept_urls: set[str], order: list[str]) -> None:
     """Add the previous entries of the unchanged pages to the new search index, in page order."""
-    new = json.loads(new_index.read_text(encoding="utf-8"))
     old = json.loads(old_index.read_text(encoding="utf-8"))
-    entries = new["docs"] + [e for e in old["docs"] if e["location"].split("#", 1)[0] in kept_urls]
+    add_search_entries(new_index, [e for e in old["docs"] if e["location"].split("#", 1)[0] in kept_urls], order)
+
+
+def add_search_entries(index: Path, entries: list[dict[str, Any]], order: list[str]) -> None:
+    """Add ``entries`` to the search index ``index``, every entry in page order (``order``: the
+    pages' URLs), each page's own entries in the order they had."""
+    new = json.loads(index.read_text(encoding="utf-8"))
+    merged = new["docs"] + entries
     rank = {url: i for i, url in enumerate(order)}
-    entries.sort(key=lambda e: rank.get(e["location"].split("#", 1)[0], len(rank)))
-    new["docs"] = entries
-    new_index.write_text(json.dumps(new, separators=(",", ":"), default=str), encoding="utf-8")
+    merged.sort(key=lambda e: rank.get(e["location"].split("#", 1)[0], len(rank)))   # (a stable sort)
+    new["docs"] = merged
+    index.write_text(json.dumps(new, separators=(",", ":"), default=str), encoding="utf-8")
 
 
 def link_unchanged(new_site: Path, old_site: Path, listed: list[str]) -> int:
@@ -188,6 +194,7 @@ class Unchanged(BasePlugin):
         self.order: list[str] = []
         self.stubs: dict[str, tuple[str, str]] = {}   # src path -> (url, dest path)
         self.built: dict[str, str] = {}               # src path -> dest path
+        self.urls: dict[str, str] = {}                # src path -> URL
 
     def on_env(self, env: jinja2.Environment, *, config: Any, files: Any) -> jinja2.Environment:
         env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({_EMPTY_TEMPLATE: ""}), env.loader])  # type: ignore[list-item]
@@ -205,4 +212,5 @@ class Unchanged(BasePlugin):
     @event_priority(100)
     def on_page_context(self, context: Any, *, page: Any, config: Any, nav: Any) -> Any:
         self.order.append(page.url)
+        self.urls[page.file.src_uri] = page.url
         return context

@@ -148,6 +148,7 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
             keep_trailing_newline=True,
+            auto_reload=False,   # (templates do not change during a build: no stat of the file per include)
         )
         self.env.filters.update(
             e=esc, escape=esc, join=_join, link=_link, when=_when, yaml_str=_yaml_str,
