@@ -23,17 +23,20 @@ TemplatesOpt = Annotated[Optional[str], typer.Option(
     "--templates", help="A folder of your own templates (and assets) that win over the defaults. Example: --templates site_templates")]
 NoSqlPageOpt = Annotated[bool, typer.Option(
     "--no-sql-page", help="Leave out the SQL page (DuckDB-WASM, fetched once from the npm registry, then cached). Example: --no-sql-page")]
+JobsOpt = Annotated[Optional[int], typer.Option(
+    "--jobs", "-j", min=1, help="Processes that render pages and run MkDocs, each over a part of the site (default: the cores free, at most 4). Example: --jobs 1")]
 MkdocsOpt = Annotated[Optional[str], typer.Option(
     "--mkdocs-config", help="Your own mkdocs.yml, laid over the default configuration. Example: --mkdocs-config mkdocs.yml")]
 
 
 def _build(registry: Registry, out: str, as_of: str | None = None, *,
-           templates: str | None = None, mkdocs_config: str | None = None, sql_page: bool | None = None) -> Any:
+           templates: str | None = None, mkdocs_config: str | None = None, sql_page: bool | None = None,
+           jobs: int | None = None) -> Any:
     from ..site import build_site
 
     typer.echo(f"Building the catalog site of {registry.location} into {out} ...", err=True)
     report = build_site(registry, out, registry.config, as_of=as_of, templates=templates, mkdocs_config=mkdocs_config,
-                        sql_page=sql_page)
+                        sql_page=sql_page, jobs=jobs)
     for model, found in report.problems.items():
         for problem in found:
             typer.echo(f"warning: {model}: {safe(problem)}", err=True)
@@ -42,13 +45,14 @@ def _build(registry: Registry, out: str, as_of: str | None = None, *,
 
 @through_funnel
 def build(out: OutOpt = "site", as_of: AsOfOpt = None, templates: TemplatesOpt = None,
-          mkdocs_config: MkdocsOpt = None, no_sql_page: NoSqlPageOpt = False, as_json: JsonOpt = False) -> None:
+          mkdocs_config: MkdocsOpt = None, no_sql_page: NoSqlPageOpt = False, jobs: JobsOpt = None,
+          as_json: JsonOpt = False) -> None:
     """Render the searchable catalog site (MkDocs Material, strict) from the lake.
 
     Example: catalog build --out site
     """
     report = _build(open_registry(), out, as_of, templates=templates, mkdocs_config=mkdocs_config,
-                    sql_page=False if no_sql_page else None)
+                    sql_page=False if no_sql_page else None, jobs=jobs)
     for warning in report.warnings:
         if warning.startswith("the site has no SQL page"):
             typer.echo(f"note: {warning}", err=True)
