@@ -95,14 +95,16 @@ class Written:
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
                 extra: Mapping[str, Any] | None = None, *, keys: incremental.Keys | None = None,
                 previous: Mapping[str, Mapping[str, Any]] | None = None,
-                old_site: Path | None = None, only: Container[str] | None = None, assets: bool = True) -> Written:
+                old_site: Path | None = None, only: Container[str] | None = None, assets: bool = True,
+                unchanged: Container[str] | None = None) -> Written:
     """Write the Markdown pages, static assets and api/ JSON into ``build_dir``.
 
     Every path is made by :func:`safe_join`: a page or file whose name would leave
     ``build_dir`` (a forged model name such as ``../../x``) is skipped and reported.
     With ``keys``, each page's key is noted; with ``previous`` (the keys of the site in
     ``old_site``), a page whose key and HTML are unchanged is written as a stub instead
-    of being rendered (:mod:`catalog.site.incremental`). With ``only`` (one part of a
+    of being rendered (:mod:`catalog.site.incremental`; ``unchanged``: those pages, found
+    beforehand by :func:`reusable_pages`). With ``only`` (one part of a
     parallel build, :mod:`catalog.site.parallel`), the pages not in it are stubs that
     another part builds; without ``assets``, the static files and api/ JSON are left to another part.
     """
@@ -119,13 +121,14 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
             target.write_text(incremental.STUB, encoding="utf-8")
             continue
         before = (previous or {}).get(path)
-        if keys is not None and old_site is not None and isinstance(before, Mapping) and _reusable(before, old_site):
-            if keys.key(template, path, context, list(before["reads"])) == before["key"]:
-                target.write_text(incremental.STUB, encoding="utf-8")
-                done.state[path] = dict(before)
-                done.unchanged.add(path)
-                done.pages += 1
-                continue
+        if (path in unchanged if unchanged is not None
+                else keys is not None and old_site is not None and _same(keys, template, path, context, before, old_site)):
+            assert isinstance(before, Mapping)
+            target.write_text(incremental.STUB, encoding="utf-8")
+            done.state[path] = dict(before)
+            done.unchanged.add(path)
+            done.pages += 1
+            continue
         recording = incremental.Recording(document)
         try:
             text = renderer.render(template, path, recording, **extra, **context)
@@ -155,6 +158,21 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
         if target is not None:
             _dump(target, api_model(model))
     return done
+
+
+def reusable_pages(document: Mapping[str, Any], keys: incremental.Keys,
+                   previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path) -> set[str]:
+    """The pages whose key and HTML are unchanged since the build of ``old_site``."""
+    if not previous:
+        return set()
+    return {path for template, path, context in pages(document)
+            if _same(keys, template, path, context, previous.get(path), old_site)}
+
+
+def _same(keys: incremental.Keys, template: str, path: str, context: Mapping[str, Any], before: Any,
+          old_site: Path) -> bool:
+    return (isinstance(before, Mapping) and _reusable(before, old_site)
+            and keys.key(template, path, context, list(before["reads"])) == before["key"])
 
 
 def _reusable(before: Mapping[str, Any], old_site: Path) -> bool:
@@ -301,19 +319,20 @@ def build_site(
         # (with the Markdown kept in build_dir, every page is written: that folder is for running MkDocs by hand)
         previous = incremental.load(out, engine, listed) if kept is None else None
         keys = incremental.Keys(document, engine)
-        split = parallel.plan(pages(document), document, jobs) if kept is None else None
+        unchanged = reusable_pages(document, keys, previous, out)
+        split = parallel.plan(pages(document), document, jobs, unchanged) if kept is None else None
         others = parallel.Parts()
         if split is not None:
             parts_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-parts-")))
             stack.callback(others.stop)   # (before the parts' folders go)
 
             def part(only: set[str], where: Path) -> dict[str, Any]:
-                return _build_part(document, where, renderer, extra, keys, previous, out, only, mkdocs_file)
+                return _build_part(document, where, renderer, extra, keys, previous, out, only, unchanged, mkdocs_file)
 
             for i, only in enumerate(split[1:], start=1):
                 others.start(only, parts_root / f"part-{i}", part)
         written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
-                              only=split[0] if split else None)
+                              only=split[0] if split else None, unchanged=unchanged)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
         skipped: str | None = None
@@ -354,12 +373,12 @@ def build_site(
 
 def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, extra: Mapping[str, Any],
                 keys: incremental.Keys, previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path,
-                only: set[str], mkdocs_file: Path | None) -> dict[str, Any]:
+                only: set[str], unchanged: set[str], mkdocs_file: Path | None) -> dict[str, Any]:
     """One part of a parallel build (in its own process): its pages rendered and built by MkDocs
     into ``where``/site, the others as stubs; what the first part needs to put the site together."""
     folder, site = where / "md", where / "site"
     written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
-                          only=only, assets=False)
+                          only=only, assets=False, unchanged=unchanged)
     stub = safe_join(folder, PAGE)   # (the SQL page is the first part's)
     stub.parent.mkdir(parents=True, exist_ok=True)
     stub.write_text(incremental.STUB, encoding="utf-8")

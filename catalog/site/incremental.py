@@ -36,10 +36,59 @@ import jinja2
 from mkdocs.plugins import BasePlugin, event_priority
 
 STATE = ".catalog-build.json"
-FORMAT = 1
+FORMAT = 2   # (2: reads of model_urls, shown_versions and target_urls by name)
 STUB = "---\ncatalog_unchanged: true\n---\n"
 _EMPTY_TEMPLATE = "catalog-unchanged.html"
 _ENGINE_PACKAGES = ("model-catalog", "mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2")
+
+
+# Parts of the document that map a name to something (a model's page address, the versions its
+# page shows, a target's page address): a page that looks up one name depends on that name's
+# entry only ("model_urls:churn"), so a decision on one model does not re-render every page
+# that links to some model.
+BY_NAME = frozenset({"model_urls", "shown_versions", "target_urls"})
+
+
+class _ByName(dict):
+    """One of the :data:`BY_NAME` parts, noting the names looked up ("part:name"; the whole part
+    when iterated)."""
+
+    def __init__(self, part: str, value: Mapping[str, Any], read: set[str]) -> None:
+        super().__init__(value)
+        self.part = part
+        self.read = read
+
+    def __getitem__(self, key: str) -> Any:
+        self.read.add(f"{self.part}:{key}")
+        return super().__getitem__(key)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        self.read.add(f"{self.part}:{key}")
+        return super().get(key, default)
+
+    def __contains__(self, key: object) -> bool:
+        self.read.add(f"{self.part}:{key}")
+        return super().__contains__(key)
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.add(self.part)
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self.read.add(self.part)
+        return super().keys()
+
+    def items(self) -> Any:
+        self.read.add(self.part)
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.add(self.part)
+        return super().values()
+
+    def __len__(self) -> int:
+        self.read.add(self.part)
+        return super().__len__()
 
 
 class Recording(dict):
@@ -48,14 +97,24 @@ class Recording(dict):
     def __init__(self, document: Mapping[str, Any]) -> None:
         super().__init__(document)
         self.read: set[str] = set()
+        self._parts: dict[str, _ByName] = {}
+
+    def _part(self, key: str, value: Any) -> Any:
+        if key not in BY_NAME or not isinstance(value, Mapping):
+            self.read.add(key)
+            return value
+        if key not in self._parts:
+            self._parts[key] = _ByName(key, value, self.read)
+        return self._parts[key]
 
     def __getitem__(self, key: str) -> Any:
-        self.read.add(key)
-        return super().__getitem__(key)
+        return self._part(key, super().__getitem__(key))
 
     def get(self, key: str, default: Any = None) -> Any:
-        self.read.add(key)
-        return super().get(key, default)
+        if key not in self:
+            self.read.add(key)
+            return default
+        return self._part(key, super().__getitem__(key))
 
     def __iter__(self) -> Iterator[str]:
         self.read.add("*")
@@ -88,7 +147,15 @@ class Keys:
 
     def part(self, name: str) -> str:
         if name not in self._parts:
-            self._parts[name] = digest(dict(self.document) if name == "*" else self.document.get(name))
+            value: Any
+            if name == "*":
+                value = dict(self.document)
+            elif ":" in name and name.split(":", 1)[0] in BY_NAME:
+                part, key = name.split(":", 1)
+                value = (self.document.get(part) or {}).get(key)
+            else:
+                value = self.document.get(name)
+            self._parts[name] = digest(value)
         return self._parts[name]
 
     def key(self, template: str, path: str, context: Mapping[str, Any], reads: list[str]) -> str:

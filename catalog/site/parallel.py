@@ -25,15 +25,15 @@ import os
 import shutil
 import signal
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import SiteBuildFailed
 from .output import safe_join
 
-# Below this many pages a build stays in one process (forking and a second MkDocs run cost
-# more than they save).
+# Below this many pages to render a build stays in one process (forking and a second MkDocs
+# run cost more than they save).
 MIN_PAGES = 150
 RESULT = "part.json"
 
@@ -60,11 +60,13 @@ def weight(path: str, context: Mapping[str, Any], document: Mapping[str, Any]) -
 
 
 def split(entries: Sequence[tuple[str, str, Mapping[str, Any]]], document: Mapping[str, Any],
-          parts: int) -> list[set[str]]:
-    """The pages in ``parts`` sets of about equal weight (heaviest first, each to the lightest part)."""
+          parts: int, unchanged: Container[str] = ()) -> list[set[str]]:
+    """The pages in ``parts`` sets of about equal weight (heaviest first, each to the lightest
+    part); a page ``unchanged`` since the last build weighs next to nothing."""
     load = [0] * parts
     out: list[set[str]] = [set() for _ in range(parts)]
-    weighted = sorted(((weight(path, ctx, document), path) for _t, path, ctx in entries), reverse=True)
+    weighted = sorted(((1 if path in unchanged else weight(path, ctx, document), path) for _t, path, ctx in entries),
+                      reverse=True)
     for w, path in weighted:
         i = load.index(min(load))
         out[i].add(path)
@@ -73,13 +75,16 @@ def split(entries: Sequence[tuple[str, str, Mapping[str, Any]]], document: Mappi
 
 
 def plan(entries: Sequence[tuple[str, str, Mapping[str, Any]]], document: Mapping[str, Any],
-         jobs: int | None) -> list[set[str]] | None:
-    """The parts of a parallel build, or None for a serial one."""
+         jobs: int | None, unchanged: Container[str] = ()) -> list[set[str]] | None:
+    """The parts of a parallel build, or None for a serial one (one core, a small site, or a
+    rebuild with few pages to render: a part's MkDocs run over the others' stubs costs more)."""
     if jobs is None:
         jobs = min(jobs_available(), 4)
-    if jobs < 2 or len(entries) < MIN_PAGES or not hasattr(os, "fork"):
+    if jobs < 2 or not hasattr(os, "fork"):
         return None
-    return split(entries, document, jobs)
+    if sum(1 for _t, path, _c in entries if path not in unchanged) < MIN_PAGES:
+        return None
+    return split(entries, document, jobs, unchanged)
 
 
 class Parts:
