@@ -85,8 +85,9 @@ def test_sample_builds_strict_with_a_clean_report(sample) -> None:
     models = reg.list()
     assert report.models == len(models) == 9
     targets = reg.sql("SELECT DISTINCT target FROM events WHERE target IS NOT NULL").rows
-    # the index pages, the SQL page (query/), one page per model, one per target
-    assert report.pages == 8 + len(models) + len(targets)
+    # the index pages, the SQL page (query/), one page per model, one per target, one per month of events
+    months = reg.sql("""SELECT count(DISTINCT date_trunc('month', "at")) AS n FROM audit_log""").rows[0]["n"]
+    assert report.pages == 8 + len(models) + len(targets) + months
     assert report.problems == {}
     assert set(report.timings) == {"read", "document", "render", "sql", "mkdocs"}
     assert (site / "index.html").is_file() and (site / "search" / "search_index.json").is_file()
@@ -113,8 +114,11 @@ def test_index_pages_count_what_the_views_count(sample) -> None:
     models_html = (site / "models" / "index.html").read_text()
     assert models_html.count('class="model-row"') == n_models
     assert f'<span id="model-count">{n_models}</span>' in models_html
+    months = sorted((site / "audit").glob("*/index.html"))
+    assert len(months) == reg.sql("""SELECT count(DISTINCT date_trunc('month', "at")) AS n FROM audit_log""").rows[0]["n"] > 1
+    assert sum(p.read_text().count('<tr class="event-') for p in months) == n_events   # each event on its month's page
     audit_html = (site / "audit" / "index.html").read_text()
-    assert audit_html.count('<tr class="event-') == n_events
+    assert audit_html.count('<tr class="event-') == min(n_events, 100)                 # the index: the latest 100
     home_html = (site / "index.html").read_text()
     assert home_html.count('<table class="catalog-running') == 1
     running_rows = re.search(r'<table class="catalog-running.*?</table>', home_html, re.S).group(0)
@@ -200,9 +204,9 @@ def test_search_index_finds_models_by_name_owner_tag_and_description(sample) -> 
     # Event tables (the audit log, each model's history) are left out of the index: on
     # a large lake they were most of it (20 MB at 1,000 models, 8 MB without them).
     notes = [r["note"] for r in reg.sql("SELECT note FROM audit_log WHERE note IS NOT NULL").rows]
-    audit_html = html.unescape((site / "audit" / "index.html").read_text())
+    audit_html = html.unescape("".join(p.read_text() for p in (site / "audit").glob("*/index.html")))
     assert notes and all(n in audit_html for n in notes)
-    assert not any(n in by_page["audit/"] for n in notes)
+    assert not any(n in by_page[page] for n in notes for page in by_page if page.startswith("audit/"))
 
 
 def test_the_site_loads_nothing_from_the_internet(sample) -> None:
@@ -398,8 +402,7 @@ def test_serving_needs_a_built_site(tmp_path: Path) -> None:
 def test_audit_pages_show_the_gate_evidence_of_each_approval(sample) -> None:
     reg, _, site = sample
     approvals = reg.sql("select count(*) as n from events where kind = 'approve'").rows[0]["n"]
-    audit = read_page(site, "audit/index.html")
-    text = audit.text
+    text = " ".join(read_page(site, str(p.relative_to(site))).text for p in (site / "audit").glob("*/index.html"))
     assert text.count("gates passed") >= approvals
     assert "approval 2/2" in text and "approval 1/2" in text  # the sample's quorum
     assert "required:owner" in text and "four-eyes" in text and "sha256" in text

@@ -224,6 +224,7 @@ PAGE_TYPES = {
     "target": "targets/prod-eu/",
     "tags": "tags/",
     "audit log": "audit/",
+    "audit log of a month": "audit/2026-10/",   # (a month of the sample lake's events)
     "sql cookbook": "sql/",
     "sql query": "query/",
 }

@@ -30,6 +30,7 @@ _REPO_PATH = re.compile(r"^/[A-Za-z0-9._~/-]+$")
 _SSH_REMOTE = re.compile(r"^(?:ssh://)?git@([A-Za-z0-9.-]+)[:/](.+)$")
 
 RECENT = 10
+AUDIT_LATEST = 100   # events on the audit log's first page (every event is on its month's page)
 
 
 @dataclass(frozen=True)
@@ -428,6 +429,7 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         m["owner_anchor"] = owner_anchor[m["owner"] or ""]
         m["tag_links"] = [{"key": k, "value": v, "anchor": tag_anchor[(k, v)]} for k, v in m["tags"]]
     targets = _targets(all_running, event_docs, events, candidates, excluded, problems)
+    months = audit_months(event_docs)
 
     return {
         "schema": DOCUMENT_SCHEMA,
@@ -453,8 +455,33 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "recent_registrations": [e for e in event_docs if e["kind"] == "register"][:RECENT],
         "recent_decisions": [e for e in event_docs if e["kind"] != "register"][:RECENT],
         "events": event_docs,
+        "audit_latest": event_docs[:AUDIT_LATEST],
+        "audit_months": [{k: v for k, v in m.items() if k != "events"} for m in months],
+        "audit_pages": months,
         "problems": {m: sorted(set(p)) for m, p in sorted(problems.items()) if p},
     }
+
+
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def audit_months(event_docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """The audit log by calendar month (UTC), newest first: each month's page holds its events, so
+    a decision re-renders this month's page, not the whole log."""
+    by_month: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+    for e in event_docs:   # (newest first already)
+        at = e.get("at") or ""
+        by_month[at[:7] if len(at) >= 7 and at[4] == "-" else "undated"].append(e)
+    out = []
+    for month in sorted(by_month, reverse=True):
+        found = by_month[month]
+        registrations = sum(1 for e in found if e["kind"] == "register")
+        label = (f"{_MONTHS[int(month[5:7]) - 1]} {month[:4]}" if month != "undated" and month[5:7].isdigit()
+                 and 1 <= int(month[5:7]) <= 12 else month)
+        out.append({"month": month, "label": label, "url": f"audit/{month}/", "events": found,
+                    "registrations": registrations, "decisions": len(found) - registrations})
+    return out
 
 
 def _targets(running: list[dict[str, Any]], event_docs: list[dict[str, Any]], events: Sequence[Event],

@@ -91,6 +91,18 @@ class _ByName(dict):
         return super().__len__()
 
 
+def shows(document: Mapping[str, Any], model: str, version: int) -> bool:
+    """Whether the page of ``model`` shows ``version`` (``shown_versions``); a page that asks
+    depends on that answer alone ("shown_versions:<model>#<version>"), not on the model's
+    other versions: a new version does not re-render every page that links to an old one."""
+    if isinstance(document, Recording):
+        document.read.add(f"shown_versions:{model}#{version}")
+        found = dict.get(document, "shown_versions") or {}
+    else:
+        found = document.get("shown_versions") or {}
+    return version in dict.get(found, model, ())
+
+
 class Recording(dict):
     """The data document, noting which of its keys a template reads ("*": all of it)."""
 
@@ -150,6 +162,9 @@ class Keys:
             value: Any
             if name == "*":
                 value = dict(self.document)
+            elif name.startswith("shown_versions:") and "#" in name:
+                model, _, version = name.split(":", 1)[1].rpartition("#")
+                value = version.isdigit() and shows(self.document, model, int(version))
             elif ":" in name and name.split(":", 1)[0] in BY_NAME:
                 part, key = name.split(":", 1)
                 value = (self.document.get(part) or {}).get(key)

@@ -25,6 +25,7 @@ from markupsafe import Markup
 from ..errors import SiteBuildFailed
 from . import svg
 from .context import is_web_url
+from .incremental import shows
 from .layers import DEFAULTS, NOT_ASSETS
 from .svg import esc
 
@@ -111,10 +112,9 @@ def _version_url(context: Any, name: str, version: int | None) -> str | None:
         return None
     own = context.get("model")
     if own is not None and own["name"] == name:   # (as in _model_url: a model page depends on its own versions only)
-        shown = [v["version"] for v in own["versions"]]
-    else:
-        shown = context["doc"].get("shown_versions", {}).get(name, [])
-    if version not in shown:
+        if version not in [v["version"] for v in own["versions"]]:
+            return None
+    elif not shows(context["doc"], name, version):   # (the page depends on that one version being shown)
         return None
     return _model_url(context, name, f"#v{version}")
 
@@ -190,6 +190,7 @@ def pages(document: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
                if m.get("segment"))
     out.extend(("target.md.j2", f"targets/{t['segment']}/index.md", {"target": t}) for t in document["targets"]
                if t.get("segment"))
+    out.extend(("audit_month.md.j2", f"audit/{m['month']}.md", {"month": m}) for m in document.get("audit_pages", ()))
     return out
 
 
