@@ -207,6 +207,9 @@ def test_search_index_finds_models_by_name_owner_tag_and_description(sample) -> 
     audit_html = html.unescape("".join(p.read_text() for p in (site / "audit").glob("*/index.html")))
     assert notes and all(n in audit_html for n in notes)
     assert not any(n in by_page[page] for n in notes for page in by_page if page.startswith("audit/"))
+    # and so are the listings (what runs now, every model): they repeat the model pages
+    listed = [s.model for s in reg.list()]
+    assert not any(m in by_page.get(page, "") for m in listed for page in ("", "models/", "targets/"))
 
 
 def test_the_site_loads_nothing_from_the_internet(sample) -> None:
