@@ -14,9 +14,25 @@ SET TimeZone = 'UTC';
 SET allowed_directories = $folders;
 
 -- name: confine
+-- A lake's reader reads the same compacted files in every query: their footers are
+-- parsed once and kept (DuckDB checks that a file is unchanged before it uses a kept
+-- footer). At 100k versions the events file has 60 row groups, and parsing its footer
+-- again for every view a question reads was a third of `show` and `candidates`.
+SET parquet_metadata_cache = true;
 -- No extension is loaded or installed, nothing outside the allowed folders is
 -- read, and no setting can change from here on.
 SET autoinstall_known_extensions = false;
 SET autoload_known_extensions = false;
 SET enable_external_access = false;
 SET lock_configuration = true;
+
+-- name: read_budget
+-- What a lake's reader may hold in memory while it answers, spilling beyond it to its
+-- connection's temp_directory (never the default `.tmp` of the working folder: set
+-- one first). Every view spills within it (the rollback views' moves are computed
+-- twice rather than held for two readers: a CTE read twice does not spill), so a
+-- process asking every whole-lake view at 100k versions stays near the libraries'
+-- own memory. One thread: each thread holds its own share of the budget, and the
+-- rollback views need more than 96 MB split in two.
+SET threads = 1;
+SET memory_limit = '96MB';

@@ -118,7 +118,12 @@ def lineage(s: Session, model: str, version: int, as_of: str | datetime | None) 
     check.version(version)
     when = moment(as_of)
     s.version(model, version, when)
-    up = [LineageEdge.from_row(r) for r in s.q("ancestors", when, model=model, version=version)]
+    # (two queries: the walk, then the lineage of the few versions it found, which a
+    # filter on their models reads from one row group each rather than every version)
+    walk = s.q("ancestor_walk", when, model=model, version=version)
+    found = {"models": [r["model"] for r in walk], "versions": [r["version"] for r in walk],
+             "depths": [r["depth"] for r in walk]}
+    up = [LineageEdge.from_row(r) for r in s.q("ancestors_of", when, **found)]
     down = [LineageEdge.from_row(r) for r in s.q("descendants", when, model=model, version=version)]
     return Lineage(model=model, version=version, ancestors=up, descendants=down)
 

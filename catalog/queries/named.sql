@@ -141,9 +141,11 @@ SELECT model, 'latest', 'latest', artifact_uri FROM latest_approved
 UNION ALL
 SELECT model, 'pin', CAST(version AS VARCHAR), artifact_uri FROM versions;
 
--- name: ancestors
--- The recursion walks a narrow, materialised list of model edges (one scan of
--- versions' parents), not the whole lineage view once per level.
+-- name: ancestor_walk
+-- The versions $model:$version descends from through parent models (and itself), each
+-- with its nearest distance (0: itself). The recursion walks a narrow, materialised
+-- list of model edges (one scan of versions' parents), not the whole lineage view once
+-- per level; ancestors_of then reads the lineage of the versions found.
 WITH RECURSIVE edges AS MATERIALIZED (
     SELECT child_model, child_version, parent_model, parent_version FROM lineage WHERE parent_kind = 'model'
 ), up(model, version, depth) AS (
@@ -152,9 +154,18 @@ WITH RECURSIVE edges AS MATERIALIZED (
     SELECT e.parent_model, e.parent_version, up.depth + 1
     FROM edges AS e JOIN up ON e.child_model = up.model AND e.child_version = up.version
 )
+SELECT model, version, min(depth) AS depth FROM up GROUP BY ALL;
+
+-- name: ancestors_of
+-- Every lineage edge of the versions ancestor_walk found ($models, $versions and
+-- $depths: one entry per version), with its depth. The filter on their models reaches
+-- the files (a join with the walk's answer in the same statement read every version).
 SELECT l.child_model, l.child_version, l.parent_kind, l.parent, l.parent_model,
-       l.parent_version, l.relation, min(up.depth) + 1 AS depth
-FROM lineage AS l JOIN up ON l.child_model = up.model AND l.child_version = up.version
+       l.parent_version, l.relation, min(k.depth) + 1 AS depth
+FROM lineage AS l
+JOIN (SELECT unnest($models::VARCHAR[]) AS model, unnest($versions::BIGINT[]) AS version, unnest($depths::BIGINT[]) AS depth) AS k
+    ON l.child_model = k.model AND l.child_version = k.version
+WHERE list_contains($models::VARCHAR[], l.child_model)
 GROUP BY ALL
 ORDER BY depth, l.child_model, l.child_version, l.parent_kind, l.parent;
 
