@@ -25,14 +25,3 @@ SET autoinstall_known_extensions = false;
 SET autoload_known_extensions = false;
 SET enable_external_access = false;
 SET lock_configuration = true;
-
--- name: read_budget
--- What a lake's reader may hold in memory while it answers, spilling beyond it to its
--- connection's temp_directory (never the default `.tmp` of the working folder: set
--- one first). Every view spills within it (the rollback views' moves are computed
--- twice rather than held for two readers: a CTE read twice does not spill), so a
--- process asking every whole-lake view at 100k versions stays near the libraries'
--- own memory. One thread: each thread holds its own share of the budget, and the
--- rollback views need more than 96 MB split in two.
-SET threads = 1;
-SET memory_limit = '96MB';

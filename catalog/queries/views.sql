@@ -330,7 +330,7 @@ JOIN versions AS v ON v.model = t.model AND v.version = t.top.version;
 -- before the rollback, by the order ("at", event_id) that `deployments` uses, so the
 -- two views always agree on what ran when (the rollback's evidence is not needed).
 CREATE OR REPLACE VIEW _rollback_options AS
-WITH moves AS NOT MATERIALIZED (
+WITH moves AS (
     SELECT model, target, version, kind, "at", actor, note,
            row_number() OVER w AS seq,
            lag(version) OVER w AS replaced
