@@ -422,7 +422,10 @@ def _finish(site: Path, old: Path, written: Written, tracker: incremental.Unchan
         if before.get("dest") != dest or incremental.sha256_file(source) != before.get("sha256"):
             raise SiteBuildFailed(f"{dest} changed in {old} during the build: build again")
         target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)  # (linked to the old copy below, with every unchanged file)
+        try:
+            os.link(source, target, follow_symlinks=False)   # the same file: same inode and mtime
+        except OSError:
+            shutil.copyfile(source, target)   # (another file system: copied, then linked below if it can be)
     kept_urls = {url for url, _ in tracker.stubs.values()}
     index = Path("search", "search_index.json")
     if kept_urls and (site / index).is_file():

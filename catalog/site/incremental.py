@@ -254,6 +254,8 @@ def link_unchanged(new_site: Path, old_site: Path, listed: list[str]) -> int:
             a, b = os.lstat(new), os.lstat(old)
         except OSError:
             continue
+        if (a.st_ino, a.st_dev) == (b.st_ino, b.st_dev):
+            continue   # (linked already: an unchanged page)
         if (not stat.S_ISREG(a.st_mode) or not stat.S_ISREG(b.st_mode) or b.st_nlink != 1
                 or a.st_size != b.st_size or new.read_bytes() != old.read_bytes()):
             continue
