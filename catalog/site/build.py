@@ -195,7 +195,8 @@ def _target(root: Path, rel: str, key: str, problems: dict[str, list[str]]) -> P
 
 
 def _dump(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    # (compact: with an indent, Python's JSON encoder is its slow pure-Python one)
+    path.write_text(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
 
 
 class _Collect(logging.Handler):

@@ -26,6 +26,7 @@ import contextlib
 import hashlib
 import json
 import os
+import pickle
 import stat
 from collections.abc import Iterator, Mapping
 from importlib import metadata
@@ -146,7 +147,9 @@ class Recording(dict):
 
 
 def digest(value: Any) -> str:
-    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str, ensure_ascii=False).encode()).hexdigest()
+    """The sha256 of ``value``'s pickle (half the time of sorted JSON): the same data, built by the
+    same code, gives the same bytes, and anything else costs a render, never a stale page."""
+    return hashlib.sha256(pickle.dumps(value, protocol=5)).hexdigest()
 
 
 class Keys:
