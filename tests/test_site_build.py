@@ -112,9 +112,12 @@ def test_a_parallel_build_writes_the_site_a_serial_build_writes(lake: Path, tmp_
     with Registry(lake, actor="bob", durable=False) as reg:
         serial = build_site(reg, tmp_path / "serial", jobs=1)
         three = build_site(reg, tmp_path / "three", jobs=3)
+        kept = build_site(reg, tmp_path / "kept", jobs=2, build_dir=tmp_path / "md")   # the Markdown of every part
     assert three.pages == serial.pages and three.problems == serial.problems
     a, b = Path(serial.out_dir), Path(three.out_dir)
     assert _normalised(a, b) == _normalised(b, a)
+    assert _normalised(Path(kept.out_dir), b) == _normalised(b, Path(kept.out_dir))
+    assert not [p for p in (tmp_path / "md").rglob("*.md") if "catalog_unchanged" in p.read_text()]
     state = json.loads((b / ".catalog-build.json").read_text())["pages"]
     assert len(state) == serial.pages - 1 and all("sha256" in page for page in state.values())   # (all but the SQL page)
 

@@ -321,7 +321,7 @@ def build_site(
         previous = incremental.load(out, engine, listed) if kept is None else None
         keys = incremental.Keys(document, engine)
         unchanged = reusable_pages(document, keys, previous, out)
-        split = parallel.plan(pages(document), document, jobs, unchanged) if kept is None else None
+        split = parallel.plan(pages(document), document, jobs, unchanged)
         others = parallel.Parts()
         if split is not None:
             parts_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-parts-")))
@@ -352,7 +352,12 @@ def build_site(
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
             if split is not None:
-                warnings = _gather(site, others.join(), written, tracker, warnings)
+                results = others.join()
+                warnings = _gather(site, results, written, tracker, warnings)
+                if kept is not None:   # (the Markdown kept: every part's pages, for running MkDocs by hand)
+                    for result in results:
+                        for path in result["state"]:
+                            shutil.copyfile(safe_join(Path(result["md"]), path), safe_join(folder, path))
             if skipped is not None:
                 warnings = [*warnings, f"the site has no SQL page: {skipped}"]
             _finish(site, out, written, tracker, listed or [], engine)
@@ -385,7 +390,7 @@ def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, ex
     stub.write_text(incremental.STUB, encoding="utf-8")
     tracker = incremental.Unchanged()
     warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
-    return {"site": str(site), "pages": written.pages, "state": written.state, "problems": written.problems,
+    return {"site": str(site), "md": str(folder), "pages": written.pages, "state": written.state, "problems": written.problems,
             "unchanged": sorted(written.unchanged), "built": tracker.built, "warnings": warnings,
             "search": [e for e in parallel.search_entries(site)
                        if e.get("location", "").split("#", 1)[0] in {tracker.urls[p] for p in tracker.built}]}
