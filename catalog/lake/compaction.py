@@ -18,8 +18,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from .. import engine
 from ..errors import ConflictingCopies, LakeDamaged
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
@@ -174,6 +172,7 @@ def merge_files(
     ``bytes_in`` (the inputs' total size, from the lake's storage) lets a merge of
     small inputs use two threads.
     """
+    import duckdb
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 

@@ -1,0 +1,105 @@
+"""What the lean processes load: serving through the Python API and a plain register.
+
+A serving process (``Registry(lake).resolve(...)`` answered from the resolve
+documents) imports neither DuckDB nor pyarrow, and answers what the query path
+answers; a process that registers a version of a model it has registered before
+(no parent to check, nothing to compact) imports no DuckDB and no pandas (pyarrow,
+to write the Parquet file, it needs). Each check runs in a fresh interpreter,
+since this test process has long imported everything.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+from catalog import Registry
+
+REPO = Path(__file__).resolve().parents[1]
+_HEAVY = ("duckdb", "pyarrow", "pandas", "numpy")
+
+
+def _run(script: str, *args: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(script), *args], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def _lake(tmp_path: Path) -> str:
+    lake = str(tmp_path / "lake")
+    ana, bob = Registry(lake, actor="ana"), Registry(lake, actor="bob")
+    for i in (1, 2, 3):
+        ana.register("m", f"s3://m/{i}", capture_git=False)
+    bob.approve("m", 1)
+    bob.approve("m", 2)
+    bob.deploy("m", 1, target="prod")
+    return lake
+
+
+SERVE = """
+    import json, sys
+    from catalog import Registry
+    reg = Registry(sys.argv[1], actor="svc")
+    answers = {ref: reg.resolve(ref) for ref in sys.argv[2:]}
+    print(json.dumps({"answers": answers, "loaded": sorted({m.split(".")[0] for m in sys.modules} & set(%r))}))
+""" % (_HEAVY,)
+
+
+def test_a_serving_process_through_the_api_imports_neither_duckdb_nor_pyarrow(tmp_path):
+    lake = _lake(tmp_path)
+    refs = ["m@prod", "m@latest", "m:1", "m:3"]
+    got = _run(SERVE, lake, *refs)
+    assert got["loaded"] == []
+    # The same answers as the query path's (an as-of question always takes it).
+    reg = Registry(lake)
+    assert got["answers"] == {ref: reg.resolve(ref, as_of="2999-01-01T00:00:00Z") for ref in refs}
+    assert got["answers"] == {"m@prod": "s3://m/1", "m@latest": "s3://m/2", "m:1": "s3://m/1", "m:3": "s3://m/3"}
+
+
+def test_a_document_that_cannot_say_still_answers_through_the_query_path(tmp_path):
+    """The lean path only ever adds a way to answer: without documents the query path
+    (DuckDB) answers as before, in the same kind of process."""
+    lake = _lake(tmp_path)
+    for doc in (Path(lake) / "_serving").iterdir():
+        doc.unlink()
+    got = _run(SERVE, lake, "m@prod", "m:2")
+    assert got["answers"] == {"m@prod": "s3://m/1", "m:2": "s3://m/2"}
+    assert "duckdb" in got["loaded"]
+
+
+REGISTER = """
+    import json, sys
+    from catalog import Registry
+    v = Registry(sys.argv[1], actor="ana").register(sys.argv[2], sys.argv[3], capture_git=False)
+    print(json.dumps({"version": v.version, "loaded": sorted({m.split(".")[0] for m in sys.modules} & set(%r))}))
+""" % (_HEAVY,)
+
+
+def test_a_register_process_imports_no_duckdb_and_no_pandas(tmp_path):
+    lake = _lake(tmp_path)
+    got = _run(REGISTER, lake, "m", "s3://m/4")
+    assert got["version"] == 4
+    assert "duckdb" not in got["loaded"] and "pandas" not in got["loaded"]
+    reg = Registry(lake)
+    assert reg.show("m", 4).artifact_uri == "s3://m/4"
+    assert reg.resolve("m:4") == "s3://m/4" == reg.resolve("m:4", as_of="2999-01-01T00:00:00Z")
+
+
+def test_the_cli_register_process_imports_no_duckdb(tmp_path):
+    lake = _lake(tmp_path)
+    probe = (
+        "import sys, runpy; sys.argv = ['catalog'] + sys.argv[1:]\n"
+        "try:\n    runpy.run_module('catalog', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert not exc.code, exc.code\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'duckdb', 'pandas'}))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe, "--lake", lake, "register", "m", "s3://m/4", "--no-git"],
+                          capture_output=True, text=True, env={**os.environ, "PYTHONPATH": str(REPO), "CATALOG_ACTOR": "ana"})
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "[]"
+    assert Registry(lake).show("m", 4).artifact_uri == "s3://m/4"
