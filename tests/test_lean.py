@@ -103,3 +103,55 @@ def test_the_cli_register_process_imports_no_duckdb(tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "[]"
     assert Registry(lake).show("m", 4).artifact_uri == "s3://m/4"
+
+
+def _version_row(**changes):
+    from datetime import datetime, timedelta, timezone
+
+    row = {
+        "schema_version": 2, "model": "m", "version": 3, "artifact_uri": "s3://é/1", "artifact_sha256": None,
+        "artifact_bytes": 12, "owner": "ana", "description": "a\nb", "tags": {"a": "b", "ü": ""}, "code_dirty": True,
+        "data_refs": ["s3://d/1", "s3://d/2"], "parents": [{"model": "p", "version": 1, "relation": "derived"}],
+        "metrics": {"auc": 0.9, "n": 3}, "params": {}, "dashboards": None,
+        "created_at": datetime(2026, 1, 2, 3, 4, 5, 678901, tzinfo=timezone(timedelta(hours=2))), "created_by": "ana",
+        "origin": {"system": "mlflow"}, "imported_at": datetime(2026, 1, 3, tzinfo=timezone.utc), "imported_by": "bob",
+    }
+    return {**row, **changes}
+
+
+def test_rows_built_from_buffers_equal_pyarrows_own_conversion():
+    """The appended files are the same bytes as pa.Table.from_pylist would give; values it
+    does not build (a naive time, an int too wide, a subclass) go to from_pylist itself."""
+    from datetime import datetime
+
+    import pyarrow as pa
+    import pytest
+
+    from catalog.lake.lake import _to_parquet
+    from catalog.lake.rows import table
+    from catalog.schema import arrow_tables
+
+    versions, events = arrow_tables()["versions"], arrow_tables()["events"]
+    samples = [
+        [_version_row()],
+        [_version_row(), _version_row(version=4, tags=None, data_refs=[], parents=[], code_dirty=None, metrics=None,
+                                      origin=None, imported_at=None, artifact_bytes=None, description="")],
+        [_version_row(parents=[{"model": "a", "version": 2, "relation": "x"}, {"model": "b", "version": 9,
+                                                                                "relation": "y"}], code_dirty=False)],
+        [_version_row(created_at=datetime(2026, 1, 2, 3, 4, 5))],  # naive: from_pylist's reading of it
+        [_version_row(metrics={"loss": float("inf"), "x": -0.0})],
+        [],
+    ]
+    for rows in samples:
+        built, reference = table(rows, versions), pa.Table.from_pylist(rows, schema=versions)
+        built.validate(full=True)
+        assert built.equals(reference) and _to_parquet(built) == _to_parquet(reference)
+    event = {"schema_version": 2, "event_id": "e1", "at": datetime.fromisoformat("2026-01-02T00:00:00+00:00"),
+             "actor": "bob", "model": "m", "version": None, "kind": "tag", "tags": {"k": "v"}, "tags_deleted": ["old"]}
+    assert _to_parquet(table([event], events)) == _to_parquet(pa.Table.from_pylist([event], schema=events))
+    # What from_pylist refuses is refused the same way.
+    for bad in (_version_row(version=2**70), _version_row(model=3), _version_row(tags={"a": 1})):
+        with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError, OverflowError, TypeError)) as built_error:
+            table([bad], versions)
+        with pytest.raises(type(built_error.value)):
+            pa.Table.from_pylist([bad], schema=versions)

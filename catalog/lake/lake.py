@@ -59,6 +59,7 @@ from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
 from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
 from .lease import Leases
+from .rows import table as arrow_rows
 from .storage import FILE, Storage, open_storage, relative  # noqa: F401  (open_storage: its old home)
 
 if TYPE_CHECKING:
@@ -378,9 +379,7 @@ class Lake:
         """Append rows as one new Parquet file; returns its relative path."""
         for name in COLUMNS:  # both, so that either table reads before its first record
             self._ensure_anchor(name, known=True)
-        import pyarrow as pa
-
-        data = pa.Table.from_pylist(list(rows), schema=arrow_tables()[table])
+        data = arrow_rows(rows, arrow_tables()[table])
         stamp = now or datetime.now(timezone.utc)
         path = f"{table}/part-{_file_id(stamp, self._new_id())}.parquet"
         self.storage.write_atomic(path, _to_parquet(data))
@@ -629,10 +628,8 @@ class Lake:
         absent (a second writer of the same decision adds nothing); returns its path."""
         for name in COLUMNS:
             self._ensure_anchor(name, known=True)
-        import pyarrow as pa
-
         path = event_file(row["event_id"])
-        data = pa.Table.from_pylist([row], schema=arrow_tables()["events"])
+        data = arrow_rows([row], arrow_tables()["events"])
         if self.storage.create_exclusive(path, _to_parquet(data)):
             local = self.storage.local_path(path)
             self.checked.wrote(local, "events")
