@@ -151,4 +151,4 @@ def _mapping(value: Any) -> Mapping[str, Any]:
 def _sequence(value: Any) -> Sequence[Any]:
     if type(value) not in (list, tuple):
         raise _Unbuilt(type(value).__name__)
-    return value  # type: ignore[no-any-return]
+    return value
