@@ -8,7 +8,8 @@ reader through it, never back through the ``Registry``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +56,8 @@ class Session:
         self._config: Config | None = config if isinstance(config, Config) else None
         self.progress = progress  # fn(task, done, total) for long work: hashing, bulk loads, compaction, doctor
         self._reader: Reader | None = None
+        # Inside one_listing(): None until its first query has listed the lake, then True.
+        self._listed: bool | None = None
 
     @property
     def config(self) -> Config:
@@ -99,8 +102,28 @@ class Session:
             close()  # an object store's private local mirror (catalog.lake.s3)
 
     def q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
-        """The rows of the named query."""
-        return self.reader().query(name, as_of, **params)
+        """The rows of the named query (inside :meth:`one_listing`, over the files its first
+        query listed)."""
+        relist = self._listed is not True
+        rows = self.reader().query(name, as_of, relist=relist, **params)
+        if self._listed is False:
+            self._listed = True
+        return rows
+
+    @contextmanager
+    def one_listing(self) -> Iterator[None]:
+        """The queries run inside read the lake as its first one listed it: one listing
+        (two requests on an object store) per decision's checks rather than one per query.
+        For the checks a decision runs between reading the model's latest decision and
+        claiming the next: whatever another decision changes meanwhile makes that claim
+        fail and the checks run again, listed afresh. (A file a compaction removes since
+        is still listed afresh by the reader, which runs its query again.)"""
+        before = self._listed
+        self._listed = False
+        try:
+            yield
+        finally:
+            self._listed = before
 
     def require_model(self, model: str, as_of: datetime | None = None) -> None:
         if not self.q("model_exists", as_of, model=model)[0]["n"] and not self.q("model_created", as_of, model=model)[0]["n"]:

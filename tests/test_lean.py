@@ -88,6 +88,10 @@ def test_a_register_process_imports_no_duckdb_and_no_pandas(tmp_path):
     reg = Registry(lake)
     assert reg.show("m", 4).artifact_uri == "s3://m/4"
     assert reg.resolve("m:4") == "s3://m/4" == reg.resolve("m:4", as_of="2999-01-01T00:00:00Z")
+    # A new lake (its schema anchors written too) needs no pandas either.
+    got = _run(REGISTER, str(tmp_path / "new"), "n", "s3://n/1")
+    assert got["version"] == 1 and got["loaded"] == ["numpy", "pyarrow"]
+    assert Registry(tmp_path / "new").show("n", 1).artifact_uri == "s3://n/1"
 
 
 def test_the_cli_register_process_imports_no_duckdb(tmp_path):

@@ -372,7 +372,7 @@ class Lake:
         if known and name in self._anchored:
             return
         if not self.storage.exists(name):
-            self.storage.write_atomic(name, _to_parquet(arrow_tables()[table].empty_table()))
+            self.storage.write_atomic(name, _to_parquet(arrow_rows([], arrow_tables()[table])))
         self._anchored.add(name)
 
     def append(self, table: str, rows: Sequence[dict[str, Any]], *, now: datetime | None = None) -> str:
