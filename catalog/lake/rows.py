@@ -42,6 +42,15 @@ def table(rows: Sequence[Mapping[str, Any]], schema: pa.Schema) -> pa.Table:
     return pa.Table.from_pylist(list(rows), schema=schema)
 
 
+def flags() -> tuple[pa.BooleanScalar, pa.BooleanScalar]:
+    """Arrow's true and false, for compute functions (given as Python values, they are
+    converted by ``pa.scalar``, which asks about pandas too)."""
+    import pyarrow as pa
+
+    both = _array(pa.bool_(), [True, False])
+    return both[0], both[1]
+
+
 def _array(kind: pa.DataType, values: list[Any]) -> pa.Array:
     import pyarrow as pa
 
