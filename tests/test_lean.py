@@ -159,3 +159,21 @@ def test_rows_built_from_buffers_equal_pyarrows_own_conversion():
             table([bad], versions)
         with pytest.raises(type(built_error.value)):
             pa.Table.from_pylist([bad], schema=versions)
+
+
+def test_a_warm_registrant_still_sees_a_rename_made_since(tmp_path):
+    """register reads the model's latest decision once per decision (it never changes):
+    a rename decided by another process after that is still seen."""
+    import pytest
+
+    from catalog.errors import ModelRenamed
+
+    lake = str(tmp_path / "lake")
+    ana, bob = Registry(lake, actor="ana"), Registry(lake, actor="bob")
+    ana.register("m", "s3://m/1", capture_git=False)
+    bob.approve("m", 1)
+    ana.register("m", "s3://m/2", capture_git=False)  # its latest decision (an approval) read
+    bob.rename("m", "n")
+    with pytest.raises(ModelRenamed):
+        ana.register("m", "s3://m/3", capture_git=False)
+    assert ana.register("n", "s3://n/3", capture_git=False).version == 3

@@ -229,6 +229,8 @@ class Lake:
         # model's decision sequence (the highest decision whose event it saw in the lake).
         self._claim_ends: dict[tuple[str, str], int] = {}
         self._settled: dict[str, tuple[int, datetime]] = {}
+        # The latest decision of each model seen not to be a rename away (see renamed_to).
+        self._not_renames: dict[str, int] = {}
 
     # -- locations ---------------------------------------------------------
 
@@ -583,13 +585,15 @@ class Lake:
         name renamed away takes no decision after it): what register checks with a listing
         and a read rather than a query."""
         n = self._decision_head(model)
-        if not n:
+        if not n or self._not_renames.get(model) == n:
             return None
         try:
             row = decision_row(self.storage.read_bytes(f"{decisions_folder(model)}/{n}"))
         except FileNotFoundError:
             return None
         if row is None or row.get("kind") != "rename" or row.get("renamed_from") != model:
+            if row is not None:
+                self._not_renames[model] = n  # (a decision's body never changes: not read again)
             return None
         return str(row["model"])
 
