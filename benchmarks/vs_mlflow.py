@@ -261,6 +261,25 @@ def run(models: int = 500, versions: int = 4, *, fresh_runs: int = 5, repeat: in
     return got
 
 
+def run_catalog(models: int = 500, versions: int = 4, *, fresh_runs: int = 5) -> dict[str, Any]:
+    """The catalog's half alone (no MLflow): the load, the serving process and fresh
+    ``catalog register`` processes, for comparing two checkouts of the catalog."""
+    base = Path(tempfile.mkdtemp(prefix="catalog-half-"))
+    opts = {"models": models, "versions": versions, "deployed": max(1, versions // 2), "repeat": 5}
+    lake, model = str(base / "lake"), "model-00000"
+    try:
+        got: dict[str, Any] = {"repo": str(REPO), "models": models, "versions": versions}
+        got["catalog_load"] = _side(sys.executable, CATALOG_SIDE, "load", lake, opts, str(base))
+        got["catalog_serve"] = _side(sys.executable, CATALOG_SIDE, "serve", lake, opts, str(base))
+        got["catalog_register_once_ms"] = statistics.median(
+            _fresh([*catalog_exe(), "--lake", lake, "register", model, f"s3://models/{model}/fresh-{k}/model.pkl",
+                    "--no-git"], 1, str(base)) for k in range(fresh_runs))
+        got["python_ms"] = _fresh([sys.executable, "-c", "pass"], fresh_runs, str(base))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return got
+
+
 def table(got: dict[str, Any]) -> str:
     """The side-by-side table, each row with its target from issue #16 and ✓/✗."""
     n = got["models"] * got["versions"]
@@ -309,7 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mlflow-python", help="an interpreter with MLflow (default: its own venv, made on first use)")
     p.add_argument("--work", help="keep the lake and the SQLite file here")
     p.add_argument("--json", dest="json_out", help="also write the raw figures as JSON to this file")
+    p.add_argument("--catalog-only", action="store_true",
+                   help="the catalog's figures alone, as JSON (to compare two checkouts; no MLflow)")
     a = p.parse_args(argv)
+    if a.catalog_only:
+        print(json.dumps(run_catalog(a.models, a.versions, fresh_runs=a.fresh_runs)))
+        return 0
     got = run(a.models, a.versions, fresh_runs=a.fresh_runs, python=a.mlflow_python, work=a.work)
     print(table(got))
     if a.json_out:
