@@ -8,6 +8,7 @@ reader through it, never back through the ``Registry``.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -56,8 +57,9 @@ class Session:
         self._config: Config | None = config if isinstance(config, Config) else None
         self.progress = progress  # fn(task, done, total) for long work: hashing, bulk loads, compaction, doctor
         self._reader: Reader | None = None
-        # Inside one_listing(): None until its first query has listed the lake, then True.
-        self._listed: bool | None = None
+        # Per thread, inside one_listing(): False until its first query has listed the
+        # lake, then True (another thread's queries list as usual).
+        self._listing = threading.local()
 
     @property
     def config(self) -> Config:
@@ -104,10 +106,10 @@ class Session:
     def q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
         """The rows of the named query (inside :meth:`one_listing`, over the files its first
         query listed)."""
-        relist = self._listed is not True
-        rows = self.reader().query(name, as_of, relist=relist, **params)
-        if self._listed is False:
-            self._listed = True
+        listed = getattr(self._listing, "listed", None)
+        rows = self.reader().query(name, as_of, relist=listed is not True, **params)
+        if listed is False:
+            self._listing.listed = True
         return rows
 
     @contextmanager
@@ -118,12 +120,12 @@ class Session:
         claiming the next: whatever another decision changes meanwhile makes that claim
         fail and the checks run again, listed afresh. (A file a compaction removes since
         is still listed afresh by the reader, which runs its query again.)"""
-        before = self._listed
-        self._listed = False
+        before = getattr(self._listing, "listed", None)
+        self._listing.listed = False
         try:
             yield
         finally:
-            self._listed = before
+            self._listing.listed = before
 
     def require_model(self, model: str, as_of: datetime | None = None) -> None:
         if not self.q("model_exists", as_of, model=model)[0]["n"] and not self.q("model_created", as_of, model=model)[0]["n"]:
