@@ -15,9 +15,17 @@ import os
 import subprocess
 import sys
 import textwrap
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pyarrow as pa
+import pytest
+
 from catalog import Registry
+from catalog.errors import ModelRenamed
+from catalog.lake.lake import _to_parquet
+from catalog.lake.rows import table
+from catalog.schema import arrow_tables
 
 REPO = Path(__file__).resolve().parents[1]
 _HEAVY = ("duckdb", "pyarrow", "pandas", "numpy")
@@ -110,8 +118,6 @@ def test_the_cli_register_process_imports_no_duckdb(tmp_path):
 
 
 def _version_row(**changes):
-    from datetime import datetime, timedelta, timezone
-
     row = {
         "schema_version": 2, "model": "m", "version": 3, "artifact_uri": "s3://é/1", "artifact_sha256": None,
         "artifact_bytes": 12, "owner": "ana", "description": "a\nb", "tags": {"a": "b", "ü": ""}, "code_dirty": True,
@@ -126,15 +132,6 @@ def _version_row(**changes):
 def test_rows_built_from_buffers_equal_pyarrows_own_conversion():
     """The appended files are the same bytes as pa.Table.from_pylist would give; values it
     does not build (a naive time, an int too wide, a subclass) go to from_pylist itself."""
-    from datetime import datetime
-
-    import pyarrow as pa
-    import pytest
-
-    from catalog.lake.lake import _to_parquet
-    from catalog.lake.rows import table
-    from catalog.schema import arrow_tables
-
     versions, events = arrow_tables()["versions"], arrow_tables()["events"]
     samples = [
         [_version_row()],
@@ -164,10 +161,6 @@ def test_rows_built_from_buffers_equal_pyarrows_own_conversion():
 def test_a_warm_registrant_still_sees_a_rename_made_since(tmp_path):
     """register reads the model's latest decision once per decision (it never changes):
     a rename decided by another process after that is still seen."""
-    import pytest
-
-    from catalog.errors import ModelRenamed
-
     lake = str(tmp_path / "lake")
     ana, bob = Registry(lake, actor="ana"), Registry(lake, actor="bob")
     ana.register("m", "s3://m/1", capture_git=False)
