@@ -15,12 +15,18 @@ import threading
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:
+    import duckdb
 
 
 def connect(*, threads: int = 2, memory_limit: str | None = None, temp_directory: str | None = None) -> duckdb.DuckDBPyConnection:
-    """A new in-memory connection, not yet confined (see :func:`confine`)."""
+    """A new in-memory connection, not yet confined (see :func:`confine`). DuckDB is
+    imported here, on the first connection: a process that never queries (serving code
+    answered by the resolve documents, a plain register) never loads it."""
+    import duckdb
+
     config: dict[str, str | bool | int | float | list[str]] = {"threads": threads}
     if memory_limit is not None:
         config["memory_limit"] = memory_limit

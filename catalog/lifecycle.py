@@ -216,7 +216,12 @@ def record(s: Session, model: str, version: int | None, kind: str, *, state: str
 def decide(s: Session, model: str, attempt: Callable[[datetime | None], dict[str, Any]]) -> Event:
     """Take the model's next decision with the event ``attempt`` builds after checking the
     rules on the state it reads (run again whenever another decision came first)."""
-    row = s.lake.decide(model, attempt, lambda event_id: _recorded(s, event_id),
+    def checked(after: datetime | None) -> dict[str, Any]:
+        with s.one_listing():
+            return attempt(after)
+
+    # (The document is computed after the event is written, listed afresh: outside one_listing.)
+    row = s.lake.decide(model, checked, lambda event_id: _recorded(s, event_id),
                         lambda n, row: resolving.publish(s, model, n, row))
     s.auto_compact("events")
     return Event.from_row(row)

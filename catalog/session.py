@@ -8,7 +8,9 @@ reader through it, never back through the ``Registry``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
@@ -55,6 +57,9 @@ class Session:
         self._config: Config | None = config if isinstance(config, Config) else None
         self.progress = progress  # fn(task, done, total) for long work: hashing, bulk loads, compaction, doctor
         self._reader: Reader | None = None
+        # Per thread, inside one_listing(): False until its first query has listed the
+        # lake, then True (another thread's queries list as usual).
+        self._listing = threading.local()
 
     @property
     def config(self) -> Config:
@@ -99,8 +104,28 @@ class Session:
             close()  # an object store's private local mirror (catalog.lake.s3)
 
     def q(self, name: str, as_of: datetime | None = None, **params: Any) -> list[dict[str, Any]]:
-        """The rows of the named query."""
-        return self.reader().query(name, as_of, **params)
+        """The rows of the named query (inside :meth:`one_listing`, over the files its first
+        query listed)."""
+        listed = getattr(self._listing, "listed", None)
+        rows = self.reader().query(name, as_of, relist=listed is not True, **params)
+        if listed is False:
+            self._listing.listed = True
+        return rows
+
+    @contextmanager
+    def one_listing(self) -> Iterator[None]:
+        """The queries run inside read the lake as its first one listed it: one listing
+        (two requests on an object store) per decision's checks rather than one per query.
+        For the checks a decision runs between reading the model's latest decision and
+        claiming the next: whatever another decision changes meanwhile makes that claim
+        fail and the checks run again, listed afresh. (A file a compaction removes since
+        is still listed afresh by the reader, which runs its query again.)"""
+        before = getattr(self._listing, "listed", None)
+        self._listing.listed = False
+        try:
+            yield
+        finally:
+            self._listing.listed = before
 
     def require_model(self, model: str, as_of: datetime | None = None) -> None:
         if not self.q("model_exists", as_of, model=model)[0]["n"] and not self.q("model_created", as_of, model=model)[0]["n"]:

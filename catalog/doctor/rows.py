@@ -7,12 +7,13 @@ import re
 from collections.abc import Collection, Mapping, Sequence
 from functools import cache
 from importlib import resources
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from .. import engine
 from ..queries import row_problems_sql, sound_rows_sql
+
+if TYPE_CHECKING:
+    import duckdb
 
 _NAME = re.compile(r"^-- name: (\w+)\s*$", re.M)
 

@@ -18,14 +18,13 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-import duckdb
-
 from .. import engine
 from ..errors import ConflictingCopies, LakeDamaged
 from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .footers import ROWS_CHECKED, SUPERSEDES, first_line
 from .lake import KEY, ORDER, ROW_GROUP_ROWS, Lake, _file_id, compaction_marker
 from .lease import Lease
+from .rows import flags
 from .rules import sound_rows_sql
 from .snapshot import publish
 
@@ -174,6 +173,7 @@ def merge_files(
     ``bytes_in`` (the inputs' total size, from the lake's storage) lets a merge of
     small inputs use two threads.
     """
+    import duckdb
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
@@ -188,9 +188,10 @@ def merge_files(
             try:
                 batches = con.sql(merge_sql(table), params={"files": paths, "union": not same_schema}).to_arrow_reader(ROW_GROUP_ROWS)
                 last: tuple[Any, ...] | None = None
+                false = flags()[1]
                 checked = True
                 for batch in batches:
-                    checked = checked and batch.num_rows == pc.sum(pc.fill_null(batch.column("_sound"), False)).as_py()
+                    checked = checked and batch.num_rows == pc.sum(pc.fill_null(batch.column("_sound"), false)).as_py()
                     batch, last = _drop_copies(batch, table, last)
                     out.write_batch(batch.select(list(COLUMNS[table])).cast(schema), row_group_size=ROW_GROUP_ROWS)
                     rows += batch.num_rows
@@ -214,7 +215,8 @@ def damaged_file(message: str, lake_root: str) -> str | None:
 
 def _drop_copies(batch: pa.RecordBatch, table: str, last: tuple[Any, ...] | None) -> tuple[pa.RecordBatch, tuple[Any, ...] | None]:
     """``batch`` without the rows whose key equals the previous row's (``last`` is the
-    key, content hash and file of the row before the batch), and those of its last row.
+    key, content hash and file of the row before the batch, each a one-row array), and
+    those of its last row.
     Raises ConflictingCopies when such a row's content differs from the previous row's."""
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -227,16 +229,18 @@ def _drop_copies(batch: pa.RecordBatch, table: str, last: tuple[Any, ...] | None
 
     def previous(i: int, name: str) -> pa.Array:
         column = batch.column(name)
-        return pa.concat_arrays([pa.array([None if last is None else last[i]], column.type), column.slice(0, n - 1)])
+        # (the row before as a slice of its batch: pa.array of Python values would import pandas)
+        return pa.concat_arrays([pa.nulls(1, column.type) if last is None else last[i], column.slice(0, n - 1)])
 
+    true, false = flags()
     keep = None
     for i, name in enumerate(key):
-        differs = pc.fill_null(pc.not_equal(batch.column(name), previous(i, name)), True)
+        differs = pc.fill_null(pc.not_equal(batch.column(name), previous(i, name)), true)
         keep = differs if keep is None else pc.or_(keep, differs)
-    other = pc.fill_null(pc.not_equal(batch.column("_content"), previous(len(key), "_content")), False)
+    other = pc.fill_null(pc.not_equal(batch.column("_content"), previous(len(key), "_content")), false)
     clash = pc.and_(pc.invert(keep), other)
     if pc.any(clash).as_py():
-        row = pc.index(clash, True).as_py()
+        row = pc.index(clash, true).as_py()
         files = previous(len(key) + 1, "_file")
         record = {name: batch.column(name)[row].as_py() for name in key}
         raise ConflictingCopies(
@@ -245,7 +249,7 @@ def _drop_copies(batch: pa.RecordBatch, table: str, last: tuple[Any, ...] | None
             first=_in_lake(files[row].as_py()),
             second=_in_lake(batch.column("_file")[row].as_py()),
         )
-    return batch.filter(keep), tuple(batch.column(name)[n - 1].as_py() for name in names)
+    return batch.filter(keep), tuple(batch.column(name).slice(n - 1, 1) for name in names)
 
 
 def _in_lake(path: str) -> str:

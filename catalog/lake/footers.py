@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-import duckdb
-
 from ..engine import Session, named_sql
 from .files import duckdb_family
 from .storage import Storage, relative
@@ -50,6 +48,8 @@ class Footers:
     def read(self, path: str) -> tuple[dict[bytes, bytes], int]:
         """The key/value metadata and row count of the Parquet file at ``path`` (local).
         Raises FileNotFoundError when the file is gone and ValueError when it is not Parquet."""
+        import duckdb
+
         with self.session.lock:
             try:
                 rows, pairs = self.session.con.execute(_sql("footer"), {"file": path}).fetchall()[0]
@@ -87,6 +87,8 @@ class Footers:
         """The top-level columns (name, kind of value) of each Parquet file at ``paths``,
         read from their footers in one query; {} when one cannot be read (each is then
         checked alone, see FileCheck)."""
+        import duckdb
+
         with self.session.lock:
             try:
                 rows = self.session.con.execute(_sql("file_columns"), {"files": list(paths)}).fetchall()

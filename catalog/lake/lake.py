@@ -59,6 +59,7 @@ from ..schema import COLUMNS, SCHEMA_VERSION, arrow_tables
 from .files import PART, FileCheck
 from .footers import ROWS_CHECKED, SUPERSEDES, Footers  # noqa: F401  (the footer keys, named here for writers of lake files)
 from .lease import Leases
+from .rows import table as arrow_rows
 from .storage import FILE, Storage, open_storage, relative  # noqa: F401  (open_storage: its old home)
 
 if TYPE_CHECKING:
@@ -228,6 +229,8 @@ class Lake:
         # model's decision sequence (the highest decision whose event it saw in the lake).
         self._claim_ends: dict[tuple[str, str], int] = {}
         self._settled: dict[str, tuple[int, datetime]] = {}
+        # The latest decision of each model seen not to be a rename away (see renamed_to).
+        self._not_renames: dict[str, int] = {}
 
     # -- locations ---------------------------------------------------------
 
@@ -371,16 +374,14 @@ class Lake:
         if known and name in self._anchored:
             return
         if not self.storage.exists(name):
-            self.storage.write_atomic(name, _to_parquet(arrow_tables()[table].empty_table()))
+            self.storage.write_atomic(name, _to_parquet(arrow_rows([], arrow_tables()[table])))
         self._anchored.add(name)
 
     def append(self, table: str, rows: Sequence[dict[str, Any]], *, now: datetime | None = None) -> str:
         """Append rows as one new Parquet file; returns its relative path."""
         for name in COLUMNS:  # both, so that either table reads before its first record
             self._ensure_anchor(name, known=True)
-        import pyarrow as pa
-
-        data = pa.Table.from_pylist(list(rows), schema=arrow_tables()[table])
+        data = arrow_rows(rows, arrow_tables()[table])
         stamp = now or datetime.now(timezone.utc)
         path = f"{table}/part-{_file_id(stamp, self._new_id())}.parquet"
         self.storage.write_atomic(path, _to_parquet(data))
@@ -584,13 +585,15 @@ class Lake:
         name renamed away takes no decision after it): what register checks with a listing
         and a read rather than a query."""
         n = self._decision_head(model)
-        if not n:
+        if not n or self._not_renames.get(model) == n:
             return None
         try:
             row = decision_row(self.storage.read_bytes(f"{decisions_folder(model)}/{n}"))
         except FileNotFoundError:
             return None
         if row is None or row.get("kind") != "rename" or row.get("renamed_from") != model:
+            if row is not None:
+                self._not_renames[model] = n  # (a decision's body never changes: not read again)
             return None
         return str(row["model"])
 
@@ -629,10 +632,8 @@ class Lake:
         absent (a second writer of the same decision adds nothing); returns its path."""
         for name in COLUMNS:
             self._ensure_anchor(name, known=True)
-        import pyarrow as pa
-
         path = event_file(row["event_id"])
-        data = pa.Table.from_pylist([row], schema=arrow_tables()["events"])
+        data = arrow_rows([row], arrow_tables()["events"])
         if self.storage.create_exclusive(path, _to_parquet(data)):
             local = self.storage.local_path(path)
             self.checked.wrote(local, "events")

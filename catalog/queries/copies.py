@@ -8,12 +8,13 @@ differs: no read of that record guesses which copy is right.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
-
-import duckdb
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ConflictingCopies
 from .sql import TABLES, reader_query
+
+if TYPE_CHECKING:
+    import duckdb
 
 # (table, the files of the later copies, key, model, version) of a record read once.
 Skip = tuple[str, list[str], Any, str, Any]

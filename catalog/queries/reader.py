@@ -8,8 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import duckdb
-
 from .. import engine
 from ..errors import AnchorMissing, LakeDamaged, QueryFailed, QueryRefused
 from ..lake.compaction import damaged_file
@@ -225,6 +223,8 @@ class Reader:
         ``copies`` is the model whose records the work reads (None: any), looked
         for second copies first (see :meth:`_check_copies`).
         """
+        import duckdb  # (loaded with the connection: named here for its errors)
+
         deadline = time.monotonic() + _RETRY_SECONDS
         reruns = 0
         pause = 0.005
@@ -296,6 +296,8 @@ class Reader:
 
     def _user(self, sql: str, answer: Callable[[], T]) -> T:
         """``answer()`` if ``sql`` is one read-only statement; refusals and failures as CatalogErrors."""
+        import duckdb
+
         with self._lock:
             check_read_only(self._con, sql)
             try:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import duckdb
+from typing import TYPE_CHECKING
 
 from .. import engine
 from ..errors import QueryFailed, QueryRefused
 from ..lake.footers import first_line
+
+if TYPE_CHECKING:
+    import duckdb
 
 _READ_ONLY_TYPES = ("SELECT",)
 
@@ -15,6 +18,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     """Raise QueryRefused unless ``sql`` is one read-only statement (QueryFailed when
     DuckDB cannot parse it). The connection itself is confined too (engine.confine):
     this is the first of two fences, and the one that says what to do instead."""
+    import duckdb
+
     try:
         statements = con.extract_statements(sql)
     except duckdb.Error as exc:
@@ -36,6 +41,8 @@ def check_read_only(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def _explained_kind(sql: str) -> str:
     """The type of the statement an EXPLAIN [ANALYZE] [(options)] wraps (e.g. "SELECT", "COPY")."""
+    import duckdb
+
     tokens = [(pos, kind) for pos, kind in duckdb.tokenize(sql) if kind != duckdb.token_type.comment]
 
     def word(i: int) -> str:
