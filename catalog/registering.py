@@ -322,8 +322,17 @@ def _require_parents(s: Session, refs: list[tuple[str, int, int]]) -> None:
 
 
 def _floor(s: Session, model: str) -> int:
+    """The highest recorded version of ``model``, asked when its claims cannot tell.
+
+    A model with no claim at all takes it from one whole-lake query per session
+    (:meth:`Session.recorded_tops`): records without claims only come with a lake copied
+    without its ``_claims`` folder, never while writers use it (every writer claims before
+    it records), so the answer read once holds, and a load of new models asks once rather
+    than once per model. A model whose highest claim lost its body in a crash asks afresh."""
     if not s.lake.exists():
         return 0
+    if s.lake.claimed_end(model) == 0:
+        return s.recorded_tops().get(model, 0)
     return int(s.q("max_version", model=model)[0]["n"])
 
 

@@ -60,6 +60,14 @@ class Session:
         # Per thread, inside one_listing(): False until its first query has listed the
         # lake, then True (another thread's queries list as usual).
         self._listing = threading.local()
+        self._tops: dict[str, int] | None = None
+
+    def recorded_tops(self) -> dict[str, int]:
+        """The highest version recorded of every model, read once per session (see
+        registering._floor for why that holds)."""
+        if self._tops is None:
+            self._tops = {r["model"]: int(r["version"]) for r in self.q("all_top_versions")}
+        return self._tops
 
     @property
     def config(self) -> Config:

@@ -225,6 +225,10 @@ ORDER BY filename;
 -- name: existing_versions
 SELECT model, version FROM versions WHERE list_contains($models, model);
 
+-- name: all_top_versions
+-- The highest version ever recorded of every model (see max_version).
+SELECT model, max(version) AS version FROM _versions_named GROUP BY model;
+
 -- name: top_versions
 -- The highest version ever recorded of each of $models (see max_version).
 SELECT model, max(version) AS version FROM _versions_named WHERE list_contains($models, model) GROUP BY model;
