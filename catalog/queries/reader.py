@@ -66,8 +66,11 @@ class Reader:
         # already searched for second copies over them, and whether the views skip some.
         self._file_set: object = None
         self._anchors: list[list[str]] = [[], []]
-        # Whether the lake has renames, deletes (None: not looked yet): see _define_views.
-        self._structure: tuple[bool, ...] | None = None
+        # Whether the lake has renames, deletes and edits (see _define_views). Before the
+        # first look, the usual answer (none): the views are bound once, in their plain
+        # shape, and bound again only when the lake turns out to have some (binding them
+        # all takes ~0.5 s).
+        self._structure: tuple[bool, ...] | None = (False, False, False)
         self._copies_checked: set[str | None] = set()
         self._skipping = False
         self._con = lake.session.con
