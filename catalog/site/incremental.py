@@ -50,45 +50,52 @@ _ENGINE_PACKAGES = ("model-catalog", "mkdocs", "mkdocs-material", "markdown", "p
 BY_NAME = frozenset({"model_urls", "shown_versions", "target_urls"})
 
 
-class _ByName(dict):
+class _Noting(dict):
+    """A mapping that notes in ``read`` that all of it was read (``whole``) when it is iterated."""
+
+    whole = "*"
+    read: set[str]
+
+    def __iter__(self) -> Iterator[str]:
+        self.read.add(self.whole)
+        return super().__iter__()
+
+    def keys(self) -> Any:
+        self.read.add(self.whole)
+        return super().keys()
+
+    def items(self) -> Any:
+        self.read.add(self.whole)
+        return super().items()
+
+    def values(self) -> Any:
+        self.read.add(self.whole)
+        return super().values()
+
+
+class _ByName(_Noting):
     """One of the :data:`BY_NAME` parts, noting the names looked up ("part:name"; the whole part
     when iterated)."""
 
     def __init__(self, part: str, value: Mapping[str, Any], read: set[str]) -> None:
         super().__init__(value)
-        self.part = part
+        self.whole = part
         self.read = read
 
     def __getitem__(self, key: str) -> Any:
-        self.read.add(f"{self.part}:{key}")
+        self.read.add(f"{self.whole}:{key}")
         return super().__getitem__(key)
 
     def get(self, key: str, default: Any = None) -> Any:
-        self.read.add(f"{self.part}:{key}")
+        self.read.add(f"{self.whole}:{key}")
         return super().get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        self.read.add(f"{self.part}:{key}")
+        self.read.add(f"{self.whole}:{key}")
         return super().__contains__(key)
 
-    def __iter__(self) -> Iterator[str]:
-        self.read.add(self.part)
-        return super().__iter__()
-
-    def keys(self) -> Any:
-        self.read.add(self.part)
-        return super().keys()
-
-    def items(self) -> Any:
-        self.read.add(self.part)
-        return super().items()
-
-    def values(self) -> Any:
-        self.read.add(self.part)
-        return super().values()
-
     def __len__(self) -> int:
-        self.read.add(self.part)
+        self.read.add(self.whole)
         return super().__len__()
 
 
@@ -104,7 +111,7 @@ def shows(document: Mapping[str, Any], model: str, version: int) -> bool:
     return version in dict.get(found, model, ())
 
 
-class Recording(dict):
+class Recording(_Noting):
     """The data document, noting which of its keys a template reads ("*": all of it)."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
@@ -128,22 +135,6 @@ class Recording(dict):
             self.read.add(key)
             return default
         return self._part(key, super().__getitem__(key))
-
-    def __iter__(self) -> Iterator[str]:
-        self.read.add("*")
-        return super().__iter__()
-
-    def keys(self) -> Any:
-        self.read.add("*")
-        return super().keys()
-
-    def items(self) -> Any:
-        self.read.add("*")
-        return super().items()
-
-    def values(self) -> Any:
-        self.read.add("*")
-        return super().values()
 
 
 def digest(value: Any) -> str:
