@@ -37,6 +37,13 @@ def test_the_accelerated_mkdocs_writes_the_same_bytes(lake: Path, tmp_path: Path
         reg.register("x-hostile", "s3://m/x.pkl", capture_git=False,
                      description='<div class="a">\n\n<script>alert(1)</script></div> [link](javascript:x) *em*')
         build_site(reg, tmp_path / "site", build_dir=tmp_path / "md", sql_page=False)
+    # a page of blocks the templates do not write: a heading with an id in an excluded block (the
+    # search indexer still makes it a section), a <pre>, a block closed before its last line
+    (tmp_path / "md" / "odd.md").write_text(
+        '# Odd\n\n<div class="x" data-search-exclude>\n<h3 id="inside">Inside</h3>\n<p>hidden</p>\n</div>\n\n'
+        '<div class="y" data-search-exclude>\n<div class="highlight"><pre><code>catalog rollback x</code></pre></div>\n</div>\n\n'
+        '<div>\n<p>a</p>\n</div>\n<p>after, on the next line</p>\n\n<table><tr><td>one line</td></tr></table>\n\nend\n',
+        encoding="utf-8")
     run_mkdocs(tmp_path / "md", tmp_path / "fast", accelerate=True)
     run_mkdocs(tmp_path / "md", tmp_path / "plain", accelerate=False)
     fast, plain = _files(tmp_path / "fast"), _files(tmp_path / "plain")

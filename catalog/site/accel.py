@@ -14,7 +14,7 @@ pages stay plain Markdown that MkDocs, or Zensical, renders alone):
 - :class:`RawBlocks`, a Markdown extension: a top-level raw HTML block of the plain
   shape the templates write (a block-level tag at the start of a line after a blank
   line, closed by its own end tag at the end of a line before a blank line, no
-  comment, script, style, pre or textarea inside) is put in Markdown's own HTML
+  comment, script, style or textarea inside) is put in Markdown's own HTML
   stash, exactly as Markdown's block finder would put it, before the parsers run;
   anything else is left to Markdown. The ids in the stashed blocks are added to the
   page's anchors afterwards (MkDocs' link checks still see them).
@@ -29,6 +29,9 @@ page and the search index to be byte-identical.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import itertools
 import re
 from typing import Any
 
@@ -38,9 +41,10 @@ from markdown.preprocessors import Preprocessor
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 
 _START = re.compile(r"<([A-Za-z][A-Za-z0-9]*)(?=[\s/>])")
-_UNSAFE = re.compile(r"<!--|<\?|<!\[|<(?:script|style|pre|textarea)\b|\bmarkdown=", re.I)
+_UNSAFE = re.compile(r"<!--|<\?|<!\[|<(?:script|style|textarea)\b|\bmarkdown=", re.I)
 _ID = re.compile(r"""\sid=["']([^"']+)["']""")
 _EXCLUDED = re.compile(r"^<[A-Za-z][A-Za-z0-9]*\b[^>]*\sdata-search-exclude[\s>=/]")
+_HEADING_ID = re.compile(r"<h[1-6]\b[^>]*\sid=", re.I)
 # What Material's search plugin removes from a page after indexing it (its on_page_context).
 _SEARCH_ATTRIBUTES = re.compile(r"\s?data-search-\w+=\"[^\"]+\"")
 
@@ -69,7 +73,7 @@ class _Stash(Preprocessor):
                 continue
             block = "\n".join(lines[i:end + 1]) + "\n"  # with its line's end, as Markdown stashes it
             ids.update(_ID.findall(block))
-            if _EXCLUDED.match(block):
+            if _EXCLUDED.match(block) and not _HEADING_ID.search(block):   # (a heading with an id is a section even there)
                 excluded.append(block.rstrip("\n"))  # (the page's last block ends the output: no newline)
             out.append(self.md.htmlStash.store(block))
             after_blank = False
@@ -79,23 +83,48 @@ class _Stash(Preprocessor):
         return out
 
     def _block_end(self, lines: list[str], start: int) -> int | None:
+        """The last line of the raw block that starts at ``start``, or None to leave it to Markdown.
+
+        The block runs to the line before the next blank one; it is taken only when its
+        first tag's nesting depth, counted line by line, first comes back to zero on that
+        last line, which ends with the closing tag, and no line holds anything unsafe."""
         match = _START.match(lines[start])
         if match is None or not self.md.is_block_level(match.group(1).lower()):
             return None
         tag = match.group(1).lower()
-        opening = re.compile(rf"<{tag}(?=[\s/>])", re.I)
-        closing = re.compile(rf"</{tag}\s*>", re.I)
-        depth = 0
-        for j in range(start, len(lines)):
-            line = lines[j]
-            if not line.strip() or _UNSAFE.search(line):
-                return None  # a blank line ends a raw block early in Markdown: leave such a block to it
-            depth += len(opening.findall(line)) - len(closing.findall(line))
-            if depth <= 0:
-                closed = depth == 0 and closing.search(line.rstrip()[-(len(tag) + 4):]) is not None
-                after = j + 1 == len(lines) or not lines[j + 1].strip()
-                return j if closed and after else None
-        return None
+        end, n = start, len(lines)
+        while end + 1 < n and lines[end + 1].strip():
+            end += 1
+        block = lines[start:end + 1]
+        text = "\n".join(block)
+        if _UNSAFE.search(text):
+            return None
+        # (one pass over the whole block for the tag's openings and closings; a line's depth is
+        # the count up to its end, as Markdown's block finder would see it)
+        bounds = list(itertools.accumulate(len(line) + 1 for line in block))
+        depth, line = 0, 0
+        for found in _tag_pattern(tag).finditer(text):
+            at = bisect.bisect_right(bounds, found.start())
+            if at != line:
+                if depth <= 0:
+                    return None   # (back to zero before its last line: Markdown's block ends there)
+                line = at
+            depth += -1 if found.group(1) else 1
+        if depth != 0 or line != end - start:
+            return None   # (never closed, or closed on a line before the last)
+        last = block[-1].rstrip()
+        return end if _closing(tag).search(last[-(len(tag) + 4):]) is not None else None
+
+
+@functools.lru_cache(maxsize=64)
+def _tag_pattern(tag: str) -> re.Pattern[str]:
+    """An opening (``<tag``) or, group 1, a closing (``</tag>``) of ``tag``."""
+    return re.compile(rf"<{tag}(?=[\s/>])|(</{tag}\s*>)", re.I)
+
+
+@functools.lru_cache(maxsize=64)
+def _closing(tag: str) -> re.Pattern[str]:
+    return re.compile(rf"</{tag}\s*>", re.I)
 
 
 class RawBlocks(Extension):
