@@ -441,7 +441,7 @@ def test_search_open_a_model_and_see_its_dashboards_and_charts(served: str, brow
     page.goto(served)
     page.wait_for_load_state("networkidle")
     assert "Model Catalog" in page.title()
-    assert page.locator("table.catalog-running tbody tr").count() > 0
+    assert page.locator("table.catalog-targets tbody tr").count() > 0   # every target, one row each
 
     search(page, "ravi", "fraud-score")            # an owner
     search(page, "retention", "churn")             # a tag value
