@@ -57,9 +57,13 @@ def iso(value: datetime | None) -> str | None:
     return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
 
 
+# (whitespace, str.isspace()'s, and control characters: never in a link the site writes)
+_NOT_IN_URL = re.compile(r"[\s\x00-\x1f]")
+
+
 def is_web_url(url: str | None) -> bool:
     """True for http(s) URLs with a host: the only addresses the site renders as links."""
-    if not isinstance(url, str) or not url or any(c.isspace() or ord(c) < 32 for c in url):
+    if not isinstance(url, str) or not url or _NOT_IN_URL.search(url):
         return False
     parts = urlsplit(url)
     return parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
