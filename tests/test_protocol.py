@@ -420,3 +420,48 @@ def test_a_local_lake_is_never_written_by_a_refused_command_or_a_read(tmp_path):
         reader.deploy("m", 1, target="prod")  # a candidate: refused
     assert snapshot(lake) == state
     assert not (lake / "_locks").exists()
+
+
+def test_a_merge_out_of_its_memory_on_two_threads_runs_again_on_one(tmp_path, monkeypatch) -> None:
+    """A few MB of Parquet can hold more rows than two threads sort within the merge's budget
+    (320k events of a 10,000-model lake did): that merge runs again on one thread, from the
+    start, and the compacted lake holds every record once. Here DuckDB itself runs out: the
+    two-thread attempt gets 1 MB."""
+    from catalog import engine
+
+    reg = Registry(tmp_path / "lake", actor="ana", durable=False)
+    for i in range(12):
+        reg.register(f"m{i % 3}", f"s3://m/{i}.pkl", capture_git=False)
+    reg.approve("m0", 1, note="ok")
+    events = sorted(r["event_id"] for r in reg.sql("SELECT event_id FROM events").rows)
+    attempts: list[int] = []
+    real = engine.connect
+
+    def tight(*args, **kwargs):
+        if str(kwargs.get("temp_directory", "")).rsplit("/", 1)[-1].startswith("catalog-merge-"):
+            attempts.append(kwargs["threads"])
+            if kwargs["threads"] == 2:
+                kwargs["memory_limit"] = "1MB"
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine, "connect", tight)
+    reg.compact()
+    assert attempts[:2] == [2, 1] and attempts.count(2) == attempts.count(1) >= 2   # (versions, then events)
+    monkeypatch.undo()
+    after = Registry(tmp_path / "lake", actor="ana", durable=False)
+    assert sorted(r["event_id"] for r in after.sql("SELECT event_id FROM events").rows) == events
+    assert after.sql("SELECT count(*) AS n FROM versions").rows[0]["n"] == 12
+    assert len(list((tmp_path / "lake" / "events").rglob("compacted-*.parquet"))) == 1
+
+
+def test_a_merge_out_of_memory_on_one_thread_fails_and_changes_nothing(tmp_path, monkeypatch) -> None:
+    from catalog.lake import compaction
+
+    reg = Registry(tmp_path / "lake", actor="ana", durable=False)
+    for i in range(4):
+        reg.register("m", f"s3://m/{i}.pkl", capture_git=False)
+    before = snapshot(tmp_path / "lake")
+    monkeypatch.setattr(compaction, "MERGE_MEMORY", "1MB")
+    with pytest.raises(Exception, match="Out of Memory"):
+        reg.compact()
+    assert snapshot(tmp_path / "lake") == before

@@ -174,14 +174,29 @@ def merge_files(
     small inputs use two threads.
     """
     import duckdb
+
+    schema = arrow_tables()[table].with_metadata(metadata)
+    # Two threads read many small files twice as fast, but a large sort within the
+    # budget needs every byte of it: only merges of small inputs get the second one,
+    # and one that runs out of its budget all the same (a few MB of Parquet can hold
+    # hundreds of thousands of rows) is run again on one thread, from the start.
+    small = bytes_in is not None and bytes_in < MERGE_PARALLEL_BYTES
+    for threads in (2, 1) if small else (1,):
+        try:
+            return _merge(table, paths, dest, schema, same_schema, threads)
+        except duckdb.OutOfMemoryException:
+            if threads == 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _merge(table: str, paths: list[str], dest: str, schema: pa.Schema, same_schema: bool, threads: int) -> int:
+    """One attempt of :func:`merge_files` with ``threads`` threads (``dest`` written afresh)."""
+    import duckdb
     import pyarrow.compute as pc
     import pyarrow.parquet as pq
 
-    schema = arrow_tables()[table].with_metadata(metadata)
     rows = 0
-    # Two threads read many small files twice as fast, but a large sort within the
-    # budget needs every byte of it: only merges of small inputs get the second one.
-    threads = 2 if bytes_in is not None and bytes_in < MERGE_PARALLEL_BYTES else 1
     with tempfile.TemporaryDirectory(prefix="catalog-merge-") as spill:
         with engine.connect(threads=threads, memory_limit=MERGE_MEMORY, temp_directory=spill) as con, \
                 pq.ParquetWriter(dest, schema, compression="zstd") as out:
