@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..errors import OutputInLake, OutputNotFolder, OutputNotOurs, UnsafeSitePath
 
@@ -40,13 +41,12 @@ def safe_join(root: Path, rel: str) -> Path:
     build write outside its folder even if an upstream check missed it.
     """
     parts = rel.split("/") if isinstance(rel, str) else []
-    if (
-        not parts
-        or any(p in ("", ".", "..") or "\\" in p or any(ord(c) < 32 for c in p) for p in parts)
-        or PurePosixPath(rel).is_absolute()
-    ):
+    if not parts or _UNSAFE.search(rel) or any(p in ("", ".", "..") for p in parts):   # (an absolute path: "" first)
         raise UnsafeSitePath(path=rel)
     return root.joinpath(*parts)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\\]")   # a control character or a backslash
 
 
 def _inside(path: str, folder: str) -> bool:
