@@ -478,7 +478,7 @@ def _finish(site: Path, old: Path, written: Written, tracker: incremental.Unchan
             written.state[path]["sha256"] = incremental.sha256_file(safe_join(site, dest))
     incremental.save(site, engine, written.state)
     if listed:
-        incremental.link_unchanged(site, old, listed)
+        incremental.link_unchanged(site, old, listed, kept)
 
 
 def _option(config: Any, *names: str) -> Any:

@@ -33,7 +33,7 @@ import os
 import pickle
 import shutil
 import stat
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -319,14 +319,18 @@ def link_seen(source: Path, target: Path, before: Seen) -> bool:
             return False
     except OSError:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.link(source, target, follow_symlinks=False)   # the same file: same inode and mtime
+        try:
+            os.link(source, target, follow_symlinks=False)   # the same file: same inode and mtime
+        except FileNotFoundError:   # (its folder not made yet)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target, follow_symlinks=False)
         now = os.lstat(target)
         ok = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) == before[:4]
     except OSError:
-        shutil.copyfile(source, target)   # (another file system: copied, then linked below if it can be)
         try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)   # (another file system: copied, then linked below if it can be)
             ok = seen(os.lstat(source)) == before
         except OSError:
             ok = False
@@ -353,11 +357,14 @@ def add_search_entries(index: Path, entries: list[dict[str, Any]], order: list[s
     index.write_text(json.dumps(new, separators=(",", ":"), default=str), encoding="utf-8")
 
 
-def link_unchanged(new_site: Path, old_site: Path, listed: list[str]) -> int:
+def link_unchanged(new_site: Path, old_site: Path, listed: list[str], done: Container[str] = ()) -> int:
     """Replace each file of ``new_site`` whose bytes equal the previous site's copy by a hard link
-    to that copy; returns how many. Only regular, singly linked files the previous build listed."""
+    to that copy; returns how many. Only regular, singly linked files the previous build listed,
+    and not those ``done`` (linked already)."""
     linked = 0
     for rel in listed:
+        if rel in done:
+            continue
         new, old = new_site / rel, old_site / rel
         try:
             a, b = os.lstat(new), os.lstat(old)
