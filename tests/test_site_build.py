@@ -206,6 +206,35 @@ def test_a_file_is_linked_only_while_it_is_the_one_whose_bytes_were_checked(tmp_
     assert not (tmp_path / "new" / "b.html").exists()
 
 
+def test_kept_pages_take_the_place_mkdocs_walk_of_the_folder_gives_them(tmp_path: Path) -> None:
+    """Kept pages are no files: the plugin puts each where MkDocs would have found it (page
+    order is the order of the sitemap and the search index)."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+
+    from catalog.site.incremental import Unchanged
+    from catalog.site.layers import layered_config
+
+    names = ["index.md", "a.md", "Z.md", "models/index.md", "models/b-1/index.md", "models/b/index.md",
+             "models/b/x.md", "models/B/index.md", "audit.md", "audit/2025-01.md", "audit/2025-02.md", "targets/index.md",
+             "targets/a/index.md", "z/index.md", "assets/x.css"]
+    docs = tmp_path / "docs"
+    for name in names:
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_text("# x\n")
+    config = load_config(config_file=layered_config(None), docs_dir=str(docs), site_dir=str(tmp_path / "site"))
+    walked = [f.src_uri for f in get_files(config)]
+    kept = {"index.md", "models/b/index.md", "models/B/index.md", "audit/2025-02.md", "z/index.md", "a.md"}
+    for name in kept:
+        (docs / name).unlink()
+    files = get_files(config)
+    files.add_files_from_theme(config.theme.get_env(), config)
+    config.plugins["catalog-unchanged"] = Unchanged(kept)
+    merged = [f.src_uri for f in config.plugins.on_files(files, config=config)]
+    assert merged[:len(walked)] == walked
+    assert {f.src_uri for f in files} - set(walked) == set(merged[len(walked):])   # (the theme's files after)
+
+
 def test_a_kept_build_dir_gets_every_page_in_full(lake: Path, tmp_path: Path) -> None:
     with Registry(lake, actor="bob", durable=False) as reg:
         build_site(reg, tmp_path / "site", sql_page=False)
