@@ -187,6 +187,19 @@ def test_a_changed_model_changes_the_key_of_its_page_and_no_other() -> None:
     assert "index.md" in differ                       # (it reads the whole document, here)
 
 
+def test_a_digest_depends_on_the_values_alone() -> None:
+    from catalog.site.incremental import digest
+
+    shared = {"note": "".join(["rolled ", "back"])}
+    twice = [shared, shared]                                   # one object met twice
+    copies = [{"note": "rolled back"}, {"note": "".join(["rolled", " back"])}]
+    assert digest(twice) == digest(copies)
+    assert digest(twice) != digest([shared, {"note": "rolled back!"}])
+    looped: list[object] = [1]
+    looped.append(looped)
+    assert digest(looped) == digest(looped)                     # (pickled the usual way)
+
+
 def test_a_file_is_linked_only_while_it_is_the_one_whose_bytes_were_checked(tmp_path: Path) -> None:
     from catalog.site import incremental
 
