@@ -79,13 +79,15 @@ def test_after_a_decision_a_rebuild_renders_only_what_changed_and_equals_a_full_
         page = site / "models" / "fraud-score" / "index.html"
         other = site / "models" / "search-ranker" / "index.html"
         wasm = site / "query" / "duckdb" / "duckdb-eh.wasm"
-        before = {p: os.stat(p).st_ino for p in (page, other, wasm)}
+        api = site / "api" / "models" / "search-ranker.json"
+        before = {p: os.stat(p).st_ino for p in (page, other, wasm, api)}
         reg.register("churn", "s3://m/churn-new.pkl", capture_git=False, owner="ana")
         again = build_site(reg, site)
         full = build_site(reg, tmp_path / "full")
     assert 0 < again.reused < again.pages - 1      # churn's page (and the pages listing it) were rendered again
     assert os.stat(other).st_ino == before[other]  # an unchanged page is the same file, not rewritten
     assert os.stat(wasm).st_ino == before[wasm]
+    assert os.stat(api).st_ino == before[api]      # and so is an unchanged model's api/ JSON
     assert _normalised(site, Path(full.out_dir)) == _normalised(Path(full.out_dir), site)
 
 
@@ -98,6 +100,159 @@ def test_a_page_changed_on_disk_since_the_last_build_is_rendered_again(lake: Pat
         again = build_site(reg, site)
     assert "tampered" not in page.read_text()
     assert again.reused > 0
+
+
+def test_a_rebuild_with_nothing_changed_converts_no_kept_page_through_markdown(
+        lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import markdown
+
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site, jobs=1)
+        converted: list[str] = []
+        convert = markdown.Markdown.convert
+
+        def counting(self: markdown.Markdown, source: str) -> str:
+            converted.append(source)
+            return convert(self, source)
+
+        monkeypatch.setattr(markdown.Markdown, "convert", counting)
+        again = build_site(reg, site, jobs=1)
+        full = build_site(reg, tmp_path / "full", jobs=1)
+    assert again.reused == again.pages - 2          # all but the SQL page and the home page (its build time)
+    assert len(converted) == 2 + full.pages         # those two here, every page in the full build
+    assert _normalised(site, Path(full.out_dir)) == _normalised(Path(full.out_dir), site)
+
+
+def test_a_changed_api_file_of_an_unchanged_model_is_written_again(lake: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site, sql_page=False)
+        api = site / "api" / "models" / "search-ranker.json"
+        good = api.read_bytes()
+        api.write_bytes(good.replace(b"search-ranker", b"search-rankex"))   # (same size, other bytes)
+        again = build_site(reg, site, sql_page=False)
+    assert again.reused > 0
+    assert api.read_bytes() == good
+
+
+def test_a_kept_page_rewritten_during_the_build_fails_it_and_keeps_the_site(
+        lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its bytes were checked before MkDocs ran; rewritten after (even with the same bytes and
+    its mtime put back), it is not linked: the build stops and the site stays as it was."""
+    from catalog.errors import SiteBuildFailed
+    from catalog.site import build as build_module
+
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site, jobs=1, sql_page=False)
+        page = site / "models" / "search-ranker" / "index.html"
+        real = build_module.run_mkdocs
+
+        def then_rewrite(*args: object, **kwargs: object) -> list[str]:
+            out = real(*args, **kwargs)  # type: ignore[arg-type]
+            info = os.stat(page)
+            page.write_bytes(page.read_bytes())
+            os.utime(page, ns=(info.st_atime_ns, info.st_mtime_ns))
+            return out
+
+        monkeypatch.setattr(build_module, "run_mkdocs", then_rewrite)
+        before = _files(site)
+        reg.register("churn", "s3://m/churn-new.pkl", capture_git=False, owner="ana")
+        with pytest.raises(SiteBuildFailed, match="changed .* during the build"):
+            build_site(reg, site, jobs=1, sql_page=False)
+    assert _files(site) == before
+    assert not list(tmp_path.glob(".catalog-*"))
+
+
+def test_a_changed_model_changes_the_key_of_its_page_and_no_other() -> None:
+    import copy
+
+    from catalog.site.build import read_records
+    from catalog.site.context import make_document
+    from catalog.site.incremental import Keys
+    from catalog.site.render import pages
+
+    with Registry(REPO / "data" / "lake", actor="bob") as reg:
+        document = make_document(read_records(reg), {})
+    changed = copy.deepcopy(document)
+    model = next(m for m in changed["models"] if m["name"] == "churn")
+    deep = next(v for v in model["versions"] if isinstance(v, dict))
+    field = next(k for k, v in deep.items() if isinstance(v, str))
+    deep[field] += " (changed)"                     # one string, deep inside one model's context
+
+    def keys_of(doc: dict) -> dict[str, str]:
+        keys = Keys(doc, "engine")
+        return {path: keys.key(template, path, context, ["models", "*"] if "model" not in context else [])
+                for template, path, context in pages(doc)}
+
+    before, after = keys_of(document), keys_of(changed)
+    assert before == keys_of(copy.deepcopy(document))   # the same data, built again: the same keys
+    differ = sorted(path for path in before if before[path] != after[path])
+    assert "models/churn/index.md" in differ
+    assert not [p for p in differ if p.startswith("models/") and p != "models/churn/index.md" and p != "models/index.md"]
+    assert "index.md" in differ                       # (it reads the whole document, here)
+
+
+def test_a_digest_depends_on_the_values_alone() -> None:
+    from catalog.site.incremental import digest
+
+    shared = {"note": "".join(["rolled ", "back"])}
+    twice = [shared, shared]                                   # one object met twice
+    copies = [{"note": "rolled back"}, {"note": "".join(["rolled", " back"])}]
+    assert digest(twice) == digest(copies)
+    assert digest(twice) != digest([shared, {"note": "rolled back!"}])
+    looped: list[object] = [1]
+    looped.append(looped)
+    assert digest(looped) == digest(looped)                     # (pickled the usual way)
+
+
+def test_a_file_is_linked_only_while_it_is_the_one_whose_bytes_were_checked(tmp_path: Path) -> None:
+    from catalog.site import incremental
+
+    old = tmp_path / "old.html"
+    old.write_bytes(b"<p>page</p>")
+    seen = incremental.same_bytes(old, b"<p>page</p>")
+    assert seen is not None and incremental.same_bytes(old, b"<p>other</p>") is None
+    assert incremental.link_seen(old, tmp_path / "new" / "a.html", seen)
+    assert os.stat(tmp_path / "new" / "a.html").st_ino == os.stat(old).st_ino
+    found = incremental.sha256_seen(old)
+    assert found is None    # (linked twice now: no longer a singly linked file)
+    os.unlink(tmp_path / "new" / "a.html")
+    found = incremental.sha256_seen(old)
+    assert found is not None
+    old.write_bytes(b"<p>page</p>")                   # rewritten in place, the same bytes
+    assert not incremental.link_seen(old, tmp_path / "new" / "b.html", found[1])
+    assert not (tmp_path / "new" / "b.html").exists()
+
+
+def test_kept_pages_take_the_place_mkdocs_walk_of_the_folder_gives_them(tmp_path: Path) -> None:
+    """Kept pages are no files: the plugin puts each where MkDocs would have found it (page
+    order is the order of the sitemap and the search index)."""
+    from mkdocs.config import load_config
+    from mkdocs.structure.files import get_files
+
+    from catalog.site.incremental import Unchanged
+    from catalog.site.layers import layered_config
+
+    names = ["index.md", "a.md", "Z.md", "models/index.md", "models/b-1/index.md", "models/b/index.md",
+             "models/b/x.md", "models/B/index.md", "audit.md", "audit/2025-01.md", "audit/2025-02.md", "targets/index.md",
+             "targets/a/index.md", "z/index.md", "assets/x.css"]
+    docs = tmp_path / "docs"
+    for name in names:
+        (docs / name).parent.mkdir(parents=True, exist_ok=True)
+        (docs / name).write_text("# x\n")
+    config = load_config(config_file=layered_config(None), docs_dir=str(docs), site_dir=str(tmp_path / "site"))
+    walked = [f.src_uri for f in get_files(config)]
+    kept = {"index.md", "models/b/index.md", "models/B/index.md", "audit/2025-02.md", "z/index.md", "a.md"}
+    for name in kept:
+        (docs / name).unlink()
+    files = get_files(config)
+    files.add_files_from_theme(config.theme.get_env(), config)
+    config.plugins["catalog-unchanged"] = Unchanged(kept)
+    merged = [f.src_uri for f in config.plugins.on_files(files, config=config)]
+    assert merged[:len(walked)] == walked
+    assert {f.src_uri for f in files} - set(walked) == set(merged[len(walked):])   # (the theme's files after)
 
 
 def test_a_kept_build_dir_gets_every_page_in_full(lake: Path, tmp_path: Path) -> None:

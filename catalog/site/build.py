@@ -6,6 +6,7 @@ uses), with a handful of bulk queries rather than one query per model.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import functools
 import http.server
@@ -90,13 +91,19 @@ class Written:
     problems: dict[str, list[str]]
     state: dict[str, dict[str, Any]] = field(default_factory=dict)
     unchanged: set[str] = field(default_factory=set)
+    # Pages MkDocs gets without a file (:class:`incremental.Unchanged`): the unchanged ones, and
+    # in a part of a parallel build the other parts' pages.
+    stubs: list[str] = field(default_factory=list)
+    # Files of the previous site whose bytes are the ones this build would write (api/ JSON):
+    # not written, linked into the new site after MkDocs. Site path -> what the file was when read.
+    kept: dict[str, incremental.Seen] = field(default_factory=dict)
 
 
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
                 extra: Mapping[str, Any] | None = None, *, keys: incremental.Keys | None = None,
                 previous: Mapping[str, Mapping[str, Any]] | None = None,
                 old_site: Path | None = None, only: Container[str] | None = None, assets: bool = True,
-                unchanged: Container[str] | None = None) -> Written:
+                unchanged: Mapping[str, incremental.Seen] | None = None, old_files: Container[str] = ()) -> Written:
     """Write the Markdown pages, static assets and api/ JSON into ``build_dir``.
 
     Every path is made by :func:`safe_join`: a page or file whose name would leave
@@ -107,6 +114,9 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
     beforehand by :func:`reusable_pages`). With ``only`` (one part of a
     parallel build, :mod:`catalog.site.parallel`), the pages not in it are stubs that
     another part builds; without ``assets``, the static files and api/ JSON are left to another part.
+    A stub is no file: it is listed in the result's ``stubs`` for :class:`incremental.Unchanged`.
+    An api/ JSON file of ``old_site`` (listed in ``old_files``) that holds the bytes this build
+    would write is not written but noted in ``kept``, to be linked into the new site.
     """
     extra = dict(extra or {})
     problems: dict[str, list[str]] = {}
@@ -116,19 +126,20 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
                          problems if only is None or path in only else {})
         if target is None:
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
         if only is not None and path not in only:
-            target.write_text(incremental.STUB, encoding="utf-8")
+            done.stubs.append(path)
             continue
         before = (previous or {}).get(path)
         if (path in unchanged if unchanged is not None
-                else keys is not None and old_site is not None and _same(keys, template, path, context, before, old_site)):
+                else keys is not None and old_site is not None
+                and _same(keys, template, path, context, before, old_site) is not None):
             assert isinstance(before, Mapping)
-            target.write_text(incremental.STUB, encoding="utf-8")
+            done.stubs.append(path)
             done.state[path] = dict(before)
             done.unchanged.add(path)
             done.pages += 1
             continue
+        target.parent.mkdir(parents=True, exist_ok=True)
         recording = incremental.Recording(document)
         try:
             text = renderer.render(template, path, recording, **extra, **context)
@@ -152,38 +163,63 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
             shutil.copyfile(source, target)
     api = build_dir / "api"
     (api / "models").mkdir(parents=True, exist_ok=True)
-    _dump(api / "models.json", api_models(document))
+    (api / "models.json").write_bytes(_json(api_models(document)))
     for model in document["models"]:
-        target = _target(build_dir, f"api/models/{model['segment'] or model['name']}.json", model["name"], problems)
-        if target is not None:
-            _dump(target, api_model(model))
+        rel = f"api/models/{model['segment'] or model['name']}.json"
+        target = _target(build_dir, rel, model["name"], problems)
+        if target is None:
+            continue
+        data = _json(api_model(model))
+        found = incremental.same_bytes(safe_join(old_site, rel), data) if old_site is not None and rel in old_files else None
+        if found is not None:
+            done.kept[rel] = found
+        else:
+            target.write_bytes(data)
     return done
 
 
 def reusable_pages(document: Mapping[str, Any], keys: incremental.Keys,
-                   previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path) -> set[str]:
-    """The pages whose key and HTML are unchanged since the build of ``old_site``."""
+                   previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path) -> dict[str, incremental.Seen]:
+    """The pages whose key and HTML are unchanged since the build of ``old_site``, each with what
+    its HTML file was when its bytes were checked (:func:`incremental.link_seen` links it only if
+    it is still that file)."""
     if not previous:
-        return set()
-    return {path for template, path, context in pages(document)
-            if _same(keys, template, path, context, previous.get(path), old_site)}
+        return {}
+    # (the HTML is read and hashed on a thread, which runs while the keys are computed: hashlib and
+    # file reads let go of the interpreter)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        checks = {path: pool.submit(_html_seen, old_site, *same)
+                  for template, path, context in pages(document)
+                  if (same := _same_key(keys, template, path, context, previous.get(path))) is not None}
+        return {path: seen for path, check in checks.items() if (seen := check.result()) is not None}
 
 
 def _same(keys: incremental.Keys, template: str, path: str, context: Mapping[str, Any], before: Any,
-          old_site: Path) -> bool:
-    return (isinstance(before, Mapping) and _reusable(before, old_site)
-            and keys.key(template, path, context, list(before["reads"])) == before["key"])
+          old_site: Path) -> incremental.Seen | None:
+    """What the previous page's HTML file was, when its key is this build's and its HTML is still
+    the bytes that build wrote; else None."""
+    same = _same_key(keys, template, path, context, before)
+    return None if same is None else _html_seen(old_site, *same)
 
 
-def _reusable(before: Mapping[str, Any], old_site: Path) -> bool:
-    """A previous page whose HTML is still the bytes that build wrote."""
+def _same_key(keys: incremental.Keys, template: str, path: str, context: Mapping[str, Any],
+              before: Any) -> tuple[str, str] | None:
+    """The previous page's HTML file and its sha256, when its key is this build's; else None."""
+    if not isinstance(before, Mapping) or not isinstance(before.get("reads"), list):
+        return None
     dest, sha = before.get("dest"), before.get("sha256")
-    if not isinstance(dest, str) or not isinstance(sha, str) or not isinstance(before.get("reads"), list):
-        return False
+    if not isinstance(dest, str) or not isinstance(sha, str):
+        return None
+    return (dest, sha) if keys.key(template, path, context, list(before["reads"])) == before.get("key") else None
+
+
+def _html_seen(old_site: Path, dest: str, sha: str) -> incremental.Seen | None:
+    """What ``old_site``/``dest`` was when read, when its bytes are the ones with ``sha``; else None."""
     try:
-        return incremental.sha256_file(safe_join(old_site, dest)) == sha
+        found = incremental.sha256_seen(safe_join(old_site, dest))
     except UnsafeSitePath:
-        return False
+        return None
+    return found[1] if found is not None and found[0] == sha else None
 
 
 def _target(root: Path, rel: str, key: str, problems: dict[str, list[str]]) -> Path | None:
@@ -194,9 +230,9 @@ def _target(root: Path, rel: str, key: str, problems: dict[str, list[str]]) -> P
         return None
 
 
-def _dump(path: Path, data: Any) -> None:
+def _json(data: Any) -> bytes:
     # (compact: with an indent, Python's JSON encoder is its slow pure-Python one)
-    path.write_text(json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n", encoding="utf-8")
+    return (json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 class _Collect(logging.Handler):
@@ -333,7 +369,8 @@ def build_site(
             for i, only in enumerate(split[1:], start=1):
                 others.start(only, parts_root / f"part-{i}", part)
         written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
-                              only=split[0] if split else None, unchanged=unchanged)
+                              only=split[0] if split else None, unchanged=unchanged,
+                              old_files=set(listed or ()) if kept is None else ())   # (a kept folder gets every file)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
         skipped: str | None = None
@@ -348,7 +385,7 @@ def build_site(
 
         step()
         start = time.perf_counter()
-        tracker = incremental.Unchanged()
+        tracker = incremental.Unchanged(written.stubs)
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
             if split is not None:
@@ -357,10 +394,11 @@ def build_site(
                 if kept is not None:   # (the Markdown kept: every part's pages, for running MkDocs by hand)
                     for result in results:
                         for path in result["state"]:
+                            safe_join(folder, path).parent.mkdir(parents=True, exist_ok=True)
                             shutil.copyfile(safe_join(Path(result["md"]), path), safe_join(folder, path))
             if skipped is not None:
                 warnings = [*warnings, f"the site has no SQL page: {skipped}"]
-            _finish(site, out, written, tracker, listed or [], engine)
+            _finish(site, out, written, tracker, listed or [], engine, unchanged)
             for rel, (unpacked, sha) in vendored.items():
                 target = safe_join(site, rel)
                 target.parent.mkdir(parents=True, exist_ok=True)
@@ -379,16 +417,13 @@ def build_site(
 
 def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, extra: Mapping[str, Any],
                 keys: incremental.Keys, previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path,
-                only: set[str], unchanged: set[str], mkdocs_file: Path | None) -> dict[str, Any]:
+                only: set[str], unchanged: Mapping[str, incremental.Seen], mkdocs_file: Path | None) -> dict[str, Any]:
     """One part of a parallel build (in its own process): its pages rendered and built by MkDocs
     into ``where``/site, the others as stubs; what the first part needs to put the site together."""
     folder, site = where / "md", where / "site"
     written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
                           only=only, assets=False, unchanged=unchanged)
-    stub = safe_join(folder, PAGE)   # (the SQL page is the first part's)
-    stub.parent.mkdir(parents=True, exist_ok=True)
-    stub.write_text(incremental.STUB, encoding="utf-8")
-    tracker = incremental.Unchanged()
+    tracker = incremental.Unchanged([*written.stubs, PAGE])   # (the SQL page is the first part's)
     warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
     return {"site": str(site), "md": str(folder), "pages": written.pages, "state": written.state, "problems": written.problems,
             "unchanged": sorted(written.unchanged), "built": tracker.built, "warnings": warnings,
@@ -419,19 +454,18 @@ def _gather(site: Path, results: list[dict[str, Any]], written: Written, tracker
 
 
 def _finish(site: Path, old: Path, written: Written, tracker: incremental.Unchanged, listed: list[str],
-            engine: str) -> None:
-    """After MkDocs: the unchanged pages' HTML and search entries from the previous site, the
-    page keys for the next build, and unchanged files linked to their previous copies."""
-    for path, (_url, dest) in tracker.stubs.items():
-        before = written.state[path]
+            engine: str, unchanged: Mapping[str, incremental.Seen]) -> None:
+    """After MkDocs: the unchanged pages' HTML and search entries and the api/ JSON kept from the
+    previous site, the page keys for the next build, and unchanged files linked to their previous
+    copies. A file taken from the previous site is the one whose bytes were checked (``unchanged``,
+    ``written.kept``), not rewritten since."""
+    kept = {dest: (path, unchanged.get(path)) for path, (_url, dest) in tracker.stubs.items()}
+    kept.update((rel, (rel, seen)) for rel, seen in written.kept.items())
+    for dest, (path, seen) in kept.items():
         source, target = safe_join(old, dest), safe_join(site, dest)
-        if before.get("dest") != dest or incremental.sha256_file(source) != before.get("sha256"):
+        if (path in written.state and written.state[path].get("dest") != dest) or seen is None \
+                or not incremental.link_seen(source, target, seen):
             raise SiteBuildFailed(f"{dest} changed in {old} during the build: build again")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.link(source, target, follow_symlinks=False)   # the same file: same inode and mtime
-        except OSError:
-            shutil.copyfile(source, target)   # (another file system: copied, then linked below if it can be)
     kept_urls = {url for url, _ in tracker.stubs.values()}
     index = Path("search", "search_index.json")
     if kept_urls and (site / index).is_file():
@@ -444,7 +478,7 @@ def _finish(site: Path, old: Path, written: Written, tracker: incremental.Unchan
             written.state[path]["sha256"] = incremental.sha256_file(safe_join(site, dest))
     incremental.save(site, engine, written.state)
     if listed:
-        incremental.link_unchanged(site, old, listed)
+        incremental.link_unchanged(site, old, listed, kept)
 
 
 def _option(config: Any, *names: str) -> Any:

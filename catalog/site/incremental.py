@@ -6,10 +6,13 @@ render (:class:`Recording`). The site folder keeps the keys of its pages and the
 sha256 of each page's HTML in :data:`STATE` (listed in the folder's marker like every
 file a build writes). The next build:
 
-- renders only pages whose key changed; an unchanged page goes to MkDocs as a stub
-  (:data:`STUB`) that the :class:`Unchanged` plugin turns into no output and no
-  search entry, and its HTML is taken from the previous site once checked against
-  the sha256 kept for it (a regular file, not a link, the bytes we wrote);
+- renders only pages whose key changed; an unchanged page is no file at all: the
+  :class:`Unchanged` plugin hands it to MkDocs as an empty page of its own (for
+  navigation, links and the sitemap) that skips Markdown and the theme and makes no
+  output and no search entry, and its HTML is taken from the previous site once its
+  bytes are checked against the sha256 kept for it (a regular file, not a link, the
+  bytes we wrote; :class:`Seen` notes the file so that a page rewritten later during
+  the build is caught before it is linked);
 - merges the previous search entries of unchanged pages into the new index, in page
   order (the index is the one a full build writes);
 - hard-links every output file whose bytes did not change to the previous site's
@@ -23,22 +26,28 @@ this beyond the plugin; the generator's pages are the same Markdown either way.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
+import io
 import json
 import os
 import pickle
+import shutil
 import stat
-from collections.abc import Iterator, Mapping
+from collections.abc import Container, Iterable, Iterator, Mapping
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from mkdocs.plugins import BasePlugin, event_priority
+from mkdocs.structure.files import File, Files
+from mkdocs.structure.toc import get_toc
+
+from ..errors import SiteBuildFailed
 
 STATE = ".catalog-build.json"
-FORMAT = 2   # (2: reads of model_urls, shown_versions and target_urls by name)
-STUB = "---\ncatalog_unchanged: true\n---\n"
+FORMAT = 4   # (2: reads of model_urls, shown_versions and target_urls by name; 3: Keys.of; 4: digests without the memo)
 _EMPTY_TEMPLATE = "catalog-unchanged.html"
 _ENGINE_PACKAGES = ("model-catalog", "mkdocs", "mkdocs-material", "markdown", "pymdown-extensions", "jinja2")
 
@@ -139,24 +148,60 @@ class Recording(_Noting):
 
 def digest(value: Any) -> str:
     """The sha256 of ``value``'s pickle (half the time of sorted JSON): the same data, built by the
-    same code, gives the same bytes, and anything else costs a render, never a stale page."""
-    return hashlib.sha256(pickle.dumps(value, protocol=5)).hexdigest()
+    same code, gives the same bytes, and anything else costs a render, never a stale page.
+
+    The pickle is made without its memo ("fast" mode, a third faster here): an object met twice
+    is written twice, so the bytes depend on the values alone, not on which objects happen to be
+    shared. (A value that holds itself cannot be pickled so, and is pickled the usual way.)"""
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=5)
+    with contextlib.suppress(AttributeError):   # (deprecated, and so may go: the usual pickle then)
+        pickler.fast = True
+    try:
+        pickler.dump(value)
+    except (ValueError, RecursionError):
+        return hashlib.sha256(b"memo" + pickle.dumps(value, protocol=5)).hexdigest()
+    return hashlib.sha256(buffer.getbuffer()).hexdigest()
+
+
+def _composite(kind: bytes, digests: list[Any]) -> str:
+    return hashlib.sha256(kind + pickle.dumps(digests, protocol=5)).hexdigest()
 
 
 class Keys:
-    """Page keys over one data document; each part of the document is hashed once."""
+    """Page keys over one data document; each part of the document, and each model or target in
+    it, is hashed once (a model's page context is the model in ``models``: hashed for the page,
+    its digest serves ``models`` too)."""
 
     def __init__(self, document: Mapping[str, Any], engine: str) -> None:
         self.document = document
         self.engine = engine
         self._parts: dict[str, str] = {}
+        self._seen: dict[int, tuple[Any, str]] = {}   # id -> (the object, kept alive; its digest)
+
+    def of(self, value: Any) -> str:
+        """The digest of ``value``: :func:`digest`, but a list of mappings (``models``, ``targets``)
+        is the digest of its items' digests, and a mapping or list already seen in this build is
+        not hashed again (the document is built before, and not changed by, the pages)."""
+        if not isinstance(value, (dict, list)):
+            return "v" + digest(value)
+        hit = self._seen.get(id(value))
+        if hit is not None and hit[0] is value:
+            return hit[1]
+        if isinstance(value, list) and value and all(isinstance(item, dict) for item in value):
+            found = "l" + _composite(b"l", [self.of(item) for item in value])
+        else:
+            found = "v" + digest(value)
+        self._seen[id(value)] = (value, found)
+        return found
 
     def part(self, name: str) -> str:
         if name not in self._parts:
             value: Any
             if name == "*":
-                value = dict(self.document)
-            elif name.startswith("shown_versions:") and "#" in name:
+                self._parts[name] = "d" + _composite(b"d", [(k, self.part(k)) for k in self.document])
+                return self._parts[name]
+            if name.startswith("shown_versions:") and "#" in name:
                 model, _, version = name.split(":", 1)[1].rpartition("#")
                 value = version.isdigit() and shows(self.document, model, int(version))
             elif ":" in name and name.split(":", 1)[0] in BY_NAME:
@@ -164,11 +209,12 @@ class Keys:
                 value = (self.document.get(part) or {}).get(key)
             else:
                 value = self.document.get(name)
-            self._parts[name] = digest(value)
+            self._parts[name] = self.of(value)
         return self._parts[name]
 
     def key(self, template: str, path: str, context: Mapping[str, Any], reads: list[str]) -> str:
-        parts = [self.engine, template, path, digest(context)] + [f"{r}:{self.part(r)}" for r in sorted(reads)]
+        own = _composite(b"d", [(k, self.of(v)) for k, v in context.items()])
+        parts = [self.engine, template, path, own] + [f"{r}:{self.part(r)}" for r in sorted(reads)]
         return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
@@ -210,15 +256,101 @@ def save(site: Path, engine: str, pages: Mapping[str, Mapping[str, Any]]) -> Non
                               encoding="utf-8")
 
 
-def sha256_file(path: Path) -> str | None:
-    """The sha256 of a regular, singly linked file (not a link); None otherwise."""
+# What an output file was when its bytes were checked: a later lstat that differs means the file
+# was replaced, rewritten or linked elsewhere since (ctime moves on every write, even one that
+# puts the mtime back).
+Seen = tuple[int, int, int, int, int, int]
+
+
+def seen(info: os.stat_result) -> Seen:
+    return (info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_nlink)
+
+
+def _open_single(path: Path) -> tuple[int, os.stat_result] | None:
+    """An open descriptor of ``path`` and its stat, when it is a regular, singly linked file
+    (not a link); None otherwise."""
     try:
-        info = os.lstat(path)
-        if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
-            return None
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
     except OSError:
         return None
+    try:
+        info = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink != 1:
+        os.close(fd)
+        return None
+    return fd, info
+
+
+def sha256_seen(path: Path) -> tuple[str, Seen] | None:
+    """The sha256 of a regular, singly linked file (not a link), and what the file was when read; None otherwise."""
+    opened = _open_single(path)
+    if opened is None:
+        return None
+    fd, info = opened
+    try:
+        with open(fd, "rb", closefd=False) as f:
+            digest_ = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    return digest_, seen(info)
+
+
+def sha256_file(path: Path) -> str | None:
+    """The sha256 of a regular, singly linked file (not a link); None otherwise."""
+    found = sha256_seen(path)
+    return found[0] if found else None
+
+
+def same_bytes(path: Path, data: bytes) -> Seen | None:
+    """What ``path`` was when read, when it is a regular, singly linked file (not a link) holding exactly ``data``."""
+    opened = _open_single(path)
+    if opened is None:
+        return None
+    fd, info = opened
+    try:
+        if info.st_size != len(data):
+            return None
+        with open(fd, "rb", closefd=False) as f:
+            return seen(info) if f.read(len(data) + 1) == data else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def link_seen(source: Path, target: Path, before: Seen) -> bool:
+    """Put ``source`` at ``target`` (a hard link; a copy on a file system without them) when it is
+    still the file ``before`` notes, and check that what was linked is that file; False when not
+    (the caller fails closed, and nothing of ``target`` is left behind)."""
+    try:
+        if seen(os.lstat(source)) != before:
+            return False
+    except OSError:
+        return False
+    try:
+        try:
+            os.link(source, target, follow_symlinks=False)   # the same file: same inode and mtime
+        except FileNotFoundError:   # (its folder not made yet)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(source, target, follow_symlinks=False)
+        now = os.lstat(target)
+        ok = (now.st_dev, now.st_ino, now.st_size, now.st_mtime_ns) == before[:4]
+    except OSError:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target)   # (another file system: copied, then linked below if it can be)
+            ok = seen(os.lstat(source)) == before
+        except OSError:
+            ok = False
+    if not ok:
+        with contextlib.suppress(OSError):
+            os.unlink(target)
+    return ok
 
 
 def merge_search(new_index: Path, old_index: Path, kept_urls: set[str], order: list[str]) -> None:
@@ -238,11 +370,14 @@ def add_search_entries(index: Path, entries: list[dict[str, Any]], order: list[s
     index.write_text(json.dumps(new, separators=(",", ":"), default=str), encoding="utf-8")
 
 
-def link_unchanged(new_site: Path, old_site: Path, listed: list[str]) -> int:
+def link_unchanged(new_site: Path, old_site: Path, listed: list[str], done: Container[str] = ()) -> int:
     """Replace each file of ``new_site`` whose bytes equal the previous site's copy by a hard link
-    to that copy; returns how many. Only regular, singly linked files the previous build listed."""
+    to that copy; returns how many. Only regular, singly linked files the previous build listed,
+    and not those ``done`` (linked already)."""
     linked = 0
     for rel in listed:
+        if rel in done:
+            continue
         new, old = new_site / rel, old_site / rel
         try:
             a, b = os.lstat(new), os.lstat(old)
@@ -264,24 +399,68 @@ def link_unchanged(new_site: Path, old_site: Path, listed: list[str]) -> int:
     return linked
 
 
-class Unchanged(BasePlugin):
-    """MkDocs side: a stub page makes no output and no search entry; notes page order and URLs."""
+def _walk_order(src_uri: str) -> tuple[Any, ...]:
+    """Where MkDocs' walk of the docs folder puts ``src_uri``: a folder's files first (its index
+    first, then by name), then its sub-folders by name (mkdocs.structure.files.get_files)."""
+    *folders, name = src_uri.split("/")
+    return (*((1, f) for f in folders), (0, (os.path.splitext(name)[0] not in ("index", "README"), name)))
 
-    def __init__(self) -> None:
+
+def _render_nothing(page: Any, config: Any, files: Any) -> None:
+    """``Page.render`` for an unchanged page: no Markdown, no anchors to check (its HTML is the previous one)."""
+    page.content = ""
+    page.toc = get_toc([])
+    page._title_from_render = None
+    page.present_anchor_ids = None   # (MkDocs skips anchor checks against a page it did not render)
+    page.links_to_anchors = None
+
+
+class Unchanged(BasePlugin):
+    """MkDocs side: the ``unchanged`` pages (Markdown paths) are pages with no file in the docs
+    folder that skip Markdown and the theme, and make no output and no search entry; notes
+    page order and URLs."""
+
+    def __init__(self, unchanged: Iterable[str] = ()) -> None:
         super().__init__()
+        self.unchanged = frozenset(unchanged)
         self.order: list[str] = []
         self.stubs: dict[str, tuple[str, str]] = {}   # src path -> (url, dest path)
         self.built: dict[str, str] = {}               # src path -> dest path
         self.urls: dict[str, str] = {}                # src path -> URL
+
+    def on_files(self, files: Files, *, config: Any) -> Files:
+        """The unchanged pages added where MkDocs' walk of the docs folder would have found them
+        (the order of pages is the order of the sitemap and the search index)."""
+        if not self.unchanged:
+            return files
+        docs = os.path.realpath(config["docs_dir"])
+        clash = sorted(p for p in self.unchanged if files.get_file_from_path(p) is not None)
+        if clash:
+            raise SiteBuildFailed(f"{clash[0]} is both a page to build and one kept from the last build")
+        pending = sorted(self.unchanged, key=_walk_order, reverse=True)
+        merged: list[File] = []
+        end = 0   # (after the last file of the docs folder: the theme's files come after them)
+        for file in files:
+            if file.src_dir is not None and os.path.realpath(file.src_dir) == docs and not file.generated_by:
+                key = _walk_order(file.src_uri)
+                while pending and _walk_order(pending[-1]) < key:
+                    merged.append(File.generated(config, pending.pop(), content=""))
+                merged.append(file)
+                end = len(merged)
+            else:
+                merged.append(file)
+        merged[end:end] = [File.generated(config, path, content="") for path in reversed(pending)]
+        return Files(merged)
 
     def on_env(self, env: jinja2.Environment, *, config: Any, files: Any) -> jinja2.Environment:
         env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({_EMPTY_TEMPLATE: ""}), env.loader])  # type: ignore[list-item]
         return env
 
     def on_page_markdown(self, markdown: str, *, page: Any, config: Any, files: Any) -> str:
-        if page.meta.get("catalog_unchanged") is True:
+        if page.file.src_uri in self.unchanged:
             page.meta["template"] = _EMPTY_TEMPLATE
             page.meta["search"] = {"exclude": True}
+            page.render = functools.partial(_render_nothing, page)
             self.stubs[page.file.src_uri] = (page.url, page.file.dest_uri)
             return ""
         self.built[page.file.src_uri] = page.file.dest_uri

@@ -18,12 +18,13 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
 import uuid
 from collections.abc import Iterator
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 from ..errors import OutputInLake, OutputNotFolder, OutputNotOurs, UnsafeSitePath
 
@@ -40,13 +41,12 @@ def safe_join(root: Path, rel: str) -> Path:
     build write outside its folder even if an upstream check missed it.
     """
     parts = rel.split("/") if isinstance(rel, str) else []
-    if (
-        not parts
-        or any(p in ("", ".", "..") or "\\" in p or any(ord(c) < 32 for c in p) for p in parts)
-        or PurePosixPath(rel).is_absolute()
-    ):
+    if not parts or _UNSAFE.search(rel) or any(p in ("", ".", "..") for p in parts):   # (an absolute path: "" first)
         raise UnsafeSitePath(path=rel)
     return root.joinpath(*parts)
+
+
+_UNSAFE = re.compile(r"[\x00-\x1f\\]")   # a control character or a backslash
 
 
 def _inside(path: str, folder: str) -> bool:
@@ -160,55 +160,46 @@ def _swap(staging: Path, target: Path) -> None:
 def remove_listed(folder: Path, files: list[str]) -> None:
     """Remove the ``files`` (relative paths) under ``folder``, then the folders left empty.
 
-    Each path is opened one folder at a time with ``O_NOFOLLOW``: a symbolic link
-    met on the way is never followed out of ``folder``. A file not listed is kept
-    (and so is ``folder``, then).
+    Each folder is opened once, from its parent's descriptor, with ``O_NOFOLLOW``: a
+    symbolic link met on the way is never followed out of ``folder``. A file not listed
+    is kept (and so is its folder, and ``folder``, then).
     """
+    tree: _Tree = ({}, set())
+    for rel in files:
+        parts = rel.split("/")
+        if any(p in ("", ".", "..") for p in parts):
+            continue
+        node = tree
+        for name in parts[:-1]:
+            node = node[0].setdefault(name, ({}, set()))
+        node[1].add(parts[-1])
     root_fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     try:
-        for rel in files:
-            parts = rel.split("/")
-            if any(p in ("", ".", "..") for p in parts):
-                continue
-            with contextlib.suppress(OSError):
-                _unlink_at(root_fd, parts)
-        for rel in sorted({str(PurePosixPath(f).parent) for f in files}, key=lambda r: -r.count("/")):
-            parts = [p for p in rel.split("/") if p not in ("", ".")]
-            while parts and ".." not in parts:
-                with contextlib.suppress(OSError):
-                    _rmdir_at(root_fd, parts)
-                parts = parts[:-1]
+        _remove_at(root_fd, tree)
     finally:
         os.close(root_fd)
     with contextlib.suppress(OSError):
         os.rmdir(folder)
 
 
-def _open_parent(root_fd: int, parts: list[str]) -> int:
-    fd = os.dup(root_fd)
-    try:
-        for name in parts[:-1]:
-            nxt = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
-            os.close(fd)
-            fd = nxt
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
+# A folder's listed files: (its sub-folders by name, the names of its files).
+_Tree = tuple[dict[str, "_Tree"], set[str]]
 
 
-def _unlink_at(root_fd: int, parts: list[str]) -> None:
-    fd = _open_parent(root_fd, parts)
-    try:
-        if not stat.S_ISDIR(os.stat(parts[-1], dir_fd=fd, follow_symlinks=False).st_mode):
-            os.unlink(parts[-1], dir_fd=fd)
-    finally:
-        os.close(fd)
-
-
-def _rmdir_at(root_fd: int, parts: list[str]) -> None:
-    fd = _open_parent(root_fd, parts)
-    try:
-        os.rmdir(parts[-1], dir_fd=fd)
-    finally:
-        os.close(fd)
+def _remove_at(fd: int, node: _Tree) -> None:
+    folders, names = node
+    for name in names:
+        with contextlib.suppress(OSError):
+            if not stat.S_ISDIR(os.stat(name, dir_fd=fd, follow_symlinks=False).st_mode):
+                os.unlink(name, dir_fd=fd)
+    for name, child in folders.items():
+        try:
+            sub = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=fd)
+        except OSError:
+            continue   # (gone, or a symbolic link: not followed)
+        try:
+            _remove_at(sub, child)
+        finally:
+            os.close(sub)
+        with contextlib.suppress(OSError):
+            os.rmdir(name, dir_fd=fd)   # (only when left empty)
