@@ -15,13 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
 from jinja2 import nodes
 from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context, Macro
+from jinja2.utils import internalcode, missing
 from markupsafe import Markup
 
 from ..errors import SiteBuildFailed
@@ -64,8 +67,30 @@ class _CodeGenerator(CodeGenerator):
 _DICT_ATTRIBUTES = frozenset(dir(dict))
 
 
+# Callables that never take the context: a macro, a builtin such as a dict's get.
+_CONTEXT_FREE: frozenset[type] = frozenset({Macro, types.BuiltinMethodType, types.BuiltinFunctionType})
+
+
+class _Context(Context):
+    """Jinja's context, calling a macro or a builtin method straight away: :meth:`Context.call` first
+    looks for a ``pass_context`` mark on the callable, which neither can carry, and that look costs
+    more than many a call (the event table makes four macro calls a row, its cells a few ``.get``)."""
+
+    @internalcode
+    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if __obj.__class__ not in _CONTEXT_FREE:
+            return super().call(__obj, *args, **kwargs)
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.environment.undefined("value was undefined because a callable raised a StopIteration exception")
+
+
 class _Environment(jinja2.Environment):
     code_generator_class = _CodeGenerator
+    context_class = _Context
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """``obj.attribute``, as Jinja does it (the attribute, else the item), with the answer for a
@@ -135,11 +160,17 @@ def _truncate(value: Any, limit: int = 160) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
+def _own_model(context: Context) -> Any:
+    """The page's model, if it is a model's page (``context.get`` without its KeyError on other pages)."""
+    own = context.resolve_or_missing("model")
+    return None if own is missing else own
+
+
 @jinja2.pass_context
 def _model_url(context: Any, name: str, anchor: str = "") -> str | None:
     """The relative address of the page of model ``name`` from the page being rendered
     (``None`` when it has none: a model deleted or renamed since, a forged name)."""
-    own = context.get("model")
+    own = _own_model(context)
     if own is not None and own["name"] == name:   # the page's own model: no need to read (and depend on) the map
         url = own["url"]
     else:
@@ -153,7 +184,7 @@ def _version_url(context: Any, name: str, version: int | None) -> str | None:
     that page does not show it (deleted since) or there is no page."""
     if version is None:
         return None
-    own = context.get("model")
+    own = _own_model(context)
     if own is not None and own["name"] == name:   # (as in _model_url: a model page depends on its own versions only)
         if version not in [v["version"] for v in own["versions"]]:
             return None
