@@ -72,13 +72,20 @@ _CONTEXT_FREE: frozenset[type] = frozenset({Macro, types.BuiltinMethodType, type
 
 
 class _Context(Context):
-    """Jinja's context, calling a macro or a builtin method straight away: :meth:`Context.call` first
-    looks for a ``pass_context`` mark on the callable, which neither can carry, and that look costs
-    more than many a call (the event table makes four macro calls a row, its cells a few ``.get``)."""
+    """Jinja's context, calling a macro or a builtin method straight away, and the page address
+    functions with the context: :meth:`Context.call` first looks for a ``pass_context`` mark on the
+    callable, and that look costs more than many a call (an event row makes four macro calls, a few
+    ``.get`` and up to three address look-ups)."""
 
     @internalcode
     def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if __obj.__class__ not in _CONTEXT_FREE:
+            if ((__obj is _model_url or __obj is _version_url or __obj is _target_url)
+                    and not kwargs.get("_loop_vars") and not kwargs.get("_block_vars")):
+                # (our own pass_context functions; with loop or block variables, Jinja derives a context)
+                kwargs.pop("_block_vars", None)
+                kwargs.pop("_loop_vars", None)
+                return __obj(__self, *args, **kwargs)
             return super().call(__obj, *args, **kwargs)
         kwargs.pop("_block_vars", None)
         kwargs.pop("_loop_vars", None)
