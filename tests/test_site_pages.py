@@ -362,3 +362,18 @@ def test_every_printed_value_is_escaped_however_it_is_printed() -> None:
     assert out.split("|")[-2:] == ["3", ""]
     long = "<b>" * 1000
     assert env.from_string("{{ x }}{{ x }}").render(x=long) == "&#60;b&#62;" * 2000
+
+
+def test_the_tag_and_dashboard_partials_are_macros_and_includes_alike() -> None:
+    from catalog.site.render import Renderer
+
+    env = Renderer().env
+    tags = [{"key": "tier*", "value": "<gold>", "anchor": "tier-gold"}]
+    dashboards = [{"name": "grafana", "url": "https://g.example/d?x=1", "link": True},
+                  {"name": "x", "url": "javascript:alert(1)", "link": False}]
+    for partial, macro, name, value in (("_tags.md.j2", "tag_links", "tags", tags),
+                                        ("_dashboards.md.j2", "dashboard_links", "dashboards", dashboards)):
+        included = env.from_string(f'{{% include "{partial}" %}}').render({name: value, "root": "../"})
+        called = env.from_string(f'{{% from "{partial}" import {macro} with context %}}{{{{ {macro}(v) }}}}').render(
+            v=value, root="../")
+        assert included == called and included.count("</") >= 2 and "<gold>" not in included
