@@ -377,3 +377,20 @@ def test_the_tag_and_dashboard_partials_are_macros_and_includes_alike() -> None:
         called = env.from_string(f'{{% from "{partial}" import {macro} with context %}}{{{{ {macro}(v) }}}}').render(
             v=value, root="../")
         assert included == called and included.count("</") >= 2 and "<gold>" not in included
+
+
+def test_a_cell_file_imported_where_its_include_variables_mean_something_else_renders_nothing_at_import(
+        lifecycle_document) -> None:
+    from catalog.site.render import Renderer
+
+    env = Renderer().env
+    source = ('{% for t in doc.targets %}{% with m=t, v=none, e="x", tags=3, dashboards="y" %}'
+              '{% from "_target_link.md.j2" import target_link with context %}'
+              '{% from "_model_link.md.j2" import model_link with context %}'
+              '{% from "_event_what.md.j2" import event_what with context %}'
+              '{% from "_tags.md.j2" import tag_links with context %}'
+              '{% from "_dashboards.md.j2" import dashboard_links with context %}'
+              '{{ target_link(t.target) }}|{{ model_link("Churn EU", none) }}{% endwith %}{% endfor %}')
+    out = html.unescape(env.from_string(source).render(doc=lifecycle_document, root="../"))
+    assert out == (f'<a href="../targets/{path_segment("Staging_EU")}/">Staging_EU</a>|'
+                   f'<a href="../models/{path_segment("Churn EU")}/">Churn EU</a>')
