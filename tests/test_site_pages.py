@@ -259,3 +259,138 @@ def test_a_target_that_runs_nothing_now_still_has_its_page_and_history(lifecycle
     text = text_of(page)
     assert "runs nothing now" in text and "Nothing to roll back" in text
     assert [r[2] for r in rows(page, "catalog-events")][:1] == ["undeploy (stopped running v2)"]
+
+
+# -- the event table's cells: macros, overridable like any template -----------------------------------
+
+# The event table as it was before its cells became macros: an include per cell, per row. A site's own
+# _events.md.j2 written that way must keep working, and give the same page as the default.
+EVENTS_BY_INCLUDES = """\
+{% set with_target = show_target is not defined or show_target %}
+{% if events %}
+<div class="catalog-scroll" role="region" tabindex="0" aria-label="{{ label }}" data-search-exclude>
+<table class="catalog-events sortable">
+<thead><tr><th>when</th><th>who</th><th>what</th>{% if show_model %}<th>model</th>{% endif %}<th>version</th>\
+{% if with_target %}<th>target</th>{% endif %}<th>note</th><th>evidence</th></tr></thead>
+<tbody>
+{% for e in events %}
+<tr class="event-{{ e.kind }}"><td>{{ e.at | when }}</td><td>{{ e.actor }}</td><td>{% include "_event_what.md.j2" %}</td>\
+{% if show_model %}<td>{% with m=e.model, v=none %}{% include "_model_link.md.j2" %}{% endwith %}</td>{% endif %}\
+<td>{% if e.version is not none %}{% set vurl = version_url(e.model, e.version) %}{% if vurl %}<a href="{{ vurl }}">\
+v{{ e.version }}</a>{% else %}v{{ e.version }}{% endif %}{% endif %}</td>{% if with_target %}<td>{% if e.target %}\
+{% with t=e.target %}{% include "_target_link.md.j2" %}{% endwith %}{% endif %}</td>{% endif %}\
+<td class="note">{{ e.note or "" }}</td><td class="evidence">{% include "_evidence.md.j2" %}</td></tr>
+{% endfor %}
+</tbody>
+</table>
+</div>
+{% else %}
+<p class="empty">No events.</p>
+{% endif %}
+"""
+
+
+@pytest.fixture(scope="module")
+def lifecycle_document(lifecycle_site):
+    from catalog.site.build import read_records
+    from catalog.site.context import make_document
+
+    ana, _, _ = lifecycle_site
+    return make_document(read_records(ana))
+
+
+def events_table(document, templates: Path | None = None, **context) -> str:
+    from catalog.site.render import Renderer
+
+    context = {"events": document["events"], "show_model": True, "label": "All events", **context}
+    return Renderer(templates).render("_events.md.j2", "audit.md", document, **context)
+
+
+def test_an_events_table_that_includes_its_cells_row_by_row_gives_the_same_page(lifecycle_document, tmp_path: Path) -> None:
+    (tmp_path / "_events.md.j2").write_text(EVENTS_BY_INCLUDES)
+    for show_target in (True, False):
+        default = events_table(lifecycle_document, show_target=show_target)
+        assert events_table(lifecycle_document, tmp_path, show_target=show_target) == default
+        assert default.count("<tr class=") == len(lifecycle_document["events"])
+
+
+def test_an_override_of_an_event_cell_macro_applies_and_can_wrap_the_default(lifecycle_document, tmp_path: Path) -> None:
+    (tmp_path / "_event_what.md.j2").write_text(
+        '{% from "default:_event_what.md.j2" import event_what as default_what with context %}\n'
+        '{% macro event_what(e) %}{{ default_what(e) }} <em class="house">{{ e.actor ~ "*" }}</em>{% endmacro %}\n')
+    (tmp_path / "_target_link.md.j2").write_text('{% macro target_link(t) %}<b>{{ t }}</b>{% endmacro %}\n')
+    table = events_table(lifecycle_document, tmp_path)
+    default = events_table(lifecycle_document)
+    rows_ = table.split("<tr class=")[1:]
+    assert len(rows_) == len(lifecycle_document["events"]) and all('<em class="house">' in r for r in rows_)
+    assert "bob&#42;</em>" in table                                      # still escaped
+    assert "<b>Staging&#95;EU</b>" in table and "<b>Staging&#95;EU</b>" not in default
+    undeploy = next(r for r in rows_ if "undeploy" in r)
+    assert '<span class="kind kind-undeploy">undeploy</span> (stopped running v2) <em class="house">' in undeploy
+
+
+def test_an_override_written_as_an_include_still_applies_to_every_row(lifecycle_document, tmp_path: Path) -> None:
+    (tmp_path / "_event_what.md.j2").write_text('<em class="house">{{ e.kind }} by {{ e.actor }}</em>')
+    (tmp_path / "_model_link.md.j2").write_text('[{{ m }}{% if v is not none %} v{{ v }}{% endif %}]')
+    table = events_table(lifecycle_document, tmp_path)
+    assert table.count('<em class="house">') == len(lifecycle_document["events"])
+    assert '<em class="house">undeploy by bob</em>' in table
+    assert "&#91;Churn EU&#93;" not in table and "[Churn EU]</td>" in table   # the override's own brackets
+
+
+def test_the_cells_still_work_as_includes(lifecycle_document) -> None:
+    from catalog.site.render import Renderer
+
+    env = Renderer().env
+    undeploy = next(e for e in lifecycle_document["events"] if e["kind"] == "undeploy")
+    what = env.from_string('{% include "_event_what.md.j2" %}').render(e=undeploy)
+    assert what == '<span class="kind kind-undeploy">undeploy</span> (stopped running v2)'
+    link = env.from_string('{% with m="Churn EU", v=2 %}{% include "_model_link.md.j2" %}{% endwith %}').render(
+        doc=lifecycle_document, root="../")
+    assert html.unescape(link) == (f'<a href="../models/{path_segment("Churn EU")}/">Churn EU</a> '
+                    f'<a href="../models/{path_segment("Churn EU")}/#v2">v2</a>')
+
+
+def test_every_printed_value_is_escaped_however_it_is_printed() -> None:
+    from catalog.site.render import Renderer
+
+    env = Renderer().env
+    source = ('{{ x }}|{{ x ~ "!" }}|{{ x | e }}|{% autoescape false %}{{ x }}{% endautoescape %}|'
+              '{% macro m(v) %}{{ v }}{% endmacro %}{{ m(x) }}|{{ n }}|{{ y }}')
+    out = env.from_string(source).render(x="<a href='x'>[y](javascript:1)</a>*", n=3, y=None)
+    assert "<a" not in out and "[y]" not in out and "*" not in out and "javascript&#58;" in out
+    assert out.split("|")[-2:] == ["3", ""]
+    long = "<b>" * 1000
+    assert env.from_string("{{ x }}{{ x }}").render(x=long) == "&#60;b&#62;" * 2000
+
+
+def test_the_tag_and_dashboard_partials_are_macros_and_includes_alike() -> None:
+    from catalog.site.render import Renderer
+
+    env = Renderer().env
+    tags = [{"key": "tier*", "value": "<gold>", "anchor": "tier-gold"}]
+    dashboards = [{"name": "grafana", "url": "https://g.example/d?x=1", "link": True},
+                  {"name": "x", "url": "javascript:alert(1)", "link": False}]
+    for partial, macro, name, value in (("_tags.md.j2", "tag_links", "tags", tags),
+                                        ("_dashboards.md.j2", "dashboard_links", "dashboards", dashboards)):
+        included = env.from_string(f'{{% include "{partial}" %}}').render({name: value, "root": "../"})
+        called = env.from_string(f'{{% from "{partial}" import {macro} with context %}}{{{{ {macro}(v) }}}}').render(
+            v=value, root="../")
+        assert included == called and included.count("</") >= 2 and "<gold>" not in included
+
+
+def test_a_cell_file_imported_where_its_include_variables_mean_something_else_renders_nothing_at_import(
+        lifecycle_document) -> None:
+    from catalog.site.render import Renderer
+
+    env = Renderer().env
+    source = ('{% for t in doc.targets %}{% with m=t, v=none, e="x", tags=3, dashboards="y" %}'
+              '{% from "_target_link.md.j2" import target_link with context %}'
+              '{% from "_model_link.md.j2" import model_link with context %}'
+              '{% from "_event_what.md.j2" import event_what with context %}'
+              '{% from "_tags.md.j2" import tag_links with context %}'
+              '{% from "_dashboards.md.j2" import dashboard_links with context %}'
+              '{{ target_link(t.target) }}|{{ model_link("Churn EU", none) }}{% endwith %}{% endfor %}')
+    out = html.unescape(env.from_string(source).render(doc=lifecycle_document, root="../"))
+    assert out == (f'<a href="../targets/{path_segment("Staging_EU")}/">Staging_EU</a>|'
+                   f'<a href="../models/{path_segment("Churn EU")}/">Churn EU</a>')

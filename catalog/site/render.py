@@ -15,11 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Mapping, Sequence
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import jinja2
+from jinja2 import nodes
+from jinja2.compiler import CodeGenerator, Frame
+from jinja2.runtime import Context, Macro
+from jinja2.utils import internalcode, missing
 from markupsafe import Markup
 
 from ..errors import SiteBuildFailed
@@ -39,8 +44,71 @@ def page_root(path: str) -> str:
     return "../" * depth or "./"
 
 
-def _finalize(value: Any) -> Any:
-    return esc(value)
+class _CodeGenerator(CodeGenerator):
+    """Jinja's code generator, printing ``{{ value }}`` as ``esc(value)`` where it would write
+    ``escape(esc(value))``: esc (the finalize) already returns Markup, which escape() only copies,
+    twice over, for every value printed. Should Jinja stop calling this hook, templates compile as
+    before: the same output, only slower."""
+
+    def _output_child_pre(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if self.environment.finalize is esc and finalize.src is not None:
+            self.write(finalize.src)
+        else:
+            super()._output_child_pre(node, frame, finalize)
+
+    def _output_child_post(self, node: nodes.Expr, frame: Frame, finalize: Any) -> None:
+        if self.environment.finalize is esc and finalize.src is not None:
+            self.write(")")
+        else:
+            super()._output_child_post(node, frame, finalize)
+
+
+# What a plain dict has as attributes: ``x.name`` on a dict finds one of these, or else its item.
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+
+
+# Callables that never take the context: a macro, a builtin such as a dict's get.
+_CONTEXT_FREE: frozenset[type] = frozenset({Macro, types.BuiltinMethodType, types.BuiltinFunctionType})
+
+
+class _Context(Context):
+    """Jinja's context, calling a macro or a builtin method straight away, and the page address
+    functions with the context: :meth:`Context.call` first looks for a ``pass_context`` mark on the
+    callable, and that look costs more than many a call (an event row makes four macro calls, a few
+    ``.get`` and up to three address look-ups)."""
+
+    @internalcode
+    def call(__self, __obj: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        if __obj.__class__ not in _CONTEXT_FREE:
+            if ((__obj is _model_url or __obj is _version_url or __obj is _target_url)
+                    and not kwargs.get("_loop_vars") and not kwargs.get("_block_vars")):
+                # (our own pass_context functions; with loop or block variables, Jinja derives a context)
+                kwargs.pop("_block_vars", None)
+                kwargs.pop("_loop_vars", None)
+                return __obj(__self, *args, **kwargs)
+            return super().call(__obj, *args, **kwargs)
+        kwargs.pop("_block_vars", None)
+        kwargs.pop("_loop_vars", None)
+        try:
+            return __obj(*args, **kwargs)
+        except StopIteration:
+            return __self.environment.undefined("value was undefined because a callable raised a StopIteration exception")
+
+
+class _Environment(jinja2.Environment):
+    code_generator_class = _CodeGenerator
+    context_class = _Context
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        """``obj.attribute``, as Jinja does it (the attribute, else the item), with the answer for a
+        plain dict found first: its attribute look-up can only fail (raising, the costly part of a
+        page of the data document's dicts) unless ``attribute`` is one of dict's own."""
+        if obj.__class__ is dict and attribute not in _DICT_ATTRIBUTES:
+            try:
+                return obj[attribute]
+            except KeyError:
+                pass
+        return super().getattr(obj, attribute)
 
 
 def _join(values: Iterable[Any], sep: str = ", ") -> Markup:
@@ -87,16 +155,29 @@ def _size(value: Any) -> str:
     return ""
 
 
+@jinja2.pass_environment
+def _count_true(environment: jinja2.Environment, values: Iterable[Any], attribute: str) -> int:
+    """How many of ``values`` have a true ``attribute`` (``selectattr(attribute) | list | length``,
+    without the filter machinery that costs more than the rest of an event row)."""
+    return sum(1 for v in values if environment.getattr(v, attribute))
+
+
 def _truncate(value: Any, limit: int = 160) -> str:
     text = " ".join(str(value or "").split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _own_model(context: Context) -> Any:
+    """The page's model, if it is a model's page (``context.get`` without its KeyError on other pages)."""
+    own = context.resolve_or_missing("model")
+    return None if own is missing else own
 
 
 @jinja2.pass_context
 def _model_url(context: Any, name: str, anchor: str = "") -> str | None:
     """The relative address of the page of model ``name`` from the page being rendered
     (``None`` when it has none: a model deleted or renamed since, a forged name)."""
-    own = context.get("model")
+    own = _own_model(context)
     if own is not None and own["name"] == name:   # the page's own model: no need to read (and depend on) the map
         url = own["url"]
     else:
@@ -110,7 +191,7 @@ def _version_url(context: Any, name: str, version: int | None) -> str | None:
     that page does not show it (deleted since) or there is no page."""
     if version is None:
         return None
-    own = context.get("model")
+    own = _own_model(context)
     if own is not None and own["name"] == name:   # (as in _model_url: a model page depends on its own versions only)
         if version not in [v["version"] for v in own["versions"]]:
             return None
@@ -140,10 +221,10 @@ class Renderer:
             jinja2.PrefixLoader({"default": jinja2.FileSystemLoader(str(self.defaults))}, delimiter=":"),
             jinja2.FileSystemLoader(search),
         ])
-        self.env = jinja2.Environment(
+        self.env = _Environment(
             loader=loader,
             autoescape=True,
-            finalize=_finalize,
+            finalize=esc,   # (every value printed; see _CodeGenerator)
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
@@ -152,10 +233,21 @@ class Renderer:
         )
         self.env.filters.update(
             e=esc, escape=esc, join=_join, link=_link, when=_when, yaml_str=_yaml_str,
-            number=_number, size=_size, truncate_text=_truncate,
+            number=_number, size=_size, truncate_text=_truncate, count_true=_count_true,
         )
         self.env.globals.update(trend_chart=svg.trend_chart, lineage_diagram=svg.lineage_diagram, is_web_url=is_web_url,
-                                model_url=_model_url, version_url=_version_url, target_url=_target_url)
+                                model_url=_model_url, version_url=_version_url, target_url=_target_url,
+                                has_macro=self.has_macro)
+        self._macros: dict[str, frozenset[str]] = {}
+
+    def has_macro(self, template: str, macro: str) -> bool:
+        """Whether ``template`` (an override if there is one) defines ``macro`` at its top level: the
+        event table imports its cells' macros once and includes, row by row, an override that has none."""
+        if template not in self._macros:
+            source, _, _ = self.env.loader.get_source(self.env, template)   # type: ignore[union-attr]
+            body = self.env.parse(source).body
+            self._macros[template] = frozenset(node.name for node in body if isinstance(node, nodes.Macro))
+        return macro in self._macros[template]
 
     def render(self, template: str, path: str, document: Mapping[str, Any], **extra: Any) -> str:
         """Render one page; ``path`` is its Markdown path in the build folder."""

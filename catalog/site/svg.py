@@ -24,13 +24,31 @@ _ENTITIES["\r"] = ""
 _TABLE = str.maketrans(_ENTITIES)
 
 
+_EMPTY = Markup("")
+_new_markup = str.__new__   # (Markup(text) without Markup.__new__'s checks: text is a str already)
+# The escapes of texts printed lately: a page prints the same names, kinds, actors and dates many
+# times (every printed value goes through esc), and str.translate costs twenty dict look-ups.
+_SEEN: dict[str, Markup] = {}
+_SEEN_MAX = 1 << 16
+_SEEN_LONGEST = 256
+
+
 def esc(value: Any) -> Markup:
     """Text → markup that shows the text verbatim in HTML and in Markdown."""
-    if isinstance(value, Markup):
-        return value
-    if value is None:
-        return Markup("")
-    return Markup(str(value).translate(_TABLE))
+    if value.__class__ is not str:
+        if isinstance(value, Markup):
+            return value
+        if value is None:
+            return _EMPTY
+        value = str(value)
+    found = _SEEN.get(value)
+    if found is None:
+        if len(value) > _SEEN_LONGEST:
+            return _new_markup(Markup, value.translate(_TABLE))
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        found = _SEEN[value] = _new_markup(Markup, value.translate(_TABLE))
+    return found
 
 
 def _short(text: str, limit: int) -> str:
