@@ -394,3 +394,27 @@ def test_a_cell_file_imported_where_its_include_variables_mean_something_else_re
     out = html.unescape(env.from_string(source).render(doc=lifecycle_document, root="../"))
     assert out == (f'<a href="../targets/{path_segment("Staging_EU")}/">Staging_EU</a>|'
                    f'<a href="../models/{path_segment("Churn EU")}/">Churn EU</a>')
+
+
+def test_jinjas_own_code_generator_and_context_render_every_page_the_same(lifecycle_document, monkeypatch) -> None:
+    """The shortcuts into Jinja's internals (render._CodeGenerator, render._Context) are taken on
+    Jinja 3.1 only; without them every page is the same text (and records the same reads)."""
+    from jinja2.compiler import CodeGenerator
+    from jinja2.runtime import Context
+
+    from catalog.site import incremental
+    from catalog.site.render import Renderer, _Environment, pages
+
+    def render_all() -> list[tuple[str, list[str]]]:
+        renderer = Renderer()
+        out = []
+        for template, path, context in pages(lifecycle_document):
+            recording = incremental.Recording(lifecycle_document)
+            out.append((renderer.render(template, path, recording, views_sql="", **context), sorted(recording.read)))
+        return out
+
+    fast = render_all()
+    assert _Environment.code_generator_class is not CodeGenerator and _Environment.context_class is not Context
+    monkeypatch.setattr(_Environment, "code_generator_class", CodeGenerator)
+    monkeypatch.setattr(_Environment, "context_class", Context)
+    assert render_all() == fast and len(fast) > 10

@@ -95,9 +95,15 @@ class _Context(Context):
             return __self.environment.undefined("value was undefined because a callable raised a StopIteration exception")
 
 
+# The two shortcuts into Jinja's internals (the code generator's print hooks, Context.call) are
+# taken on the Jinja line they were written and tested against only; with any other, Jinja's own
+# classes render the same pages, only slower.
+_JINJA_KNOWN = jinja2.__version__.startswith("3.1.")
+
+
 class _Environment(jinja2.Environment):
-    code_generator_class = _CodeGenerator
-    context_class = _Context
+    code_generator_class = _CodeGenerator if _JINJA_KNOWN else CodeGenerator
+    context_class = _Context if _JINJA_KNOWN else Context
 
     def getattr(self, obj: Any, attribute: str) -> Any:
         """``obj.attribute``, as Jinja does it (the attribute, else the item), with the answer for a
