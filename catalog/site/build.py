@@ -425,10 +425,10 @@ def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, ex
                           only=only, assets=False, unchanged=unchanged)
     tracker = incremental.Unchanged([*written.stubs, PAGE])   # (the SQL page is the first part's)
     warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+    own = {tracker.urls[p] for p in tracker.built}   # (once: not for every search entry)
     return {"site": str(site), "md": str(folder), "pages": written.pages, "state": written.state, "problems": written.problems,
             "unchanged": sorted(written.unchanged), "built": tracker.built, "warnings": warnings,
-            "search": [e for e in parallel.search_entries(site)
-                       if e.get("location", "").split("#", 1)[0] in {tracker.urls[p] for p in tracker.built}]}
+            "search": [e for e in parallel.search_entries(site) if e.get("location", "").split("#", 1)[0] in own]}
 
 
 def _gather(site: Path, results: list[dict[str, Any]], written: Written, tracker: incremental.Unchanged,
