@@ -180,14 +180,12 @@ def merge_files(
     # budget needs every byte of it: only merges of small inputs get the second one,
     # and one that runs out of its budget all the same (a few MB of Parquet can hold
     # hundreds of thousands of rows) is run again on one thread, from the start.
-    small = bytes_in is not None and bytes_in < MERGE_PARALLEL_BYTES
-    for threads in (2, 1) if small else (1,):
+    if bytes_in is not None and bytes_in < MERGE_PARALLEL_BYTES:
         try:
-            return _merge(table, paths, dest, schema, same_schema, threads)
+            return _merge(table, paths, dest, schema, same_schema, threads=2)
         except duckdb.OutOfMemoryException:
-            if threads == 1:
-                raise
-    raise AssertionError("unreachable")
+            pass   # (run again below, on one thread)
+    return _merge(table, paths, dest, schema, same_schema, threads=1)
 
 
 def _merge(table: str, paths: list[str], dest: str, schema: pa.Schema, same_schema: bool, threads: int) -> int:

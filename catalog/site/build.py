@@ -108,10 +108,9 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
 
     Every path is made by :func:`safe_join`: a page or file whose name would leave
     ``build_dir`` (a forged model name such as ``../../x``) is skipped and reported.
-    With ``keys``, each page's key is noted; with ``previous`` (the keys of the site in
-    ``old_site``), a page whose key and HTML are unchanged is written as a stub instead
-    of being rendered (:mod:`catalog.site.incremental`; ``unchanged``: those pages, found
-    beforehand by :func:`reusable_pages`). With ``only`` (one part of a
+    With ``keys``, each page's key is noted; a page in ``unchanged`` (its key and HTML the
+    same as in the site ``old_site``, whose keys are ``previous``: found by :func:`reusable_pages`)
+    is a stub instead of being rendered (:mod:`catalog.site.incremental`). With ``only`` (one part of a
     parallel build, :mod:`catalog.site.parallel`), the pages not in it are stubs that
     another part builds; without ``assets``, the static files and api/ JSON are left to another part.
     A stub is no file: it is listed in the result's ``stubs`` for :class:`incremental.Unchanged`.
@@ -130,9 +129,7 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
             done.stubs.append(path)
             continue
         before = (previous or {}).get(path)
-        if (path in unchanged if unchanged is not None
-                else keys is not None and old_site is not None
-                and _same(keys, template, path, context, before, old_site) is not None):
+        if unchanged is not None and path in unchanged:
             assert isinstance(before, Mapping)
             done.stubs.append(path)
             done.state[path] = dict(before)
@@ -192,14 +189,6 @@ def reusable_pages(document: Mapping[str, Any], keys: incremental.Keys,
                   for template, path, context in pages(document)
                   if (same := _same_key(keys, template, path, context, previous.get(path))) is not None}
         return {path: seen for path, check in checks.items() if (seen := check.result()) is not None}
-
-
-def _same(keys: incremental.Keys, template: str, path: str, context: Mapping[str, Any], before: Any,
-          old_site: Path) -> incremental.Seen | None:
-    """What the previous page's HTML file was, when its key is this build's and its HTML is still
-    the bytes that build wrote; else None."""
-    same = _same_key(keys, template, path, context, before)
-    return None if same is None else _html_seen(old_site, *same)
 
 
 def _same_key(keys: incremental.Keys, template: str, path: str, context: Mapping[str, Any],
