@@ -325,3 +325,28 @@ def test_jobs_must_be_a_whole_number_of_processes(lake: Path, tmp_path: Path) ->
             with pytest.raises(InvalidValue, match="jobs"):
                 build_site(reg, tmp_path / "site", jobs=bad)  # type: ignore[arg-type]
     assert not (tmp_path / "site").exists()
+
+
+def test_a_build_leaves_the_garbage_collector_as_it_found_it(
+        lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import gc
+
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+        build_site(reg, site, jobs=1, sql_page=False)
+        assert gc.isenabled() and gc.get_freeze_count() == 0   # paused, frozen, and undone
+        gc.disable()
+        try:
+            build_site(reg, site, jobs=1, sql_page=False)
+            assert not gc.isenabled()   # a caller's choice is kept
+        finally:
+            gc.enable()
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise OSError("disk full")
+
+        monkeypatch.setattr("catalog.site.build.run_mkdocs", broken)   # (after the document is frozen)
+        with pytest.raises(OSError, match="disk full"):
+            build_site(reg, tmp_path / "other", jobs=1, sql_page=False)
+        assert gc.isenabled() and gc.get_freeze_count() == 0
