@@ -350,3 +350,32 @@ def test_a_build_leaves_the_garbage_collector_as_it_found_it(
         with pytest.raises(OSError, match="disk full"):
             build_site(reg, tmp_path / "other", jobs=1, sql_page=False)
         assert gc.isenabled() and gc.get_freeze_count() == 0
+
+
+def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(lake: Path, tmp_path: Path) -> None:
+    from catalog.site.build import read_records
+    from catalog.site.context import make_document
+    from catalog.site.render import Renderer, TemplateCache, pages
+
+    with Registry(lake, actor="bob", durable=False) as reg:
+        document = make_document(read_records(reg))
+    template, path, context = next((t, p, c) for t, p, c in pages(document) if "model" in c)
+
+    def render(cache: TemplateCache | None) -> str:
+        renderer = Renderer()
+        renderer.env.bytecode_cache = cache
+        return renderer.render(template, path, document, views_sql="", **context)
+
+    plain = render(None)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    assert render(TemplateCache("salt", str(folder))) == plain
+    entries = sorted(folder.iterdir())
+    assert entries   # compiled templates kept
+    assert render(TemplateCache("salt", str(folder))) == plain   # and read back
+    for entry in entries:
+        entry.write_bytes(entry.read_bytes()[:40])   # damaged: cut short
+    assert render(TemplateCache("salt", str(folder))) == plain
+    assert all(e.stat().st_size > 40 for e in entries)   # compiled again, and kept again
+    assert render(TemplateCache("other salt", str(folder))) == plain
+    assert len(list(folder.iterdir())) == 2 * len(entries)   # another salt: entries of its own

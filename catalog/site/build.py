@@ -34,7 +34,7 @@ from . import incremental, parallel, wasm
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
 from .output import check_folder, listed_files, safe_join, staged
-from .render import Renderer, _fallback, pages
+from .render import Renderer, _fallback, pages, template_cache
 from .sqlpage import PAGE, write_sql_page
 
 
@@ -349,6 +349,7 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
         engine = incremental.engine_key(
             [renderer.defaults] + ([renderer.overrides] if renderer.overrides else []), mkdocs_file,
             {**extra, "sql_page": sql_page})
+        renderer.env.bytecode_cache = template_cache(engine)
         listed = listed_files(out) if out.is_dir() else None
         # (with the Markdown kept in build_dir, every page is written: that folder is for running MkDocs by hand)
         previous = incremental.load(out, engine, listed) if kept is None else None
@@ -383,7 +384,7 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
 
         step()
         start = time.perf_counter()
-        tracker = incremental.Unchanged(written.stubs)
+        tracker = incremental.Unchanged(written.stubs, renderer.env.bytecode_cache)
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
             if split is not None:
@@ -455,7 +456,7 @@ def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, ex
     folder, site = where / "md", where / "site"
     written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
                           only=only, assets=False, unchanged=unchanged)
-    tracker = incremental.Unchanged([*written.stubs, PAGE])   # (the SQL page is the first part's)
+    tracker = incremental.Unchanged([*written.stubs, PAGE], renderer.env.bytecode_cache)   # (the SQL page is the first part's)
     warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
     own = {tracker.urls[p] for p in tracker.built}   # (once: not for every search entry)
     return {"site": str(site), "md": str(folder), "pages": written.pages, "state": written.state, "problems": written.problems,

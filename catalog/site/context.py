@@ -50,11 +50,14 @@ class SiteRecords:
 
 
 def iso(value: datetime | None) -> str | None:
+    """``2026-12-03T08:06:00Z``: the moment in UTC, to the second (a naive time is taken as UTC)."""
     if value is None:
         return None
-    if value.tzinfo is not None:
+    if value.tzinfo is None:
+        return value.isoformat(timespec="seconds") + "Z"
+    if value.utcoffset():
         value = value.astimezone(timezone.utc)
-    return value.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+    return value.isoformat(timespec="seconds")[:19] + "Z"   # (without its "+00:00")
 
 
 # (whitespace, str.isspace()'s, and control characters: never in a link the site writes)
