@@ -32,6 +32,7 @@ for _p in (str(REPO), str(HERE)):
 from run import Table, peak_rss_mb  # noqa: E402  (the shared table and RSS helpers)
 
 ZENSICAL = "zensical==0.0.73"
+CLI_ROUNDS = 3   # rebuilds by `catalog build`, each after a decision of its own: the median is reported
 CHROMIUM = Path("/usr/bin/chromium")
 
 
@@ -83,9 +84,9 @@ def _one_decision(lake: str) -> None:
 
 
 def m_incremental(a: argparse.Namespace) -> dict[str, Any]:
-    """One decision, then a build into the same site (build_site, timed by stage); then another
-    decision and ``catalog build`` as a person runs it (a new process: start-up and imports
-    included), timed from outside."""
+    """One decision, then a build into the same site (build_site, timed by stage); then, three
+    times, another decision and ``catalog build`` as a person runs it (a new process: start-up
+    and imports included), timed from outside."""
     from catalog import Registry
     from catalog.site import build_site
 
@@ -97,17 +98,20 @@ def m_incremental(a: argparse.Namespace) -> dict[str, Any]:
     seconds = time.perf_counter() - t
     after = {p.relative_to(out).as_posix(): p.stat().st_ino for p in out.rglob("*") if p.is_file()}
     rewritten = sorted(k for k, ino in after.items() if inodes.get(k) != ino)
-    _one_decision(a.lake)
-    t = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "catalog", "--lake", a.lake, "build", "--out", str(out), "--json"],
-                          capture_output=True, text=True)
-    cli = time.perf_counter() - t
-    if done.returncode != 0:
-        raise RuntimeError(f"catalog build failed: {done.stderr.strip()[-500:]}")
+    runs, reused = [], []
+    for _ in range(CLI_ROUNDS):
+        _one_decision(a.lake)
+        t = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "catalog", "--lake", a.lake, "build", "--out", str(out), "--json"],
+                              capture_output=True, text=True)
+        runs.append(round(time.perf_counter() - t, 2))
+        if done.returncode != 0:
+            raise RuntimeError(f"catalog build failed: {done.stderr.strip()[-500:]}")
+        reused.append(json.loads(done.stdout)["reused"])
     return {"seconds": round(seconds, 2), "timings": {k: round(v, 2) for k, v in report.timings.items()},
             "pages": report.pages, "reused": report.reused, "files": len(after), "rewritten": len(rewritten),
             "rewritten_pages": [k for k in rewritten if k.endswith(".html")][:20],
-            "cli_s": round(cli, 2), "cli_reused": json.loads(done.stdout)["reused"]}
+            "cli_s": sorted(runs)[len(runs) // 2], "cli_runs": runs, "cli_reused": min(reused)}
 
 
 def m_plain_mkdocs(a: argparse.Namespace) -> dict[str, Any]:
@@ -240,7 +244,8 @@ def section(sizes: list[int], work: Path, log: Any, *, zensical: bool = False,
                   f"{inc['pages'] - inc['reused']:,} of {inc['pages']:,} pages rendered, "
                   f"{inc['rewritten']:,} of {inc['files']:,} files rewritten", "", None, inc["peak_rss_mb"], rss_limit=None)
         table.add(f"{m:,} models: rebuild after one decision, `catalog build` (a new process)",
-                  f"{inc['cli_s']:.1f} s; {inc['pages'] - inc['cli_reused']:,} pages rendered",
+                  f"{inc['cli_s']:.1f} s, the median of {', '.join(f'{r:.1f}' for r in inc['cli_runs'])}; "
+                  f"at most {inc['pages'] - inc['cli_reused']:,} pages rendered",
                   "≤ 5 s" if m == 1000 else "", inc["cli_s"] <= 5 if m == 1000 else None)
         if browser and CHROMIUM.exists():
             try:
