@@ -42,7 +42,13 @@ def test_the_accelerated_mkdocs_writes_the_same_bytes(lake: Path, tmp_path: Path
     (tmp_path / "md" / "odd.md").write_text(
         '# Odd\n\n<div class="x" data-search-exclude>\n<h3 id="inside">Inside</h3>\n<p>hidden</p>\n</div>\n\n'
         '<div class="y" data-search-exclude>\n<div class="highlight"><pre><code>catalog rollback x</code></pre></div>\n</div>\n\n'
-        '<div>\n<p>a</p>\n</div>\n<p>after, on the next line</p>\n\n<table><tr><td>one line</td></tr></table>\n\nend\n',
+        '<div>\n<p>a</p>\n</div>\n<p>after, on the next line</p>\n\n<table><tr><td>one line</td></tr></table>\n\n'
+        # (tags and unsafe parts in other cases, a character whose lower case is two, "İ", and
+        # characters the case-blind patterns fold but lower() keeps: each block as Markdown writes it)
+        '<DIV class="u" data-search-exclude>\n<P>Upper → “quoted”</P>\n</Div>\n\n'
+        '<div class="i">\n<p>İstanbul</p>\n<H2 ID="up">Up</H2>\n</DIV>\n\n'
+        '<div>\n<SCRIPT>x</SCRIPT>\n</div>\n\n<div>\n<!-- NOTE -->\n</div>\n\n'
+        '<div>\n<p>ſcript and Kelvin: <ſcript> K</p>\n</div>\n\n<section Markdown="1">\n*x*\n</section>\n\nend\n',
         encoding="utf-8")
     run_mkdocs(tmp_path / "md", tmp_path / "fast", accelerate=True)
     run_mkdocs(tmp_path / "md", tmp_path / "plain", accelerate=False)

@@ -42,9 +42,13 @@ from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 
 _START = re.compile(r"<([A-Za-z][A-Za-z0-9]*)(?=[\s/>])")
 _UNSAFE = re.compile(r"<!--|<\?|<!\[|<(?:script|style|textarea)\b|\bmarkdown=", re.I)
+# (the same, as substrings of a text in lower case: each a superset of its pattern's matches,
+# and a block that holds one is left to Markdown, which writes the same output, only slower)
+_UNSAFE_TEXT = ("<!--", "<?", "<![", "<script", "<style", "<textarea", "markdown=")
 _ID = re.compile(r"""\sid=["']([^"']+)["']""")
 _EXCLUDED = re.compile(r"^<[A-Za-z][A-Za-z0-9]*\b[^>]*\sdata-search-exclude[\s>=/]")
 _HEADING_ID = re.compile(r"<h[1-6]\b[^>]*\sid=", re.I)
+_HEADING_ID_LOWER = re.compile(r"<h[1-6]\b[^>]*\sid=")   # (for a text in lower case: many times faster)
 # What Material's search plugin removes from a page after indexing it (its on_page_context).
 _SEARCH_ATTRIBUTES = re.compile(r"\s?data-search-\w+=\"[^\"]+\"")
 
@@ -55,6 +59,7 @@ class _Stash(Preprocessor):
     def __init__(self, md: markdown.Markdown, state: dict[str, Any]) -> None:
         super().__init__(md)
         self.state = state
+        self._lower: str | None = None
 
     def run(self, lines: list[str]) -> list[str]:
         ids: set[str] = set()
@@ -73,7 +78,9 @@ class _Stash(Preprocessor):
                 continue
             block = "\n".join(lines[i:end + 1]) + "\n"  # with its line's end, as Markdown stashes it
             ids.update(_ID.findall(block))
-            if _EXCLUDED.match(block) and not _HEADING_ID.search(block):   # (a heading with an id is a section even there)
+            lower = self._lower   # (the block in lower case when it is ASCII: see _block_end)
+            heading = _HEADING_ID_LOWER.search(lower) if lower is not None else _HEADING_ID.search(block)
+            if _EXCLUDED.match(block) and not heading:   # (a heading with an id is a section even there)
                 excluded.append(block.rstrip("\n"))  # (the page's last block ends the output: no newline)
             out.append(self.md.htmlStash.store(block))
             after_blank = False
@@ -97,13 +104,27 @@ class _Stash(Preprocessor):
             end += 1
         block = lines[start:end + 1]
         text = "\n".join(block)
-        if _UNSAFE.search(text):
-            return None
+        self._lower = None
+        lower = text.lower()
+        if len(lower) == len(text):
+            # (the same tests as the case-blind patterns, on the block in lower case, as the HTML
+            # parser compares tag names: plain substring searches and a case-sensitive pattern run
+            # many times faster over the megabytes of a large page; every character is one in lower
+            # case, so positions hold. A text where one becomes two, "İ", takes the patterns.)
+            text = lower
+            if any(unsafe in text for unsafe in _UNSAFE_TEXT):
+                return None
+            pattern = _tag_pattern(tag, False)
+            self._lower = text
+        else:
+            if _UNSAFE.search(text):
+                return None
+            pattern = _tag_pattern(tag, True)
         # (one pass over the whole block for the tag's openings and closings; a line's depth is
         # the count up to its end, as Markdown's block finder would see it)
         bounds = list(itertools.accumulate(len(line) + 1 for line in block))
         depth, line = 0, 0
-        for found in _tag_pattern(tag).finditer(text):
+        for found in pattern.finditer(text):
             at = bisect.bisect_right(bounds, found.start())
             if at != line:
                 if depth <= 0:
@@ -117,9 +138,10 @@ class _Stash(Preprocessor):
 
 
 @functools.lru_cache(maxsize=64)
-def _tag_pattern(tag: str) -> re.Pattern[str]:
-    """An opening (``<tag``) or, group 1, a closing (``</tag>``) of ``tag``."""
-    return re.compile(rf"<{tag}(?=[\s/>])|(</{tag}\s*>)", re.I)
+def _tag_pattern(tag: str, any_case: bool) -> re.Pattern[str]:
+    """An opening (``<tag``) or, group 1, a closing (``</tag>``) of ``tag`` (a lower-case name;
+    without ``any_case``, for a text in lower case)."""
+    return re.compile(rf"<{tag}(?=[\s/>])|(</{tag}\s*>)", re.I if any_case else 0)
 
 
 @functools.lru_cache(maxsize=64)
