@@ -31,13 +31,16 @@ from __future__ import annotations
 
 import bisect
 import functools
+import inspect
 import itertools
 import re
 from typing import Any
 
 import markdown
+from markdown import util as md_util
 from markdown.extensions import Extension
-from markdown.preprocessors import Preprocessor
+from markdown.postprocessors import RawHtmlPostprocessor
+from markdown.preprocessors import NormalizeWhitespace, Preprocessor
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 
 _START = re.compile(r"<([A-Za-z][A-Za-z0-9]*)(?=[\s/>])")
@@ -51,6 +54,7 @@ _HEADING_ID = re.compile(r"<h[1-6]\b[^>]*\sid=", re.I)
 _HEADING_ID_LOWER = re.compile(r"<h[1-6]\b[^>]*\sid=")   # (for a text in lower case: many times faster)
 # What Material's search plugin removes from a page after indexing it (its on_page_context).
 _SEARCH_ATTRIBUTES = re.compile(r"\s?data-search-\w+=\"[^\"]+\"")
+_SEARCH_ATTRIBUTE = re.compile(r"data-search-\w+=\"[^\"]+\"")   # (in every match of the one above)
 
 
 class _Stash(Preprocessor):
@@ -175,6 +179,103 @@ class RawBlocks(Extension):
 
     def extendMarkdown(self, md: markdown.Markdown) -> None:  # noqa: N802 - Markdown's API
         md.preprocessors.register(_Stash(md, self.state), "catalog_raw_blocks", 22)
+        if "normalize_whitespace" in md.preprocessors and _same_source(NormalizeWhitespace.run, _WHITESPACE_RUN):
+            md.preprocessors.register(_Whitespace(md), "normalize_whitespace", 30)   # (in its place)
+        if "raw_html" in md.postprocessors and _same_source(RawHtmlPostprocessor.run, _RAW_HTML_RUN):
+            md.postprocessors.register(_RawHtml(md), "raw_html", 30)
+
+
+class _Whitespace(NormalizeWhitespace):
+    """Markdown's own whitespace clean-up, without its search for lines of spaces when the page has
+    no space before a line's end (each of its matches ends with one): Python's regex engine tried
+    that look-behind pattern at every byte of a page. Used only where Markdown's ``run`` is the
+    one this copies (:data:`_WHITESPACE_RUN`)."""
+
+    def run(self, lines: list[str]) -> list[str]:
+        source = "\n".join(lines)
+        source = source.replace(md_util.STX, "").replace(md_util.ETX, "")
+        source = source.replace("\r\n", "\n").replace("\r", "\n") + "\n\n"
+        source = source.expandtabs(self.md.tab_length)
+        if " \n" in source:
+            source = re.sub(r"(?<=\n) +\n", "\n", source)
+        return source.split("\n")
+
+
+# NormalizeWhitespace.run as of Python-Markdown 3.11, whose steps _Whitespace.run repeats (another
+# version's, if it differs, is left in place).
+_WHITESPACE_RUN = """
+    def run(self, lines: list[str]) -> list[str]:
+        source = '\\n'.join(lines)
+        source = source.replace(util.STX, "").replace(util.ETX, "")
+        source = source.replace("\\r\\n", "\\n").replace("\\r", "\\n") + "\\n\\n"
+        source = source.expandtabs(self.md.tab_length)
+        source = re.sub(r'(?<=\\n) +\\n', '\\n', source)
+        return source.split('\\n')
+"""
+
+
+class _RawHtml(RawHtmlPostprocessor):
+    """Markdown's own restoring of the stashed HTML, without a search of each block for stashed
+    HTML nested in it when the block holds no placeholder (each starts with ``STX``): that search
+    went over every byte of the blocks again. Used only where Markdown's ``run`` is the one this
+    copies (:data:`_RAW_HTML_RUN`)."""
+
+    def run(self, text: str) -> str:
+        def substitute_match(m: re.Match[str]) -> str:
+            if key := m.group(1):
+                wrapped = True
+            else:
+                key = m.group(2)
+                wrapped = False
+            if (key := int(key)) >= self.md.htmlStash.html_counter:
+                return m.group(0)
+            html = self.stash_to_string(self.md.htmlStash.rawHtmlBlocks[key])
+            if not wrapped or self.isblocklevel(html):
+                return pattern.sub(substitute_match, html) if md_util.STX in html else html
+            html = f"<p>{html}</p>"
+            return pattern.sub(substitute_match, html) if md_util.STX in html else html
+
+        if self.md.htmlStash.html_counter:
+            base_placeholder = md_util.HTML_PLACEHOLDER % r"([0-9]+)"
+            pattern = re.compile(f"<p>{ base_placeholder }</p>|{ base_placeholder }")
+            return pattern.sub(substitute_match, text)
+        else:
+            return text
+
+
+# RawHtmlPostprocessor.run as of Python-Markdown 3.11 (the same rule as for _WHITESPACE_RUN).
+_RAW_HTML_RUN = """
+    def run(self, text: str) -> str:
+        \"\"\" Iterate over html stash and restore html. \"\"\"
+        def substitute_match(m: re.Match[str]) -> str:
+            if key := m.group(1):
+                wrapped = True
+            else:
+                key = m.group(2)
+                wrapped = False
+            if (key := int(key)) >= self.md.htmlStash.html_counter:
+                return m.group(0)
+            html = self.stash_to_string(self.md.htmlStash.rawHtmlBlocks[key])
+            if not wrapped or self.isblocklevel(html):
+                return pattern.sub(substitute_match, html)
+            return pattern.sub(substitute_match, f"<p>{html}</p>")
+
+        if self.md.htmlStash.html_counter:
+            base_placeholder = util.HTML_PLACEHOLDER % r'([0-9]+)'
+            pattern = re.compile(f'<p>{ base_placeholder }</p>|{ base_placeholder }')
+            return pattern.sub(substitute_match, text)
+        else:
+            return text
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _same_source(function: Any, expected: str) -> bool:
+    """Whether ``function``'s source is ``expected`` (a copy of it here is then the same steps)."""
+    try:
+        return inspect.getsource(function).strip() == expected.strip()
+    except (OSError, TypeError):
+        return False
 
 
 class Accelerator(BasePlugin):
@@ -206,7 +307,9 @@ class Accelerator(BasePlugin):
     def _whole(self, context: Any, *, page: Any, config: Any, nav: Any) -> Any:
         full = self.full.pop(page.file.src_uri, None)
         if full is not None:
-            page.content = _SEARCH_ATTRIBUTES.sub("", full)
+            # (the pattern, which starts with an optional space, is tried at every byte: a search for
+            # its literal part first finds whether there is anything to remove at all)
+            page.content = _SEARCH_ATTRIBUTES.sub("", full) if _SEARCH_ATTRIBUTE.search(full) else full
         return context
 
     on_page_context = CombinedEvent(_lighter, _whole)
