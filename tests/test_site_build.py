@@ -385,3 +385,21 @@ def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(lake: P
     assert all(e.stat().st_size > 40 for e in entries)   # compiled again, and kept again
     assert render(TemplateCache("other salt", str(folder))) == plain
     assert len(list(folder.iterdir())) == 2 * len(entries)   # another salt: entries of its own
+
+
+def test_a_page_weighs_what_it_holds_so_that_parts_come_out_even(lake: Path) -> None:
+    from catalog.site import parallel
+    from catalog.site.build import read_records
+    from catalog.site.context import make_document
+    from catalog.site.render import pages
+
+    with Registry(lake, actor="bob", durable=False) as reg:
+        document = make_document(read_records(reg))
+    weights = {path: parallel.weight(path, context, document) for _t, path, context in pages(document)}
+    months = {m["url"]: len(m["events"]) for m in document["audit_pages"]}
+    month_weights = {path: w for path, w in weights.items() if path.startswith("audit/")}
+    assert len(month_weights) == len(months) > 1
+    # the audit index shows the latest events only; each month page holds its month's, all of them
+    assert weights["audit.md"] < sum(month_weights.values())
+    busiest = max(months, key=months.get)
+    assert month_weights[busiest.rstrip("/") + ".md"] == max(month_weights.values())
