@@ -403,3 +403,17 @@ def test_a_page_weighs_what_it_holds_so_that_parts_come_out_even(lake: Path) -> 
     assert weights["audit.md"] < sum(month_weights.values())
     busiest = max(months, key=months.get)
     assert month_weights[busiest.rstrip("/") + ".md"] == max(month_weights.values())
+
+
+def test_the_accelerator_takes_its_shortcuts_through_markdown_where_its_copies_hold() -> None:
+    import markdown
+
+    from catalog.site.accel import RawBlocks, _RawHtml, _Whitespace
+
+    md = markdown.Markdown(extensions=[RawBlocks()])
+    installed = (type(md.preprocessors["normalize_whitespace"]), type(md.postprocessors["raw_html"]))
+    if not markdown.__version__.startswith("3.11."):
+        pytest.skip(f"Markdown {markdown.__version__}: the copies are of 3.11's code; each is used only if it still is")
+    assert installed == (_Whitespace, _RawHtml)
+    text = "<div>\n<p>a</p>\n</div>\n\n  \nx  \ny\n\n<span>inline</span>\n"
+    assert md.convert(text) == markdown.Markdown().convert(text)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import hashlib
 import inspect
 import itertools
 import re
@@ -201,17 +202,9 @@ class _Whitespace(NormalizeWhitespace):
         return source.split("\n")
 
 
-# NormalizeWhitespace.run as of Python-Markdown 3.11, whose steps _Whitespace.run repeats (another
-# version's, if it differs, is left in place).
-_WHITESPACE_RUN = """
-    def run(self, lines: list[str]) -> list[str]:
-        source = '\\n'.join(lines)
-        source = source.replace(util.STX, "").replace(util.ETX, "")
-        source = source.replace("\\r\\n", "\\n").replace("\\r", "\\n") + "\\n\\n"
-        source = source.expandtabs(self.md.tab_length)
-        source = re.sub(r'(?<=\\n) +\\n', '\\n', source)
-        return source.split('\\n')
-"""
+# The sha256 of NormalizeWhitespace.run's source as of Python-Markdown 3.11, whose steps
+# _Whitespace.run repeats (another version's, if it differs, is left in place).
+_WHITESPACE_RUN = "feae374d839e4140da44d0d648d2e0077ba4ba2a6a8b5a043bb4e9e47b6231d1"
 
 
 class _RawHtml(RawHtmlPostprocessor):
@@ -243,37 +236,15 @@ class _RawHtml(RawHtmlPostprocessor):
             return text
 
 
-# RawHtmlPostprocessor.run as of Python-Markdown 3.11 (the same rule as for _WHITESPACE_RUN).
-_RAW_HTML_RUN = """
-    def run(self, text: str) -> str:
-        \"\"\" Iterate over html stash and restore html. \"\"\"
-        def substitute_match(m: re.Match[str]) -> str:
-            if key := m.group(1):
-                wrapped = True
-            else:
-                key = m.group(2)
-                wrapped = False
-            if (key := int(key)) >= self.md.htmlStash.html_counter:
-                return m.group(0)
-            html = self.stash_to_string(self.md.htmlStash.rawHtmlBlocks[key])
-            if not wrapped or self.isblocklevel(html):
-                return pattern.sub(substitute_match, html)
-            return pattern.sub(substitute_match, f"<p>{html}</p>")
-
-        if self.md.htmlStash.html_counter:
-            base_placeholder = util.HTML_PLACEHOLDER % r'([0-9]+)'
-            pattern = re.compile(f'<p>{ base_placeholder }</p>|{ base_placeholder }')
-            return pattern.sub(substitute_match, text)
-        else:
-            return text
-"""
+# The same for RawHtmlPostprocessor.run, whose steps _RawHtml.run repeats.
+_RAW_HTML_RUN = "7f0efc33921a7c07c69d25ad6c3dbd24998bae8822b572731f520652d1974f87"
 
 
 @functools.lru_cache(maxsize=None)
-def _same_source(function: Any, expected: str) -> bool:
-    """Whether ``function``'s source is ``expected`` (a copy of it here is then the same steps)."""
+def _same_source(function: Any, sha256: str) -> bool:
+    """Whether ``function``'s source is the one with ``sha256`` (a copy of it here is then the same steps)."""
     try:
-        return inspect.getsource(function).strip() == expected.strip()
+        return hashlib.sha256(inspect.getsource(function).strip().encode()).hexdigest() == sha256
     except (OSError, TypeError):
         return False
 
