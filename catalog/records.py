@@ -37,7 +37,8 @@ class _Shape:
         self.names = frozenset(f.name for f in every)
         self.required = frozenset(f.name for f in every if f.default is MISSING and f.default_factory is MISSING)
         self.defaults = [(f.name, f.default, f.default_factory) for f in every if f.name not in self.required]
-        self.plain = not hasattr(cls, "__post_init__") and all(f.init for f in every)
+        self.plain = (not hasattr(cls, "__post_init__") and all(f.init for f in every)
+                      and "__slots__" not in vars(cls))   # (the fields go into the instance's __dict__)
 
 
 _SHAPES: dict[type, _Shape] = {}
