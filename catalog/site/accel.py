@@ -45,14 +45,12 @@ from markdown.preprocessors import NormalizeWhitespace, Preprocessor
 from mkdocs.plugins import BasePlugin, CombinedEvent, event_priority
 
 _START = re.compile(r"<([A-Za-z][A-Za-z0-9]*)(?=[\s/>])")
-_UNSAFE = re.compile(r"<!--|<\?|<!\[|<(?:script|style|textarea)\b|\bmarkdown=", re.I)
-# (the same, as substrings of a text in lower case: each a superset of its pattern's matches,
-# and a block that holds one is left to Markdown, which writes the same output, only slower)
-_UNSAFE_TEXT = ("<!--", "<?", "<![", "<script", "<style", "<textarea", "markdown=")
+# What makes a block one to leave to Markdown (in a text in lower case): comments, processing
+# instructions, CDATA, raw-text elements, Markdown inside HTML.
+_UNSAFE = ("<!--", "<?", "<![", "<script", "<style", "<textarea", "markdown=")
 _ID = re.compile(r"""\sid=["']([^"']+)["']""")
 _EXCLUDED = re.compile(r"^<[A-Za-z][A-Za-z0-9]*\b[^>]*\sdata-search-exclude[\s>=/]")
-_HEADING_ID = re.compile(r"<h[1-6]\b[^>]*\sid=", re.I)
-_HEADING_ID_LOWER = re.compile(r"<h[1-6]\b[^>]*\sid=")   # (for a text in lower case: many times faster)
+_HEADING_ID = re.compile(r"<h[1-6]\b[^>]*\sid=")   # (in a text in lower case)
 # What Material's search plugin removes from a page after indexing it (its on_page_context).
 _SEARCH_ATTRIBUTES = re.compile(r"\s?data-search-\w+=\"[^\"]+\"")
 _SEARCH_ATTRIBUTE = re.compile(r"data-search-\w+=\"[^\"]+\"")   # (in every match of the one above)
@@ -64,7 +62,6 @@ class _Stash(Preprocessor):
     def __init__(self, md: markdown.Markdown, state: dict[str, Any]) -> None:
         super().__init__(md)
         self.state = state
-        self._lower: str | None = None
 
     def run(self, lines: list[str]) -> list[str]:
         ids: set[str] = set()
@@ -75,18 +72,17 @@ class _Stash(Preprocessor):
         after_blank = True
         while i < n:
             line = lines[i]
-            end = self._block_end(lines, i) if after_blank and line.startswith("<") else None
-            if end is None:
+            found = self._block(lines, i) if after_blank and line.startswith("<") else None
+            if found is None:
                 out.append(line)
                 after_blank = not line.strip()
                 i += 1
                 continue
-            block = "\n".join(lines[i:end + 1]) + "\n"  # with its line's end, as Markdown stashes it
+            end, text, lower = found
+            block = text + "\n"  # with its line's end, as Markdown stashes it
             ids.update(_ID.findall(block))
-            lower = self._lower   # (the block in lower case when it is ASCII: see _block_end)
-            heading = _HEADING_ID_LOWER.search(lower) if lower is not None else _HEADING_ID.search(block)
-            if _EXCLUDED.match(block) and not heading:   # (a heading with an id is a section even there)
-                excluded.append(block.rstrip("\n"))  # (the page's last block ends the output: no newline)
+            if _EXCLUDED.match(block) and not _HEADING_ID.search(lower):   # (a heading with an id is a section even there)
+                excluded.append(text)  # (the page's last block ends the output: no newline)
             out.append(self.md.htmlStash.store(block))
             after_blank = False
             i = end + 1
@@ -94,12 +90,17 @@ class _Stash(Preprocessor):
         self.state["excluded"] = excluded
         return out
 
-    def _block_end(self, lines: list[str], start: int) -> int | None:
-        """The last line of the raw block that starts at ``start``, or None to leave it to Markdown.
+    def _block(self, lines: list[str], start: int) -> tuple[int, str, str] | None:
+        """The raw block that starts at ``start`` (its last line, its text, and that text in lower
+        case), or None to leave it to Markdown.
 
         The block runs to the line before the next blank one; it is taken only when its
         first tag's nesting depth, counted line by line, first comes back to zero on that
-        last line, which ends with the closing tag, and no line holds anything unsafe."""
+        last line, which ends with the closing tag, and no line holds anything unsafe.
+        Tags and unsafe parts are looked for in the block in lower case, as the HTML parser
+        compares tag names (substring searches and a case-sensitive pattern: case-blind patterns
+        went over every byte of a page's blocks); a block with a character that is two in lower
+        case ("İ") is left to Markdown, as positions would not hold."""
         match = _START.match(lines[start])
         if match is None or not self.md.is_block_level(match.group(1).lower()):
             return None
@@ -109,27 +110,14 @@ class _Stash(Preprocessor):
             end += 1
         block = lines[start:end + 1]
         text = "\n".join(block)
-        self._lower = None
         lower = text.lower()
-        if len(lower) == len(text):
-            # (the same tests as the case-blind patterns, on the block in lower case, as the HTML
-            # parser compares tag names: plain substring searches and a case-sensitive pattern run
-            # many times faster over the megabytes of a large page; every character is one in lower
-            # case, so positions hold. A text where one becomes two, "İ", takes the patterns.)
-            text = lower
-            if any(unsafe in text for unsafe in _UNSAFE_TEXT):
-                return None
-            pattern = _tag_pattern(tag, False)
-            self._lower = text
-        else:
-            if _UNSAFE.search(text):
-                return None
-            pattern = _tag_pattern(tag, True)
+        if len(lower) != len(text) or any(unsafe in lower for unsafe in _UNSAFE):
+            return None
         # (one pass over the whole block for the tag's openings and closings; a line's depth is
         # the count up to its end, as Markdown's block finder would see it)
         bounds = list(itertools.accumulate(len(line) + 1 for line in block))
         depth, line = 0, 0
-        for found in pattern.finditer(text):
+        for found in _tag_pattern(tag).finditer(lower):
             at = bisect.bisect_right(bounds, found.start())
             if at != line:
                 if depth <= 0:
@@ -139,14 +127,14 @@ class _Stash(Preprocessor):
         if depth != 0 or line != end - start:
             return None   # (never closed, or closed on a line before the last)
         last = block[-1].rstrip()
-        return end if _closing(tag).search(last[-(len(tag) + 4):]) is not None else None
+        return (end, text, lower) if _closing(tag).search(last[-(len(tag) + 4):]) is not None else None
 
 
 @functools.lru_cache(maxsize=64)
-def _tag_pattern(tag: str, any_case: bool) -> re.Pattern[str]:
-    """An opening (``<tag``) or, group 1, a closing (``</tag>``) of ``tag`` (a lower-case name;
-    without ``any_case``, for a text in lower case)."""
-    return re.compile(rf"<{tag}(?=[\s/>])|(</{tag}\s*>)", re.I if any_case else 0)
+def _tag_pattern(tag: str) -> re.Pattern[str]:
+    """An opening (``<tag``) or, group 1, a closing (``</tag>``) of ``tag`` (a lower-case name), in
+    a text in lower case."""
+    return re.compile(rf"<{tag}(?=[\s/>])|(</{tag}\s*>)")
 
 
 @functools.lru_cache(maxsize=64)
