@@ -41,6 +41,24 @@ def connect(*, threads: int = 2, memory_limit: str | None = None, temp_directory
     return con
 
 
+def defers_binding(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``con``'s DuckDB can create a view without binding it (``WITH (DEFER_BINDING)``,
+    DuckDB 1.5 and later). Asked once per process, on the first connection that asks."""
+    global _DEFERS
+    if _DEFERS is None:
+        import duckdb
+
+        try:
+            con.execute(named_sql(__package__ or "catalog", "engine.sql")["defer_binding_probe"])
+            _DEFERS = True
+        except duckdb.Error:   # (an older DuckDB: views are bound when created)
+            _DEFERS = False
+    return _DEFERS
+
+
+_DEFERS: bool | None = None
+
+
 def confine(con: duckdb.DuckDBPyConnection, root: str) -> None:
     """Let ``con`` read only below the folder ``root``, load no extension, and change no
     setting from now on (the sandbox every reader of a lake runs in)."""

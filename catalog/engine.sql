@@ -9,6 +9,12 @@ SET enable_progress_bar = false;
 -- Timestamps come back in UTC whatever the machine's zone.
 SET TimeZone = 'UTC';
 
+-- name: defer_binding_probe
+-- Whether this DuckDB creates a view without binding it (1.5 and later): see
+-- catalog.engine.defers_binding. (A temporary view, dropped at once.)
+CREATE OR REPLACE TEMP VIEW _catalog_defer_probe WITH (DEFER_BINDING) AS SELECT 1 AS one;
+DROP VIEW _catalog_defer_probe;
+
 -- name: confine_to
 -- Read only below the lake's folder ($folders: a one-element list).
 SET allowed_directories = $folders;

@@ -396,6 +396,30 @@ def test_views_sql_runs_in_a_plain_duckdb_client(registry):
     assert con.execute("select version from deployments where model = 'churn'").fetchall() == [(1,)]
 
 
+def test_the_reader_creates_its_views_unbound_and_prints_them_plain(registry):
+    """Creating the views bound took ~0.5 s per process; the reader creates them unbound where
+    DuckDB can (1.5+), so every view a reader defines must get the clause, and the text printed
+    for other clients must not (a DuckDB-WASM or older client may not know it)."""
+    import duckdb
+
+    from catalog import engine
+    from catalog.queries.sql import named_queries, unbound
+
+    s = churn_scenario(registry)
+    reg = s["bob"]
+    made = "\n".join([reg.views_sql(), *named_queries("reader.sql").values()])
+    creates = made.count("CREATE OR REPLACE VIEW")
+    assert creates > 30 and unbound(made).count("WITH (DEFER_BINDING) AS") == creates
+    assert "DEFER_BINDING" not in reg.views_sql()
+    assert engine.defers_binding(duckdb.connect()) is (tuple(map(int, duckdb.__version__.split(".")[:2])) >= (1, 5))
+    assert [tuple(row.values()) for row in reg.sql("SELECT version FROM deployments WHERE model = 'churn'").rows] == [(1,)]
+    if engine.defers_binding(duckdb.connect()):   # (a new reader's first question: no view read yet)
+        fresh = registry("carol")
+        bound = {r["view_name"]: r["is_bound"] for r in fresh.sql(
+            "SELECT view_name, is_bound FROM duckdb_views() WHERE view_name IN ('lineage', 'models')").rows}
+        assert bound == {"lineage": False, "models": False}
+
+
 def test_register_many_writes_one_file_numbers_in_order_and_checks_parents(registry, lake):
     reg = registry()
     reg.register("base", "s3://b/1", capture_git=False)

@@ -15,7 +15,7 @@ from ..lake.files import ANCHOR, file_problem
 from ..lake.footers import first_line
 from . import copies
 from .sandbox import check_read_only
-from .sql import TABLES, named_queries, reader_query, views_sql
+from .sql import TABLES, named_queries, reader_query, unbound, views_sql
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -136,7 +136,7 @@ class Reader:
             self._file_set = file_set
             self._copies_checked.clear()
             if self._skipping:
-                self._con.execute(named_queries("reader.sql")["clear_skips"])
+                self._views(named_queries("reader.sql")["clear_skips"])
                 self._skipping = False
             self._con.execute(reader_query("hold_structure"))
             structure = tuple(self._con.execute(reader_query("structure_kinds")).fetchall()[0])
@@ -152,23 +152,27 @@ class Reader:
         renames and deletes while the lake has none (see reader.sql, plain_names)."""
         assert exact is not None
         queries = named_queries("reader.sql")
-        self._con.execute(views_sql(*self._anchors, exact=exact, checked=True))
-        self._con.execute(queries["create_tails"])
+        self._views(views_sql(*self._anchors, exact=exact, checked=True))
+        self._views(queries["create_tails"])
         self._con.execute(queries["create_skips"])
         renames, deletes, edits = self._structure if self._structure is not None else (True, True, True)
         if not renames:
-            self._con.execute(queries["plain_names"])
+            self._views(queries["plain_names"])
         if not deletes:
-            self._con.execute(queries["plain_deletes"])
+            self._views(queries["plain_deletes"])
         if not edits:
-            self._con.execute(queries["plain_edits"])
+            self._views(queries["plain_edits"])
+
+    def _views(self, sql: str) -> None:
+        """Run statements that (re)define views: unbound where DuckDB can (see :func:`unbound`)."""
+        self._con.execute(unbound(sql) if engine.defers_binding(self._con) else sql)
 
     def _set_files(self, versions: list[str], events: list[str]) -> None:
         for table, paths in zip(TABLES, (versions, events)):
             self._con.execute(reader_query(f"set_{table}_files"), {"files": paths})
             self._con.execute(reader_query(f"set_{table}_checked"), {"files": [p for p in paths if self._lake.rows_checked(p)]})
         if self._skipping:
-            self._con.execute(reader_query("skip_copies"))
+            self._views(reader_query("skip_copies"))
 
     def _check_copies(self, model: str | None) -> None:
         """Look for second copies of the records ``model`` has (None: of every record)
@@ -179,7 +183,7 @@ class Reader:
         skips = copies.find_copies(self._con, self._sources or ([], []), model, self._relative)
         copies.skip(self._con, skips)
         if skips and not self._skipping:
-            self._con.execute(reader_query("skip_copies"))
+            self._views(reader_query("skip_copies"))
             self._skipping = True
         self._copies_checked.add(model)
 
