@@ -35,7 +35,7 @@ from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
 from .output import check_folder, listed_files, safe_join, staged
 from .render import Renderer, _fallback, pages, template_cache
-from .sqlpage import PAGE, write_sql_page
+from .sqlpage import PAGE, snapshot_files, write_sql_page
 
 
 @dataclass
@@ -367,6 +367,11 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
 
             for i, only in enumerate(split[1:], start=1):
                 others.start(only, parts_root / f"part-{i}", part)
+        # (the SQL page's snapshots are read and written on a thread while the pages render: DuckDB
+        # and Parquet let go of the interpreter; started after the parts are forked)
+        snapshots = None if sql_page is False else stack.enter_context(
+            concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-snapshots"),
+        ).submit(snapshot_files, registry, as_of)
         written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
                               only=split[0] if split else None, unchanged=unchanged,
                               old_files=set(listed or ()) if kept is None else ())   # (a kept folder gets every file)
@@ -374,7 +379,8 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
         start = time.perf_counter()
         skipped: str | None = None
         try:
-            vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page is not False)
+            vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page is not False,
+                                      snapshots=snapshots)
         except SiteAssetsUnavailable as exc:
             if sql_page:
                 raise

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from concurrent.futures import Future
 from datetime import datetime
 from importlib import resources
 from pathlib import Path
@@ -116,13 +117,14 @@ see the SQL cookbook. What the build said:
 
 def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, document: Mapping[str, Any], *,
                    as_of: str | datetime | None = None, enabled: bool = True,
-                   why: str | None = None) -> dict[str, tuple[Path, str]]:
+                   why: str | None = None, snapshots: Future[dict[str, bytes]] | None = None) -> dict[str, tuple[Path, str]]:
     """Write the SQL page, its snapshots and the views into ``folder``; returns the DuckDB-WASM
     files the site needs beside them (site path → (unpacked folder, sha256)), which the build
     places in the site itself (:func:`catalog.site.wasm.place`): 35 MB that MkDocs need not copy.
 
     Not ``enabled``: a page that says so, so that the site's navigation stays whole; with
-    ``why`` (its files could not be had), a page that says why."""
+    ``why`` (its files could not be had), a page that says why. ``snapshots``: the snapshots
+    (:func:`snapshot_files`) being made elsewhere, for this build's ``as_of``."""
     if not enabled:
         safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
         safe_join(folder, PAGE).write_text(OFF, encoding="utf-8")
@@ -133,7 +135,8 @@ def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, documen
         return {}
     unpacked, manifest = wasm.vendor_folder()
     vendored = {f"{FOLDER}/duckdb/{name}": (unpacked, sha) for name, sha in manifest.items()}
-    files: dict[str, bytes] = {f"{FOLDER}/{name}": data for name, data in snapshot_files(registry, as_of).items()}
+    made = snapshots.result() if snapshots is not None else snapshot_files(registry, as_of)
+    files: dict[str, bytes] = {f"{FOLDER}/{name}": data for name, data in made.items()}
     files[f"{FOLDER}/views.sql"] = browser_views(registry).encode("utf-8")
     files[PAGE] = renderer.render(TEMPLATE, PAGE, document, **page_context(document)).encode("utf-8")
     for rel, data in files.items():
