@@ -7,7 +7,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any, TypeVar
 
-T = TypeVar("T")
+T = TypeVar("T", bound="Record")
 
 
 def _plain(value: Any) -> Any:
@@ -60,6 +60,7 @@ class Record:
         if shape is None:
             shape = _SHAPES[cls] = _Shape(cls)
         values = {k: v for k, v in row.items() if k in shape.names}
+        cls._adapt(values)
         if not shape.plain or len(values) < len(shape.names) and not shape.required <= values.keys():
             return cls(**values)
         made = object.__new__(cls)
@@ -69,6 +70,11 @@ class Record:
                     values[name] = default if factory is MISSING else factory()
         made.__dict__.update(values)
         return made
+
+    @classmethod
+    def _adapt(cls, values: dict[str, Any]) -> None:
+        """Turn a row's values (its columns that are fields) into the fields' own, in place: DuckDB's
+        maps, lists and JSON into dicts and lists. The values are a copy the caller made."""
 
 
 @dataclass(frozen=True)
@@ -116,14 +122,12 @@ class Version(Record):
     imported_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Version:
-        row = dict(row)
+    def _adapt(cls, values: dict[str, Any]) -> None:
         for key in ("tags", "metrics", "params", "dashboards", "origin"):
-            row[key] = _map(row.get(key))
-        row["data_refs"] = list(row.get("data_refs") or [])
-        row["parents"] = [Parent(**p) for p in row.get("parents") or []]
-        row["deployed_to"] = list(row.get("deployed_to") or [])
-        return super().from_row.__func__(cls, row)  # type: ignore[attr-defined]
+            values[key] = _map(values.get(key))
+        values["data_refs"] = list(values.get("data_refs") or [])
+        values["parents"] = [Parent(**p) for p in values.get("parents") or []]
+        values["deployed_to"] = list(values.get("deployed_to") or [])
 
     @property
     def ref(self) -> str:
@@ -158,14 +162,12 @@ class Event(Record):
     imported_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Event:
-        row = dict(row)
-        raw = row.get("evidence")
-        row["evidence"] = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
-        row["tags"] = _map(row.get("tags"))
-        row["origin"] = _map(row.get("origin"))
-        row["tags_deleted"] = list(row.get("tags_deleted") or [])
-        return super().from_row.__func__(cls, row)  # type: ignore[attr-defined]
+    def _adapt(cls, values: dict[str, Any]) -> None:
+        raw = values.get("evidence")
+        values["evidence"] = json.loads(raw) if isinstance(raw, str) and raw else (raw or {})
+        values["tags"] = _map(values.get("tags"))
+        values["origin"] = _map(values.get("origin"))
+        values["tags_deleted"] = list(values.get("tags_deleted") or [])
 
 
 @dataclass(frozen=True)
@@ -266,8 +268,8 @@ class ModelSummary(Record):
     created_at: datetime | None = None
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> ModelSummary:
-        return super().from_row.__func__(cls, {**row, "tags": _map(row.get("tags"))})  # type: ignore[attr-defined]
+    def _adapt(cls, values: dict[str, Any]) -> None:
+        values["tags"] = _map(values.get("tags"))
 
 
 @dataclass(frozen=True)
