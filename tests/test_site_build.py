@@ -387,6 +387,53 @@ def test_compiled_templates_are_kept_and_a_damaged_one_is_compiled_again(lake: P
     assert len(list(folder.iterdir())) == 2 * len(entries)   # another salt: entries of its own
 
 
+def test_mkdocs_keeps_the_themes_templates_compiled_in_the_cache_it_is_given(lake: Path, tmp_path: Path) -> None:
+    from catalog.site.render import TemplateCache
+
+    with Registry(lake, actor="ana", durable=False) as reg:
+        build_site(reg, tmp_path / "site", build_dir=tmp_path / "md", sql_page=False)   # (the Markdown kept)
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    run_mkdocs(tmp_path / "md", tmp_path / "plain")
+    assert list(folder.iterdir()) == []
+    run_mkdocs(tmp_path / "md", tmp_path / "first", compiled=TemplateCache("theme", str(folder)))
+    entries = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    assert len(entries) > 10   # (Material's main.html and its partials: no template of the site's own)
+    run_mkdocs(tmp_path / "md", tmp_path / "again", compiled=TemplateCache("theme", str(folder)))
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == entries   # read back, not written again
+    assert _files(tmp_path / "again")["index.html"] == _files(tmp_path / "plain")["index.html"]
+
+
+def test_the_template_cache_removes_only_its_own_stale_entries(tmp_path: Path) -> None:
+    """Other salts' entries (another install, an older engine) go after KEEP_DAYS; the entries of
+    this salt, recent ones, other programs' Jinja entries, other files and links stay."""
+    import time
+
+    from catalog.site.render import KEEP_DAYS, TemplateCache
+
+    folder = tmp_path / "cache"
+    folder.mkdir()
+    cache = TemplateCache("a" * 64, str(folder))
+    old = time.time() - (KEEP_DAYS + 1) * 86400
+
+    def entry(name: str, at: float = old) -> Path:
+        path = folder / name
+        path.write_bytes(b"compiled")
+        os.utime(path, (at, at))
+        return path
+
+    stale = entry("catalog-" + "b" * 16 + "-1.cache")
+    kept = [entry("catalog-" + "b" * 16 + "-2.cache", time.time()), entry("catalog-" + "a" * 16 + "-3.cache"),
+            entry("__jinja2_4.cache"), entry("catalog-notes.txt")]
+    link = folder / ("catalog-" + "c" * 16 + "-5.cache")
+    link.symlink_to(kept[2])
+    os.utime(link, (old, old), follow_symlinks=False)
+    assert cache.prune() == 1
+    assert not stale.exists()
+    assert sorted(p.name for p in folder.iterdir()) == sorted([p.name for p in kept] + [link.name])
+    assert cache.prune() == 0
+
+
 def test_a_page_weighs_what_it_holds_so_that_parts_come_out_even(lake: Path) -> None:
     from catalog.site import parallel
     from catalog.site.build import read_records

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+from mkdocs.plugins import BasePlugin
 
 from ..engine import named_sql
 from ..errors import InvalidPort, InvalidValue, PortUnavailable, SiteAssetsUnavailable, SiteBuildFailed, UnsafeSitePath
@@ -235,10 +236,11 @@ class _Collect(logging.Handler):
 
 
 def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, *, accelerate: bool = True,
-               plugins: Mapping[str, Any] | None = None) -> list[str]:
+               plugins: Mapping[str, Any] | None = None, compiled: jinja2.BytecodeCache | None = None) -> list[str]:
     """``mkdocs build --strict`` with docs_dir = ``build_dir`` and site_dir = ``out_dir``;
     ``config_file`` (a site owner's mkdocs.yml) is laid over the default configuration.
-    ``accelerate``: with :mod:`catalog.site.accel` (the same output, faster)."""
+    ``accelerate``: with :mod:`catalog.site.accel` (the same output, faster). ``compiled``: where
+    the theme's templates are kept compiled between builds (:func:`catalog.site.render.template_cache`)."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, ConfigurationError
@@ -256,6 +258,8 @@ def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, 
             blocks = RawBlocks()
             config.markdown_extensions.append(blocks)
             config.plugins["catalog-accelerator"] = Accelerator(blocks)
+        if compiled is not None:
+            config.plugins["catalog-compiled-templates"] = _CompiledTemplates(compiled)
         for name, plugin in (plugins or {}).items():
             config.plugins[name] = plugin
         build(config)
@@ -265,6 +269,20 @@ def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, 
     finally:
         logger.removeHandler(collect)
     return collect.messages
+
+
+class _CompiledTemplates(BasePlugin):
+    """MkDocs side: the theme's templates compiled once and kept between builds (the theme's
+    Jinja environment gets the site's bytecode cache, unless it has one of its own)."""
+
+    def __init__(self, cache: jinja2.BytecodeCache) -> None:
+        super().__init__()
+        self.cache = cache
+
+    def on_env(self, env: jinja2.Environment, *, config: Any, files: Any) -> jinja2.Environment:
+        if env.bytecode_cache is None:
+            env.bytecode_cache = self.cache
+        return env
 
 
 def build_site(
@@ -318,13 +336,30 @@ def build_site(
     if kept is not None and (kept == out or out in kept.parents or kept in out.parents):
         raise InvalidValue(f"build_dir {os.fspath(build_dir or kept)!r} and the site folder {os.fspath(out_dir)!r} overlap: "
                            "keep the Markdown in a folder of its own")
+    plan = _Plan(out=out, kept=kept, dashboards=dashboards, overrides=overrides, mkdocs_file=mkdocs_file,
+                 as_of=as_of, sql_page=sql_page, jobs=jobs)
     with _Collector() as collector:
-        return _build(registry, out, kept, dashboards, overrides, mkdocs_file, as_of, sql_page, jobs, collector)
+        return _build(registry, plan, collector)
 
 
-def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[str, str], overrides: Any,
-           mkdocs_file: Path | None, as_of: str | datetime | None, sql_page: bool | None, jobs: int | None,
-           collector: _Collector) -> BuildReport:
+@dataclass(frozen=True)
+class _Plan:
+    """What :func:`build_site` was asked for, checked: the site folder, the folder keeping the
+    Markdown (None: a temporary one), the dashboards, the overrides, the site owner's
+    mkdocs.yml, the moment, the SQL page and the processes."""
+
+    out: Path
+    kept: Path | None
+    dashboards: dict[str, str]
+    overrides: Any
+    mkdocs_file: Path | None
+    as_of: str | datetime | None
+    sql_page: bool | None
+    jobs: int | None
+
+
+def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildReport:
+    out, kept, mkdocs_file, as_of, sql_page = plan.out, plan.kept, plan.mkdocs_file, plan.as_of, plan.sql_page
     timings: dict[str, float] = {}
     step = stages(getattr(registry, "progress", None), "build", ("reading the lake", "rendering pages", "running MkDocs"))
 
@@ -334,7 +369,7 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
     timings["read"] = time.perf_counter() - start
 
     start = time.perf_counter()
-    document = make_document(records, dashboards)
+    document = make_document(records, plan.dashboards)
     timings["document"] = time.perf_counter() - start
 
     with contextlib.ExitStack() as stack:
@@ -344,7 +379,7 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
             folder = stack.enter_context(staged(kept))
         step()
         start = time.perf_counter()
-        renderer = Renderer(overrides)
+        renderer = Renderer(plan.overrides)
         extra = {"views_sql": _portable_views(registry)}
         engine = incremental.engine_key(
             [renderer.defaults] + ([renderer.overrides] if renderer.overrides else []), mkdocs_file,
@@ -356,7 +391,7 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
         keys = incremental.Keys(document, engine)
         unchanged = reusable_pages(document, keys, previous, out)
         collector.settle()   # (the document and its keys made: pages and MkDocs make garbage with cycles)
-        split = parallel.plan(pages(document), document, jobs, unchanged)
+        split = parallel.plan(pages(document), document, plan.jobs, unchanged)
         others = parallel.Parts()
         if split is not None:
             parts_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-parts-")))
@@ -390,9 +425,10 @@ def _build(registry: Registry, out: Path, kept: Path | None, dashboards: dict[st
 
         step()
         start = time.perf_counter()
-        tracker = incremental.Unchanged(written.stubs, renderer.env.bytecode_cache)
+        tracker = incremental.Unchanged(written.stubs)
         with staged(out) as site:
-            warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+            warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
+                                  compiled=renderer.env.bytecode_cache)
             if split is not None:
                 results = others.join()
                 warnings = _gather(site, results, written, tracker, warnings)
@@ -462,8 +498,9 @@ def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, ex
     folder, site = where / "md", where / "site"
     written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
                           only=only, assets=False, unchanged=unchanged)
-    tracker = incremental.Unchanged([*written.stubs, PAGE], renderer.env.bytecode_cache)   # (the SQL page is the first part's)
-    warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker})
+    tracker = incremental.Unchanged([*written.stubs, PAGE])   # (the SQL page is the first part's)
+    warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
+                          compiled=renderer.env.bytecode_cache)
     own = {tracker.urls[p] for p in tracker.built}   # (once: not for every search entry)
     return {"site": str(site), "md": str(folder), "pages": written.pages, "state": written.state, "problems": written.problems,
             "unchanged": sorted(written.unchanged), "built": tracker.built, "warnings": warnings,

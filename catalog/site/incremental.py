@@ -420,10 +420,9 @@ class Unchanged(BasePlugin):
     folder that skip Markdown and the theme, and make no output and no search entry; notes
     page order and URLs."""
 
-    def __init__(self, unchanged: Iterable[str] = (), bytecode: jinja2.BytecodeCache | None = None) -> None:
+    def __init__(self, unchanged: Iterable[str] = ()) -> None:
         super().__init__()
         self.unchanged = frozenset(unchanged)
-        self.bytecode = bytecode   # (the theme's templates compiled once, kept between builds)
         self.order: list[str] = []
         self.stubs: dict[str, tuple[str, str]] = {}   # src path -> (url, dest path)
         self.built: dict[str, str] = {}               # src path -> dest path
@@ -455,8 +454,6 @@ class Unchanged(BasePlugin):
 
     def on_env(self, env: jinja2.Environment, *, config: Any, files: Any) -> jinja2.Environment:
         env.loader = jinja2.ChoiceLoader([jinja2.DictLoader({_EMPTY_TEMPLATE: ""}), env.loader])  # type: ignore[list-item]
-        if self.bytecode is not None and env.bytecode_cache is None:
-            env.bytecode_cache = self.bytecode
         return env
 
     def on_page_markdown(self, markdown: str, *, page: Any, config: Any, files: Any) -> str:

@@ -16,6 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
+import time
 import types
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path, PurePosixPath
@@ -214,6 +216,10 @@ def _target_url(context: Any, name: str) -> str | None:
     return None if url is None else f"{context['root']}{url}"
 
 
+_ENTRY = "catalog-"
+KEEP_DAYS = 7
+
+
 class TemplateCache(jinja2.FileSystemBytecodeCache):
     """Compiled templates kept between builds: Jinja's bytecode cache in its default folder
     (``/tmp/_jinja2-cache-<uid>``, which Jinja makes with mode 0700 and refuses unless it is the
@@ -223,11 +229,37 @@ class TemplateCache(jinja2.FileSystemBytecodeCache):
     key, and the source of the code generator of :class:`_Environment`); Jinja checks an entry
     against the template source's checksum and its own and Python's versions before using it.
     An entry that cannot be read or written is compiled afresh: a cache is never a reason to fail.
+
+    Entries are named ``catalog-<salt>-<key>.cache`` (other programs' Jinja entries share the
+    folder): those of another salt not written for :data:`KEEP_DAYS` days are removed (another
+    install of the catalog, still in use, compiles them again).
     """
 
     def __init__(self, salt: str, directory: str | None = None) -> None:
-        super().__init__(directory)
+        super().__init__(directory, pattern=f"{_ENTRY}{salt[:16]}-%s.cache")
         self.salt = salt
+
+    def prune(self, now: float | None = None) -> int:
+        """Remove the entries of other salts older than :data:`KEEP_DAYS` days; returns how many."""
+        own = f"{_ENTRY}{self.salt[:16]}-"
+        cutoff = (time.time() if now is None else now) - KEEP_DAYS * 86400
+        removed = 0
+        try:
+            names = os.listdir(self.directory)
+        except OSError:
+            return 0
+        for name in names:
+            if not name.startswith(_ENTRY) or name.startswith(own) or not name.endswith(".cache"):
+                continue
+            path = os.path.join(self.directory, name)
+            try:
+                found = os.lstat(path)
+                if stat.S_ISREG(found.st_mode) and found.st_mtime < cutoff:
+                    os.unlink(path)
+                    removed += 1
+            except OSError:
+                continue
+        return removed
 
     def get_cache_key(self, name: str, filename: str | None = None) -> str:
         return hashlib.sha256(f"{self.salt}\0{name}\0{filename or ''}".encode()).hexdigest()
@@ -251,9 +283,11 @@ def template_cache(salt: str) -> TemplateCache | None:
     if os.environ.get("CATALOG_TEMPLATE_CACHE", "").strip() == "0":
         return None
     try:
-        return TemplateCache(hashlib.sha256(salt.encode() + Path(__file__).read_bytes()).hexdigest())
+        cache = TemplateCache(hashlib.sha256(salt.encode() + Path(__file__).read_bytes()).hexdigest())
     except (OSError, RuntimeError):   # (no temporary folder, or one that is not the user's own)
         return None
+    cache.prune()
+    return cache
 
 
 class Renderer:
