@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import re
 import threading
+import types
 from collections.abc import Sequence
 from functools import cache
 from importlib import resources
@@ -39,6 +40,46 @@ def connect(*, threads: int = 2, memory_limit: str | None = None, temp_directory
     with contextlib.suppress(duckdb.Error):
         con.execute(settings["utc"])
     return con
+
+
+# Ctrl+C while DuckDB runs a query. DuckDB's Python client runs Python's SIGINT handler itself
+# while it works, and answers the KeyboardInterrupt with RuntimeError("Query interrupted") (or,
+# between its checks, with nothing at all: the Ctrl+C is lost and the command goes on). The CLI
+# notes each SIGINT (note_interrupts), and the reader turns either into the KeyboardInterrupt it
+# was (after_query), so that Ctrl+C stops a command where it is, as it does anywhere else.
+_INTERRUPTED = threading.Event()
+
+
+def note_interrupts() -> None:
+    """Note every SIGINT (then raise KeyboardInterrupt, as Python's own handler does): only in the
+    main thread and while the handler is Python's own (a program's own handler is left alone)."""
+    import signal
+
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def noted(signum: int, frame: types.FrameType | None) -> None:
+        _INTERRUPTED.set()
+        signal.default_int_handler(signum, frame)
+
+    signal.signal(signal.SIGINT, noted)
+
+
+def is_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is how DuckDB reports a Ctrl+C that came while it ran a query."""
+    import duckdb
+
+    return isinstance(exc, getattr(duckdb, "InterruptException", ())) or \
+        (type(exc) is RuntimeError and str(exc).startswith("Query interrupted"))
+
+
+def after_query() -> None:
+    """Raise the KeyboardInterrupt of a Ctrl+C that came while DuckDB ran a query and that it kept
+    to itself (see :func:`note_interrupts`); once."""
+    if _INTERRUPTED.is_set():
+        _INTERRUPTED.clear()
+        raise KeyboardInterrupt
 
 
 def defers_binding(con: duckdb.DuckDBPyConnection) -> bool:

@@ -75,7 +75,9 @@ def main() -> None:
         options = plain_resolve(sys.argv[1:])
         if options is None:
             from .cli import app  # the slow part of start-up: Ctrl+C here is caught below
+            from .engine import note_interrupts
 
+            note_interrupts()   # (a Ctrl+C that DuckDB keeps to itself is raised after its query)
             app()
             return
         code = funnel(lambda: _resolve(options), as_json=options["json"])

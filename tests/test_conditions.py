@@ -150,3 +150,53 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback(registry, lake, tmp_pat
     assert "Traceback" not in err, err
     assert child.returncode == 130, (child.returncode, err)
     assert not (tmp_path / "site").exists()
+
+
+# A question DuckDB works on for seconds (~9 s here), over the lake's reader like any other.
+_LONG_QUERY = "select count(*) as n from range(3000000000) t(i) where i % 7 = 3"
+
+
+def test_ctrl_c_while_duckdb_runs_a_query_stops_the_command_as_interrupted(registry, lake):
+    """DuckDB's client answers a Ctrl+C during a query with RuntimeError("Query interrupted"),
+    which the CLI reported as a bug to report; it is an interruption like any other."""
+    churn_scenario(registry)
+    # (through the API in a child that says when the query starts: the signal lands in DuckDB)
+    code = ("import sys; from catalog import Registry; from catalog.engine import note_interrupts; "
+            f"note_interrupts(); reg = Registry({str(lake)!r}, actor='ops'); reg.sql('select 1'); "
+            "print('querying', flush=True)\n"
+            "try:\n"
+            f"    reg.sql({_LONG_QUERY!r})\n"
+            "    print('finished')\n"
+            "except KeyboardInterrupt:\n"
+            "    print('interrupted'); sys.exit(130)\n")
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True, cwd=REPO)
+    assert child.stdout.readline().strip() == "querying"
+    time.sleep(1.0)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, out.strip()) == (130, "interrupted"), (out, err)
+    # and the CLI, as a person meets it: one line, exit 130, no "report it"
+    child = subprocess.Popen([sys.executable, "-m", "catalog", "--lake", str(lake), "sql", _LONG_QUERY],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+    time.sleep(3.0)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=60)
+    assert (child.returncode, err.strip()) == (130, "Interrupted."), (out, err)
+
+
+def test_a_ctrl_c_duckdb_kept_to_itself_is_raised_when_its_query_returns(registry):
+    """Between its checks DuckDB can drop the KeyboardInterrupt altogether; the CLI's handler
+    notes the signal, and the reader raises it once the query is back."""
+    from catalog import engine
+
+    s = churn_scenario(registry)
+    reg = s["bob"]
+    reg.sql("select 1")
+    engine._INTERRUPTED.set()   # (what note_interrupts' handler does on a SIGINT)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            reg.sql("select count(*) from versions")
+        assert reg.sql("select count(*) as n from versions").rows[0]["n"] > 0   # once
+    finally:
+        engine._INTERRUPTED.clear()

@@ -255,6 +255,11 @@ class Reader:
                 if damaged:
                     raise LakeDamaged(_why_damaged(damaged) or first_line(message), path=damaged) from None
                 raise
+            except (RuntimeError, duckdb.Error) as exc:
+                if engine.is_interrupt(exc):   # (Ctrl+C while DuckDB worked: see catalog.engine)
+                    raise KeyboardInterrupt from None
+                raise
+            engine.after_query()
             if self._lake.markers() != before and reruns < _MAX_RERUNS:
                 reruns += 1
                 continue
