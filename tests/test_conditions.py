@@ -130,6 +130,13 @@ def test_a_port_out_of_range_is_a_usage_error(site, cli, port):
     assert "1 to 65535" in _error_line(result)
 
 
+def _as_from_a_terminal() -> None:
+    """A child's SIGINT as a terminal leaves it (its default): a shell without job control starts
+    a background job with SIGINT ignored, and a test run from one (CI) would pass that on, so
+    that Python would install no handler and the Ctrl+C these tests send would do nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("delay", [0.0, 0.1])
 def test_ctrl_c_while_the_cli_starts_prints_no_traceback(registry, lake, tmp_path, delay):
     churn_scenario(registry)
@@ -142,7 +149,7 @@ def test_ctrl_c_while_the_cli_starts_prints_no_traceback(registry, lake, tmp_pat
             f"sys.argv = ['catalog', '--lake', {str(lake)!r}, 'build', '--out', {str(tmp_path / 'site')!r}]; "
             "print('ready', flush=True); entry.main()")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=REPO)
+                             text=True, cwd=REPO, preexec_fn=_as_from_a_terminal)
     assert child.stdout.readline().strip() == "ready"
     time.sleep(delay)
     child.send_signal(signal.SIGINT)
@@ -170,7 +177,7 @@ def test_ctrl_c_while_duckdb_runs_a_query_stops_the_command_as_interrupted(regis
             "except KeyboardInterrupt:\n"
             "    print('interrupted'); sys.exit(130)\n")
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                             text=True, cwd=REPO)
+                             text=True, cwd=REPO, preexec_fn=_as_from_a_terminal)
     assert child.stdout.readline().strip() == "querying"
     time.sleep(1.0)
     child.send_signal(signal.SIGINT)
@@ -178,7 +185,8 @@ def test_ctrl_c_while_duckdb_runs_a_query_stops_the_command_as_interrupted(regis
     assert (child.returncode, out.strip()) == (130, "interrupted"), (out, err)
     # and the CLI, as a person meets it: one line, exit 130, no "report it"
     child = subprocess.Popen([sys.executable, "-m", "catalog", "--lake", str(lake), "sql", _LONG_QUERY],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
+                             preexec_fn=_as_from_a_terminal)
     time.sleep(3.0)
     child.send_signal(signal.SIGINT)
     out, err = child.communicate(timeout=60)
