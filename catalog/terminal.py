@@ -67,20 +67,17 @@ def funnel(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except Exception as exc:  # noqa: BLE001 - the funnel's last resort
-        if "duckdb" in sys.modules and _duckdb_interrupt(exc):   # (Ctrl+C while DuckDB worked)
-            print("Interrupted.", file=sys.stderr, flush=True)
-            return 130
+        if "duckdb" in sys.modules:   # (Ctrl+C while DuckDB worked, outside the reader: see catalog.engine)
+            from .engine import is_interrupt
+
+            if is_interrupt(exc):
+                print("Interrupted.", file=sys.stderr, flush=True)
+                return 130
         if traceback:
             raise
         print(error_line(f"unexpected {type(exc).__name__}: {exc}. Re-run with --traceback and report it.",
                          exit_code=1, kind="unexpected", as_json=as_json), file=sys.stderr, flush=True)
         return 1
-
-
-def _duckdb_interrupt(exc: BaseException) -> bool:
-    from .engine import is_interrupt
-
-    return is_interrupt(exc)
 
 
 def print_table(columns: Sequence[str], cells: Sequence[Sequence[str]]) -> None:

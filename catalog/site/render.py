@@ -239,10 +239,10 @@ class TemplateCache(jinja2.FileSystemBytecodeCache):
         super().__init__(directory, pattern=f"{_ENTRY}{salt[:16]}-%s.cache")
         self.salt = salt
 
-    def prune(self, now: float | None = None) -> int:
+    def prune(self) -> int:
         """Remove the entries of other salts older than :data:`KEEP_DAYS` days; returns how many."""
         own = f"{_ENTRY}{self.salt[:16]}-"
-        cutoff = (time.time() if now is None else now) - KEEP_DAYS * 86400
+        cutoff = time.time() - KEEP_DAYS * 86400
         removed = 0
         try:
             names = os.listdir(self.directory)
