@@ -17,7 +17,9 @@ import pytest
 
 from catalog import Registry
 from catalog.site import build_site
-from catalog.site.build import run_mkdocs
+from catalog.site.build import read_records, run_mkdocs, write_pages
+from catalog.site.context import make_document
+from catalog.site.render import Renderer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -467,3 +469,37 @@ def test_the_accelerator_takes_its_shortcuts_through_markdown_where_its_copies_h
     assert installed == (_Whitespace, _RawHtml)
     text = "<div>\n<p>a</p>\n</div>\n\n  \nx  \ny\n\n<span>inline</span>\n"
     assert md.convert(text) == markdown.Markdown().convert(text)
+
+
+def test_pages_in_memory_are_the_pages_a_folder_of_markdown_gives(lake: Path, tmp_path: Path) -> None:
+    with Registry(lake, actor="ana", durable=False) as reg:
+        reg.register("cr-notes", "s3://m/cr.pkl", capture_git=False, description="line one\r\nline two\rline three",
+                     tags={"note": "a\r\nb\rc"})
+        document = make_document(read_records(reg), {})
+        on_disk = build_site(reg, tmp_path / "files", build_dir=tmp_path / "md", sql_page=False, jobs=1)
+        in_memory = build_site(reg, tmp_path / "memory", sql_page=False, jobs=1)
+    renderer = Renderer()
+    held = write_pages(document, tmp_path / "held", renderer, {"views_sql": ""}, in_memory=True)
+    write_pages(document, tmp_path / "written", renderer, {"views_sql": ""})
+    assert not list((tmp_path / "held").rglob("*.md"))   # no page went to a file
+    assert held.texts.keys() == {p.relative_to(tmp_path / "written").as_posix()
+                                 for p in (tmp_path / "written").rglob("*.md")}
+    assert all(text == (tmp_path / "written" / path).read_text(encoding="utf-8")   # (read back as MkDocs reads)
+               for path, text in held.texts.items())
+    a, b = Path(on_disk.out_dir), Path(in_memory.out_dir)
+    assert _normalised(a, b) == _normalised(b, a)
+
+
+def test_the_first_part_gets_less_of_the_pages_for_the_work_it_has_besides_them(lake: Path) -> None:
+    from catalog.site import parallel
+    from catalog.site.render import pages
+
+    with Registry(lake, actor="bob", durable=False) as reg:
+        document = make_document(read_records(reg))
+    entries = pages(document)
+    weights = {path: parallel.weight(path, context, document) for _t, path, context in entries}
+    head = sum(weights.values()) // 4
+    even, ahead = parallel.split(entries, document, 2), parallel.split(entries, document, 2, first=head)
+    load = [sum(weights[p] for p in part) for part in ahead]
+    assert sum(weights[p] for p in ahead[0]) < sum(weights[p] for p in even[0])
+    assert abs(head + load[0] - load[1]) <= max(weights.values())   # (even, counting the head start)

@@ -99,13 +99,16 @@ class Written:
     # Files of the previous site whose bytes are the ones this build would write (api/ JSON):
     # not written, linked into the new site after MkDocs. Site path -> what the file was when read.
     kept: dict[str, incremental.Seen] = field(default_factory=dict)
+    # Pages rendered into memory rather than files (Markdown path -> Markdown), for :class:`incremental.Unchanged`.
+    texts: dict[str, str] = field(default_factory=dict)
 
 
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
                 extra: Mapping[str, Any] | None = None, *, keys: incremental.Keys | None = None,
                 previous: Mapping[str, Mapping[str, Any]] | None = None,
                 old_site: Path | None = None, only: Container[str] | None = None, assets: bool = True,
-                unchanged: Mapping[str, incremental.Seen] | None = None, old_files: Container[str] = ()) -> Written:
+                unchanged: Mapping[str, incremental.Seen] | None = None, old_files: Container[str] = (),
+                in_memory: bool = False) -> Written:
     """Write the Markdown pages, static assets and api/ JSON into ``build_dir``.
 
     Every path is made by :func:`safe_join`: a page or file whose name would leave
@@ -118,6 +121,8 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
     A stub is no file: it is listed in the result's ``stubs`` for :class:`incremental.Unchanged`.
     An api/ JSON file of ``old_site`` (listed in ``old_files``) that holds the bytes this build
     would write is not written but noted in ``kept``, to be linked into the new site.
+    ``in_memory``: the pages go to the result's ``texts`` instead of files (static files and api/
+    JSON are still written: MkDocs copies them from the folder).
     """
     extra = dict(extra or {})
     problems: dict[str, list[str]] = {}
@@ -138,7 +143,8 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
             done.unchanged.add(path)
             done.pages += 1
             continue
-        target.parent.mkdir(parents=True, exist_ok=True)
+        if not in_memory:
+            target.parent.mkdir(parents=True, exist_ok=True)
         recording = incremental.Recording(document)
         try:
             text = renderer.render(template, path, recording, **extra, **context)
@@ -148,7 +154,10 @@ def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer
             name = context["model"]["name"]
             problems.setdefault(name, []).append(f"page {path} failed to render: {type(exc).__name__}: {exc}")
             text = _fallback(name)
-        target.write_text(text, encoding="utf-8")
+        if in_memory:   # (as MkDocs would read the file back: universal newlines)
+            done.texts[path] = text.replace("\r\n", "\n").replace("\r", "\n") if "\r" in text else text
+        else:
+            target.write_text(text, encoding="utf-8")
         done.pages += 1
         if keys is not None:
             reads = sorted(recording.read)
@@ -398,7 +407,8 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
             stack.callback(others.stop)   # (before the parts' folders go)
 
             def part(only: set[str], where: Path) -> dict[str, Any]:
-                return _build_part(document, where, renderer, extra, keys, previous, out, only, unchanged, mkdocs_file)
+                return _build_part(document, where, renderer, extra, keys, previous, out, only, unchanged, mkdocs_file,
+                                   in_memory=kept is None)
 
             for i, only in enumerate(split[1:], start=1):
                 others.start(only, parts_root / f"part-{i}", part)
@@ -409,7 +419,8 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         ).submit(snapshot_files, registry, as_of)
         written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
                               only=split[0] if split else None, unchanged=unchanged,
-                              old_files=set(listed or ()) if kept is None else ())   # (a kept folder gets every file)
+                              old_files=set(listed or ()) if kept is None else (),   # (a kept folder gets every file)
+                              in_memory=kept is None)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
         skipped: str | None = None
@@ -425,7 +436,8 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
 
         step()
         start = time.perf_counter()
-        tracker = incremental.Unchanged(written.stubs)
+        tracker = incremental.Unchanged(written.stubs, written.texts)
+        written.texts = {}   # (the Markdown is MkDocs' now)
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
                                   compiled=renderer.env.bytecode_cache)
@@ -492,13 +504,16 @@ class _Collector:
 
 def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, extra: Mapping[str, Any],
                 keys: incremental.Keys, previous: Mapping[str, Mapping[str, Any]] | None, old_site: Path,
-                only: set[str], unchanged: Mapping[str, incremental.Seen], mkdocs_file: Path | None) -> dict[str, Any]:
+                only: set[str], unchanged: Mapping[str, incremental.Seen], mkdocs_file: Path | None, *,
+                in_memory: bool) -> dict[str, Any]:
     """One part of a parallel build (in its own process): its pages rendered and built by MkDocs
     into ``where``/site, the others as stubs; what the first part needs to put the site together."""
     folder, site = where / "md", where / "site"
     written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
-                          only=only, assets=False, unchanged=unchanged)
-    tracker = incremental.Unchanged([*written.stubs, PAGE])   # (the SQL page is the first part's)
+                          only=only, assets=False, unchanged=unchanged, in_memory=in_memory)
+    folder.mkdir(parents=True, exist_ok=True)   # (MkDocs' docs folder, empty when the pages are in memory)
+    tracker = incremental.Unchanged([*written.stubs, PAGE], written.texts)   # (the SQL page is the first part's)
+    written.texts = {}
     warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
                           compiled=renderer.env.bytecode_cache)
     own = {tracker.urls[p] for p in tracker.built}   # (once: not for every search entry)
