@@ -313,7 +313,8 @@ def build_site(
     or ``dashboards`` (name → URL with ``{model}``, ``{version}``, ``{target}``),
     ``templates`` (an overrides folder) and ``mkdocs_config``; the keyword
     arguments of the same names win. ``build_dir`` keeps the generated Markdown
-    (default: a temporary folder, removed afterwards).
+    (default: the pages go to MkDocs in memory, the static files and api/ JSON
+    through a temporary folder, removed afterwards).
 
     ``out_dir`` and ``build_dir`` are replaced only when they are new, empty, or hold
     nothing but what an earlier build wrote there (its ``.catalog-site`` marker lists
