@@ -503,3 +503,14 @@ def test_the_first_part_gets_less_of_the_pages_for_the_work_it_has_besides_them(
     load = [sum(weights[p] for p in part) for part in ahead]
     assert sum(weights[p] for p in ahead[0]) < sum(weights[p] for p in even[0])
     assert abs(head + load[0] - load[1]) <= max(weights.values())   # (even, counting the head start)
+
+
+def test_a_templates_file_with_a_pages_name_fails_the_build_in_one_line(lake: Path, tmp_path: Path) -> None:
+    from catalog.errors import SiteBuildFailed
+
+    (tmp_path / "overrides").mkdir()
+    (tmp_path / "overrides" / "owners.md").write_text("# Not the owners page\n", encoding="utf-8")
+    with Registry(lake, actor="bob", durable=False) as reg, pytest.raises(SiteBuildFailed) as failed:
+        build_site(reg, tmp_path / "site", templates=tmp_path / "overrides", sql_page=False, jobs=1)
+    assert "owners.md is both a page the build makes and a file" in str(failed.value)
+    assert "\n" not in str(failed.value) and not (tmp_path / "site").exists()

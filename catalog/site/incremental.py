@@ -445,7 +445,8 @@ class Unchanged(BasePlugin):
         docs = os.path.realpath(config["docs_dir"])
         clash = sorted(p for p in (*self.unchanged, *self.pages) if files.get_file_from_path(p) is not None)
         if clash:
-            raise SiteBuildFailed(f"{clash[0]} is both a page to build and one kept from the last build")
+            raise SiteBuildFailed(f"{clash[0]} is both a page the build makes and a file in the folder MkDocs reads "
+                                  "(a static file of the templates' folder with a page's name?)")
         pages, self.pages = self.pages, {}   # (from here on, the Markdown is held by its File alone)
         self._in_memory = frozenset(pages)
 
