@@ -86,6 +86,24 @@ def test_the_target_page_shows_what_runs_who_approved_and_how_to_roll_back(sampl
     assert history[0][2].startswith("rollback")       # the latest change on prod-eu: churn's rollback
 
 
+def test_a_long_target_history_shows_its_latest_events_and_says_where_the_rest_are(
+        sample, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    whole = rows(sample[2] / "targets" / "prod-eu" / "index.html", "catalog-events")   # (every event: fewer than 500)
+    assert "Every deploy, rollback and undeploy on prod-eu, newest first." in text_of(sample[2] / "targets" / "prod-eu" / "index.html")
+    monkeypatch.setattr("catalog.site.context.TARGET_LATEST", 2)
+    shutil.copytree(REPO / "data" / "lake", tmp_path / "lake")
+    with Registry(tmp_path / "lake", actor="site-test", durable=False) as reg:
+        build_site(reg, tmp_path / "site", sql_page=False, jobs=1)
+        total = reg.sql("SELECT count(*) AS n FROM events WHERE target = 'prod-eu'").rows[0]["n"]
+    page = tmp_path / "site" / "targets" / "prod-eu" / "index.html"
+    assert total == len(whole) > 2
+    assert rows(page, "catalog-events") == whole[:2]   # the latest two
+    text = text_of(page)
+    assert f"The latest 2 of the {total} deploys, rollbacks and undeploys on prod-eu, newest first." in text
+    assert "catalog history --target prod-eu prints them all" in text
+    assert "../../audit/" in hrefs(page)
+
+
 def test_the_rollback_command_is_exact_and_quoted_for_a_shell() -> None:
     assert rollback_command("churn", "prod-eu", 4) == (
         "catalog rollback churn --target prod-eu --to 4 --note 'why you roll back'")
