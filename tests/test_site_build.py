@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import difflib
+import itertools
 import json
 import os
 import shutil
@@ -79,6 +81,17 @@ def _normalised(site: Path, *others: Path) -> dict[str, bytes]:
     return out
 
 
+def _same_site(a: Path, b: Path) -> None:
+    """``a`` and ``b`` hold the same files, build times aside; else the first difference, as a diff."""
+    left, right = _normalised(a, b), _normalised(b, a)
+    assert left.keys() == right.keys()
+    for name in sorted(left):
+        if left[name] != right[name]:
+            diff = difflib.unified_diff(left[name].decode(errors="replace").splitlines(),
+                                        right[name].decode(errors="replace").splitlines(), lineterm="", n=1)
+            pytest.fail(f"{name} differs:\n" + "\n".join(line[:300] for line in itertools.islice(diff, 40)))
+
+
 def test_after_a_decision_a_rebuild_renders_only_what_changed_and_equals_a_full_build(lake: Path, tmp_path: Path) -> None:
     site = tmp_path / "site"
     with Registry(lake, actor="bob", durable=False) as reg:
@@ -96,7 +109,7 @@ def test_after_a_decision_a_rebuild_renders_only_what_changed_and_equals_a_full_
     assert os.stat(other).st_ino == before[other]  # an unchanged page is the same file, not rewritten
     assert os.stat(wasm).st_ino == before[wasm]
     assert os.stat(api).st_ino == before[api]      # and so is an unchanged model's api/ JSON
-    assert _normalised(site, Path(full.out_dir)) == _normalised(Path(full.out_dir), site)
+    _same_site(site, Path(full.out_dir))
 
 
 def test_a_page_changed_on_disk_since_the_last_build_is_rendered_again(lake: Path, tmp_path: Path) -> None:
@@ -132,7 +145,7 @@ def test_a_rebuild_with_nothing_changed_converts_no_kept_page_through_markdown(
     home = int(_stamp(site) != first)
     assert again.reused == again.pages - 1 - home
     assert len(converted) == 1 + home + full.pages  # those here, every page in the full build
-    assert _normalised(site, Path(full.out_dir)) == _normalised(Path(full.out_dir), site)
+    _same_site(site, Path(full.out_dir))
 
 
 def test_a_changed_api_file_of_an_unchanged_model_is_written_again(lake: Path, tmp_path: Path) -> None:
@@ -288,8 +301,8 @@ def test_a_parallel_build_writes_the_site_a_serial_build_writes(lake: Path, tmp_
         kept = build_site(reg, tmp_path / "kept", jobs=2, build_dir=tmp_path / "md")   # the Markdown of every part
     assert three.pages == serial.pages and three.problems == serial.problems
     a, b = Path(serial.out_dir), Path(three.out_dir)
-    assert _normalised(a, b) == _normalised(b, a)
-    assert _normalised(Path(kept.out_dir), b) == _normalised(b, Path(kept.out_dir))
+    _same_site(a, b)
+    _same_site(Path(kept.out_dir), b)
     assert not [p for p in (tmp_path / "md").rglob("*.md") if "catalog_unchanged" in p.read_text()]
     state = json.loads((b / ".catalog-build.json").read_text())["pages"]
     assert len(state) == serial.pages - 1 and all("sha256" in page for page in state.values())   # (all but the SQL page)
@@ -304,7 +317,7 @@ def test_a_parallel_rebuild_after_a_decision_equals_a_full_build(lake: Path, tmp
         again = build_site(reg, site, jobs=2)
         full = build_site(reg, tmp_path / "full", jobs=1)
     assert 0 < again.reused < again.pages - 1
-    assert _normalised(site, Path(full.out_dir)) == _normalised(Path(full.out_dir), site)
+    _same_site(site, Path(full.out_dir))
 
 
 @pytest.mark.usefixtures("parts")
@@ -487,7 +500,7 @@ def test_pages_in_memory_are_the_pages_a_folder_of_markdown_gives(lake: Path, tm
     assert all(text == (tmp_path / "written" / path).read_text(encoding="utf-8")   # (read back as MkDocs reads)
                for path, text in held.texts.items())
     a, b = Path(on_disk.out_dir), Path(in_memory.out_dir)
-    assert _normalised(a, b) == _normalised(b, a)
+    _same_site(a, b)
 
 
 def test_the_first_part_gets_less_of_the_pages_for_the_work_it_has_besides_them(lake: Path) -> None:
