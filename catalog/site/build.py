@@ -104,6 +104,12 @@ class Written:
     # Pages rendered into memory rather than files (Markdown path -> Markdown), for :class:`incremental.Unchanged`.
     texts: dict[str, str] = field(default_factory=dict)
 
+    def plugin(self, *more_stubs: str) -> incremental.Unchanged:
+        """The MkDocs plugin for these pages (:class:`incremental.Unchanged`): the stubs, ``more_stubs``
+        and the pages in memory, which are handed over (no longer held here)."""
+        texts, self.texts = self.texts, {}
+        return incremental.Unchanged([*self.stubs, *more_stubs], texts)
+
 
 def write_pages(document: Mapping[str, Any], build_dir: Path, renderer: Renderer,
                 extra: Mapping[str, Any] | None = None, *, keys: incremental.Keys | None = None,
@@ -406,6 +412,7 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         listed = listed_files(out) if out.is_dir() else None
         # (with the Markdown kept in build_dir, every page is written: that folder is for running MkDocs by hand)
         previous = incremental.load(out, engine, listed) if kept is None else None
+        in_memory = kept is None   # (a kept folder gets every page as a file)
         keys = incremental.Keys(document, engine)
         unchanged = reusable_pages(document, keys, previous, out)
         collector.settle()   # (the document and its keys made: pages and MkDocs make garbage with cycles)
@@ -419,7 +426,7 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
 
             def part(only: set[str], where: Path) -> dict[str, Any]:
                 return _build_part(document, where, renderer, extra, keys, previous, out, only, unchanged, mkdocs_file,
-                                   in_memory=kept is None)
+                                   in_memory=in_memory)
 
             for i, only in enumerate(split[1:], start=1):
                 others.start(only, parts_root / f"part-{i}", part)
@@ -431,7 +438,7 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
                               only=split[0] if split else None, unchanged=unchanged,
                               old_files=set(listed or ()) if kept is None else (),   # (a kept folder gets every file)
-                              in_memory=kept is None)
+                              in_memory=in_memory)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
         skipped: str | None = None
@@ -447,8 +454,7 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
 
         step()
         start = time.perf_counter()
-        tracker = incremental.Unchanged(written.stubs, written.texts)
-        written.texts = {}   # (the Markdown is MkDocs' now)
+        tracker = written.plugin()
         with staged(out) as site:
             warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
                                   compiled=renderer.env.bytecode_cache)
@@ -529,8 +535,7 @@ def _build_part(document: Mapping[str, Any], where: Path, renderer: Renderer, ex
     written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=old_site,
                           only=only, assets=False, unchanged=unchanged, in_memory=in_memory)
     folder.mkdir(parents=True, exist_ok=True)   # (MkDocs' docs folder, empty when the pages are in memory)
-    tracker = incremental.Unchanged([*written.stubs, PAGE], written.texts)   # (the SQL page is the first part's)
-    written.texts = {}
+    tracker = written.plugin(PAGE)   # (the SQL page is the first part's)
     warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
                           compiled=renderer.env.bytecode_cache)
     own = {tracker.urls[p] for p in tracker.built}   # (once: not for every search entry)
