@@ -110,6 +110,43 @@ def test_after_a_decision_a_rebuild_renders_only_what_changed_and_equals_a_full_
     assert os.stat(wasm).st_ino == before[wasm]
     assert os.stat(api).st_ino == before[api]      # and so is an unchanged model's api/ JSON
     _same_site(site, Path(full.out_dir))
+    assert _folders(site) == _folders(Path(full.out_dir))
+    assert again.warnings == []   # (MkDocs' own warning about building into a folder it did not empty is not passed on)
+
+
+def _folders(site: Path) -> set[str]:
+    return {p.relative_to(site).as_posix() for p in site.rglob("*") if p.is_dir()}
+
+
+def test_a_rebuild_makes_the_previous_sites_folders_ahead_and_leaves_none_empty(lake: Path, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        build_site(reg, site)
+        assert (site / "query" / "duckdb").is_dir()
+        again = build_site(reg, site, sql_page=False)   # (the previous site's query/duckdb/ gets no file now)
+        full = build_site(reg, tmp_path / "full", sql_page=False)
+    assert not (site / "query" / "duckdb").exists()
+    assert _folders(site) == _folders(Path(full.out_dir))
+    assert not [p for p in site.rglob("*") if p.is_dir() and not any(p.iterdir())]
+    assert again.warnings == []
+    _same_site(site, Path(full.out_dir))
+
+
+def test_the_skeleton_makes_folders_only_inside_its_root_and_removes_the_ones_left_empty(tmp_path: Path) -> None:
+    from catalog.site.output import Skeleton
+
+    root = tmp_path / "staging"
+    root.mkdir()
+    files = ["models/a/index.html", "models/b/index.html", "index.html", "../outside/x.html", "deep/er/still/x.html",
+             "models//x.html", "/abs/x.html", 7]
+    with Skeleton(root, files) as skeleton:   # type: ignore[arg-type]
+        skeleton.wait()
+        assert (root / "models" / "a").is_dir() and (root / "models" / "b").is_dir()
+        assert (root / "deep" / "er" / "still").is_dir()
+        (root / "models" / "a" / "index.html").write_text("kept")
+    assert not (tmp_path / "outside").exists() and not Path("/abs").exists()
+    assert (root / "models" / "a" / "index.html").read_text() == "kept"
+    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["models", "models/a", "models/a/index.html"]
 
 
 def test_a_page_changed_on_disk_since_the_last_build_is_rendered_again(lake: Path, tmp_path: Path) -> None:

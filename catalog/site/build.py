@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Container, Mapping
+from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -36,7 +36,7 @@ from ..registry import Registry
 from . import incremental, parallel, wasm
 from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
-from .output import check_folder, listed_files, safe_join, staged
+from .output import Skeleton, check_folder, listed_files, safe_join, staged
 from .render import Renderer, _fallback, pages, template_cache
 from .sqlpage import PAGE, snapshot_files, write_sql_page
 
@@ -253,11 +253,16 @@ class _Collect(logging.Handler):
 
 
 def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, *, accelerate: bool = True,
-               plugins: Mapping[str, Any] | None = None, compiled: jinja2.BytecodeCache | None = None) -> list[str]:
+               plugins: Mapping[str, Any] | None = None, compiled: jinja2.BytecodeCache | None = None,
+               keep_folders: bool = False) -> list[str]:
     """``mkdocs build --strict`` with docs_dir = ``build_dir`` and site_dir = ``out_dir``;
     ``config_file`` (a site owner's mkdocs.yml) is laid over the default configuration.
     ``accelerate``: with :mod:`catalog.site.accel` (the same output, faster). ``compiled``: where
-    the theme's templates are kept compiled between builds (:func:`catalog.site.render.template_cache`)."""
+    the theme's templates are kept compiled between builds (:func:`catalog.site.render.template_cache`).
+    ``keep_folders``: ``out_dir`` is a fresh folder of ours that holds empty folders only (being made
+    by :class:`catalog.site.output.Skeleton`): MkDocs does not empty it first (its ``dirty`` build,
+    which into a folder with no files writes every file, as a clean build does; its warning that
+    a dirty build may leave stale files is left out, as there are none)."""
     from mkdocs.commands.build import build
     from mkdocs.config import load_config
     from mkdocs.exceptions import Abort, ConfigurationError
@@ -279,13 +284,33 @@ def run_mkdocs(build_dir: Path, out_dir: Path, config_file: Path | None = None, 
             config.plugins["catalog-compiled-templates"] = _CompiledTemplates(compiled)
         for name, plugin in (plugins or {}).items():
             config.plugins[name] = plugin
-        build(config)
+        if keep_folders:
+            with _without(logging.getLogger("mkdocs.commands.build"), _DIRTY_WARNING):
+                build(config, dirty=True)
+        else:
+            build(config)
     except (Abort, ConfigurationError) as exc:
         detail = "; ".join(collect.messages[:5]) or str(exc)
         raise SiteBuildFailed(detail) from None
     finally:
         logger.removeHandler(collect)
     return collect.messages
+
+
+_DIRTY_WARNING = "A 'dirty' build is being performed"
+
+
+@contextlib.contextmanager
+def _without(logger: logging.Logger, prefix: str) -> Iterator[None]:
+    """``logger``'s records whose message starts with ``prefix`` dropped, for the block."""
+    def keep(record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(prefix)
+
+    logger.addFilter(keep)
+    try:
+        yield
+    finally:
+        logger.removeFilter(keep)
 
 
 class _CompiledTemplates(BasePlugin):
@@ -383,20 +408,27 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
 
     step()
     start = time.perf_counter()
-    # (the SQL page's snapshots need pyarrow, ~0.3 s of imports: made on a thread while DuckDB runs
-    # the reads below, which let go of the interpreter; done before any part is forked)
-    importing = None if sql_page is False else threading.Thread(
-        target=_import_quietly, args=("pyarrow.parquet",), name="catalog-imports", daemon=True)
-    if importing is not None:
-        importing.start()
-    records = read_records(registry, as_of=as_of)
-    timings["read"] = time.perf_counter() - start
-
-    start = time.perf_counter()
-    document = make_document(records, plan.dashboards)
-    timings["document"] = time.perf_counter() - start
-
+    listed = listed_files(out) if out.is_dir() else None
     with contextlib.ExitStack() as stack:
+        # The new site's folder, swapped in (swap.close()) once the site is complete.
+        swap = stack.enter_context(contextlib.ExitStack())
+        site = swap.enter_context(staged(out))
+        # (the SQL page's snapshots need pyarrow, ~0.3 s of imports: made on a thread while DuckDB runs
+        # the reads below, which let go of the interpreter; done before any part is forked)
+        importing = None if sql_page is False else threading.Thread(
+            target=_import_quietly, args=("pyarrow.parquet",), name="catalog-imports", daemon=True)
+        if importing is not None:
+            importing.start()
+        records = read_records(registry, as_of=as_of)
+        timings["read"] = time.perf_counter() - start
+        # (the previous site's folders made in the new one on a thread from here on, while one core
+        # is left free: DuckDB used both for the reads, the document and the pages use one)
+        skeleton = swap.enter_context(Skeleton(site, listed or ()))
+
+        start = time.perf_counter()
+        document = make_document(records, plan.dashboards)
+        timings["document"] = time.perf_counter() - start
+
         if kept is None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-build-")))
         else:
@@ -409,7 +441,6 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
             [renderer.defaults] + ([renderer.overrides] if renderer.overrides else []), mkdocs_file,
             {**extra, "sql_page": sql_page})
         renderer.env.bytecode_cache = template_cache(engine)
-        listed = listed_files(out) if out.is_dir() else None
         # (with the Markdown kept in build_dir, every page is written: that folder is for running MkDocs by hand)
         previous = incremental.load(out, engine, listed) if kept is None else None
         in_memory = kept is None   # (a kept folder gets every page as a file)
@@ -421,6 +452,7 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         split = parallel.plan(pages(document), document, plan.jobs, unchanged)
         others = parallel.Parts()
         if split is not None:
+            skeleton.wait()   # (no thread of ours runs when the parts are forked)
             parts_root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="catalog-parts-")))
             stack.callback(others.stop)   # (before the parts' folders go)
 
@@ -455,24 +487,24 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         step()
         start = time.perf_counter()
         tracker = written.plugin()
-        with staged(out) as site:
-            warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
-                                  compiled=renderer.env.bytecode_cache)
-            if split is not None:
-                results = others.join()
-                warnings = _gather(site, results, written, tracker, warnings)
-                if kept is not None:   # (the Markdown kept: every part's pages, for running MkDocs by hand)
-                    for result in results:
-                        for path in result["state"]:
-                            safe_join(folder, path).parent.mkdir(parents=True, exist_ok=True)
-                            shutil.copyfile(safe_join(Path(result["md"]), path), safe_join(folder, path))
-            if skipped is not None:
-                warnings = [*warnings, f"the site has no SQL page: {skipped}"]
-            _finish(site, out, written, tracker, listed or [], engine, unchanged)
-            for rel, (unpacked, sha) in vendored.items():
-                target = safe_join(site, rel)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                wasm.place(rel.rsplit("/", 1)[1], unpacked, sha, target, safe_join(out, rel) if rel in (listed or []) else None)
+        warnings = run_mkdocs(folder, site, mkdocs_file, plugins={"catalog-unchanged": tracker},
+                              compiled=renderer.env.bytecode_cache, keep_folders=bool(skeleton.folders))
+        if split is not None:
+            results = others.join()
+            warnings = _gather(site, results, written, tracker, warnings)
+            if kept is not None:   # (the Markdown kept: every part's pages, for running MkDocs by hand)
+                for result in results:
+                    for path in result["state"]:
+                        safe_join(folder, path).parent.mkdir(parents=True, exist_ok=True)
+                        shutil.copyfile(safe_join(Path(result["md"]), path), safe_join(folder, path))
+        if skipped is not None:
+            warnings = [*warnings, f"the site has no SQL page: {skipped}"]
+        _finish(site, out, written, tracker, listed or [], engine, unchanged)
+        for rel, (unpacked, sha) in vendored.items():
+            target = safe_join(site, rel)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            wasm.place(rel.rsplit("/", 1)[1], unpacked, sha, target, safe_join(out, rel) if rel in (listed or []) else None)
+        swap.close()   # (the folders left empty removed, the site marked and swapped in)
         timings["mkdocs"] = time.perf_counter() - start
         step()
 

@@ -22,8 +22,9 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 from ..errors import OutputInLake, OutputNotFolder, OutputNotOurs, UnsafeSitePath
@@ -134,6 +135,48 @@ def staged(target: Path) -> Iterator[Path]:
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)  # ours: created above; rmtree never follows links
+
+
+class Skeleton:
+    """The folders of ``files`` (relative paths, e.g. the previous site's files) made under ``root``
+    (a fresh staging folder of ours) on a thread, from now on; as a context manager, its end waits
+    for the thread, then removes the folders that were left empty, the deepest first.
+
+    Why: a rebuild takes a thousand files of the previous site, each in a folder of its own, and
+    making those folders is the kernel's work (0.2-0.8 s of system time at 1,000 models here),
+    which can run while the build computes its pages. Whoever puts a file in the folder
+    meanwhile finds it made, or makes it (``mkdir(parents=True, exist_ok=True)``). Only a head
+    start: a path refused or a folder not made is made by whoever needs it."""
+
+    def __init__(self, root: Path, files: Iterable[str]) -> None:
+        self.root = root
+        folders = {rel.rsplit("/", 1)[0] for rel in files if isinstance(rel, str) and "/" in rel}
+        # (every folder on the way too: each is made, and removed if left empty, on its own)
+        self.folders = sorted({f"{'/'.join(parts[:i])}/" for parts in map(lambda f: f.split("/"), folders)
+                               for i in range(1, len(parts) + 1)})
+        self._thread: threading.Thread | None = None
+        if self.folders:
+            self._thread = threading.Thread(target=self._make, name="catalog-folders", daemon=True)
+            self._thread.start()
+
+    def _make(self) -> None:
+        for rel in self.folders:   # (sorted, with a trailing /: a folder before the folders inside it)
+            with contextlib.suppress(OSError, UnsafeSitePath):
+                safe_join(self.root, rel[:-1]).mkdir(exist_ok=True)
+
+    def wait(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Skeleton:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wait()
+        for rel in reversed(self.folders):
+            with contextlib.suppress(OSError, UnsafeSitePath):
+                os.rmdir(safe_join(self.root, rel[:-1]))   # (refused, as it should be, when not empty)
+        self.folders = []
 
 
 def _mark(folder: Path) -> None:
