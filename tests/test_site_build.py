@@ -132,21 +132,21 @@ def test_a_rebuild_makes_the_previous_sites_folders_ahead_and_leaves_none_empty(
     _same_site(site, Path(full.out_dir))
 
 
-def test_the_skeleton_makes_folders_only_inside_its_root_and_removes_the_ones_left_empty(tmp_path: Path) -> None:
-    from catalog.site.output import Skeleton
+def test_the_skeleton_makes_folders_only_inside_its_root_and_the_ones_left_empty_are_not_swapped_in(tmp_path: Path) -> None:
+    from catalog.site.output import Skeleton, staged
 
-    root = tmp_path / "staging"
-    root.mkdir()
+    target = tmp_path / "site"
     files = ["models/a/index.html", "models/b/index.html", "index.html", "../outside/x.html", "deep/er/still/x.html",
              "models//x.html", "/abs/x.html", 7]
-    with Skeleton(root, files) as skeleton:   # type: ignore[arg-type]
+    with staged(target) as root, Skeleton(root, files) as skeleton:   # type: ignore[arg-type]
         skeleton.wait()
         assert (root / "models" / "a").is_dir() and (root / "models" / "b").is_dir()
         assert (root / "deep" / "er" / "still").is_dir()
         (root / "models" / "a" / "index.html").write_text("kept")
     assert not (tmp_path / "outside").exists() and not Path("/abs").exists()
-    assert (root / "models" / "a" / "index.html").read_text() == "kept"
-    assert sorted(p.relative_to(root).as_posix() for p in root.rglob("*")) == ["models", "models/a", "models/a/index.html"]
+    assert sorted(p.relative_to(target).as_posix() for p in target.rglob("*")) == [
+        ".catalog-site", "models", "models/a", "models/a/index.html"]
+    assert json.loads((target / ".catalog-site").read_text())["files"] == ["models/a/index.html"]
 
 
 def test_a_page_changed_on_disk_since_the_last_build_is_rendered_again(lake: Path, tmp_path: Path) -> None:
