@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -498,13 +499,13 @@ def test_a_page_weighs_what_it_holds_so_that_parts_come_out_even(lake: Path) -> 
     with Registry(lake, actor="bob", durable=False) as reg:
         document = make_document(read_records(reg))
     weights = {path: parallel.weight(path, context, document) for _t, path, context in pages(document)}
-    months = {m["url"]: len(m["events"]) for m in document["audit_pages"]}
+    months = {m["path"]: len(m["events"]) for m in document["audit_pages"]}
     month_weights = {path: w for path, w in weights.items() if path.startswith("audit/")}
     assert len(month_weights) == len(months) > 1
     # the audit index shows the latest events only; each month page holds its month's, all of them
     assert weights["audit.md"] < sum(month_weights.values())
     busiest = max(months, key=months.get)
-    assert month_weights[busiest.rstrip("/") + ".md"] == max(month_weights.values())
+    assert month_weights[busiest] == max(month_weights.values())
 
 
 def test_the_accelerator_takes_its_shortcuts_through_markdown_where_its_copies_hold() -> None:
@@ -564,3 +565,56 @@ def test_a_templates_file_with_a_pages_name_fails_the_build_in_one_line(lake: Pa
         build_site(reg, tmp_path / "site", templates=tmp_path / "overrides", sql_page=False, jobs=1)
     assert "owners.md is both a page the build makes and a file" in str(failed.value)
     assert "\n" not in str(failed.value) and not (tmp_path / "site").exists()
+
+
+def test_a_busy_month_of_the_audit_log_is_split_into_pages_and_a_decision_renders_its_last_page_alone(
+        lake: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import defaultdict
+
+    from catalog.site import context
+
+    monkeypatch.setattr(context, "AUDIT_PAGE", 2)
+    site = tmp_path / "site"
+    with Registry(lake, actor="bob", durable=False) as reg:
+        for i in range(3):
+            reg.register("churn", f"s3://m/churn-{i}.pkl", capture_git=False, owner="ana")
+        build_site(reg, site, sql_page=False)
+        document = make_document(read_records(reg))
+        month = document["audit_months"][0]["month"]   # (this month: 3 events, on pages 1-2 and 3)
+        first_page = site / "audit" / month / "1" / "index.html"
+        before = os.stat(first_page).st_ino
+        reg.register("churn", "s3://m/churn-3.pkl", capture_git=False, owner="ana")
+        rendered: list[str] = []
+        render = Renderer.render
+
+        def noting(self: Renderer, template: str, path: str, *args: Any, **kwargs: Any) -> str:
+            rendered.append(path)
+            return render(self, template, path, *args, **kwargs)
+
+        monkeypatch.setattr(Renderer, "render", noting)
+        again = build_site(reg, site, sql_page=False, jobs=1)
+        monkeypatch.setattr(Renderer, "render", render)
+        full = build_site(reg, tmp_path / "full", sql_page=False)
+        document = make_document(read_records(reg))
+        counts = {r["month"]: r["n"] for r in reg.sql(
+            """SELECT strftime("at", '%Y-%m') AS month, count(*) AS n FROM audit_log GROUP BY ALL""").rows}
+    assert f"audit/{month}.md" in rendered and f"audit/{month}/1.md" not in rendered   # (events 1-2: not again)
+    assert os.stat(first_page).st_ino == before
+    assert again.reused > 0
+    _same_site(site, Path(full.out_dir))
+    # every event of a month on exactly one of its pages, each page at most AUDIT_PAGE, the month's
+    # own address its last page (the latest events), every link between them to a page of the site
+    by_month: dict[str, list[str]] = defaultdict(list)
+    for page in document["audit_pages"]:
+        assert 0 < len(page["events"]) <= 2
+        by_month[page["month"]].extend(e["event_id"] for e in page["events"])
+        html_page = site / page["url"] / "index.html"
+        assert html_page.read_text().count('<tr class="event-') == len(page["events"])
+        for link in ("older", "newer", "latest"):
+            assert page.get(link) is None or (site / page[link] / "index.html").is_file()
+        assert (page["url"] == f"audit/{page['month']}/") == page["last_page"]
+    assert {m: len(ids) for m, ids in by_month.items()} == counts
+    assert all(len(set(ids)) == len(ids) for ids in by_month.values())
+    assert [p["page"] for p in document["audit_pages"] if p["month"] == month] == [1, 2]
+    latest = (site / "audit" / month / "index.html").read_text()
+    assert "events 3–4 of 4" in latest and f'href="../../audit/{month}/1/"' in latest

@@ -34,6 +34,10 @@ AUDIT_LATEST = 100   # events on the audit log's first page (every event is on i
 # Events in a target's history on its page (every one is on its month's page of the audit log):
 # at 10,000 models a target's whole history was 20,000 events, 37 MB of a 49 MB page.
 TARGET_LATEST = 500
+# Events on a page of an audit month: a busier month is split into pages of this many, counted from
+# its first event, so that a new event changes the month's last page only. At 10,000 models a month
+# held ~35,000 events: a 20 MB page, which no browser shows at 3 a.m. either.
+AUDIT_PAGE = 1000
 
 
 @dataclass(frozen=True)
@@ -467,7 +471,7 @@ def make_document(records: SiteRecords, dashboard_templates: Mapping[str, str] |
         "events": event_docs,
         "audit_latest": event_docs[:AUDIT_LATEST],
         "audit_months": [{k: v for k, v in m.items() if k != "events"} for m in months],
-        "audit_pages": months,
+        "audit_pages": audit_pages(months),
         "problems": {m: sorted(set(p)) for m, p in sorted(problems.items()) if p},
     }
 
@@ -477,8 +481,14 @@ _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "Augu
 
 
 def audit_months(event_docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The audit log by calendar month (UTC), newest first: each month's page holds its events, so
-    a decision re-renders this month's page, not the whole log."""
+    """The audit log by calendar month (UTC), newest first: each month's pages hold its events, so
+    a decision re-renders this month's last page, not the whole log.
+
+    A month of more than :data:`AUDIT_PAGE` events has several pages, counted from its first event:
+    page ``k`` holds events ``(k-1)*AUDIT_PAGE+1`` to ``k*AUDIT_PAGE`` of the month (newest first on
+    the page). Its last page, with the latest events, is the month's own address (``audit/2026-03/``),
+    the others are ``audit/2026-03/<k>/``. Each month: its counts, its ``pages`` (number, address,
+    first and last event number) and ``events``; the pages are in :func:`audit_pages`."""
     by_month: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
     for e in event_docs:   # (newest first already)
         at = e.get("at") or ""
@@ -489,8 +499,36 @@ def audit_months(event_docs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         registrations = sum(1 for e in found if e["kind"] == "register")
         label = (f"{_MONTHS[int(month[5:7]) - 1]} {month[:4]}" if month != "undated" and month[5:7].isdigit()
                  and 1 <= int(month[5:7]) <= 12 else month)
-        out.append({"month": month, "label": label, "url": f"audit/{month}/", "events": found,
-                    "registrations": registrations, "decisions": len(found) - registrations})
+        count = -(-len(found) // AUDIT_PAGE)
+        pages = [{"page": k, "first": (k - 1) * AUDIT_PAGE + 1, "last": min(k * AUDIT_PAGE, len(found)),
+                  "url": f"audit/{month}/" if k == count else f"audit/{month}/{k}/",
+                  "path": f"audit/{month}.md" if k == count else f"audit/{month}/{k}.md"} for k in range(1, count + 1)]
+        out.append({"month": month, "label": label, "url": f"audit/{month}/", "events": found, "total": len(found),
+                    "registrations": registrations, "decisions": len(found) - registrations, "pages": pages})
+    return out
+
+
+def audit_pages(months: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """One page of the audit log per page of each month (:func:`audit_months`), each with its events
+    (newest first), its number, the month's label and address, and the addresses of the pages next
+    to it (``older``, ``newer``: None at the ends). The month's last page (``last_page``) also has the
+    month's counts and every page of it; the others hold only what does not change as the month
+    goes on, so that a decision re-renders the last page alone."""
+    out = []
+    for month in months:
+        found, pages, total = month["events"], month["pages"], month["total"]
+        for i, page in enumerate(pages):
+            entry = {"month": month["month"], "label": month["label"], "latest": month["url"], "page": page["page"],
+                     "first": page["first"], "last": page["last"], "url": page["url"], "path": page["path"],
+                     "older": pages[i - 1]["url"] if i else None,
+                     "newer": pages[i + 1]["url"] if i + 1 < len(pages) else None,
+                     "last_page": i + 1 == len(pages),
+                     # (found is newest first: the month's event n is found[total - n])
+                     "events": found[total - page["last"]:total - page["first"] + 1]}
+            if entry["last_page"]:
+                entry.update(total=total, registrations=month["registrations"], decisions=month["decisions"],
+                             pages=pages)
+            out.append(entry)
     return out
 
 

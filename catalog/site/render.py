@@ -365,7 +365,7 @@ def pages(document: Mapping[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
                if m.get("segment"))
     out.extend(("target.md.j2", f"targets/{t['segment']}/index.md", {"target": t}) for t in document["targets"]
                if t.get("segment"))
-    out.extend(("audit_month.md.j2", f"audit/{m['month']}.md", {"month": m}) for m in document.get("audit_pages", ()))
+    out.extend(("audit_month.md.j2", m["path"], {"month": m}) for m in document.get("audit_pages", ()))
     return out
 
 
