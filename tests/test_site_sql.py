@@ -136,9 +136,12 @@ def test_a_site_is_built_without_its_sql_page_when_its_files_cannot_be_had(tmp_p
     shutil.copytree(REPO / "data" / "lake", tmp_path / "lake")
     monkeypatch.setenv("CATALOG_ASSET_CACHE", str(tmp_path / "empty-cache"))
     monkeypatch.setenv("PATH", str(tmp_path / "no-npm-here"))   # a real PATH without npm on it
+    snapshots: list[object] = []
+    monkeypatch.setattr("catalog.site.build.snapshot_files", lambda *a: snapshots.append(a) or {})
     with Registry(tmp_path / "lake", durable=False) as reg:
         report = build_site(reg, tmp_path / "site")
         assert report.problems == {}
+        assert snapshots == []   # (no page, so no snapshots made for it)
         assert [w for w in report.warnings if w.startswith("the site has no SQL page") and "npm is not installed" in w]
         page = (tmp_path / "site" / "query" / "index.html").read_text(encoding="utf-8")
         assert "were not at hand" in page and "npm pack @duckdb/duckdb-wasm@1.32.0" in page

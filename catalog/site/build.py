@@ -11,13 +11,11 @@ import contextlib
 import functools
 import gc
 import http.server
-import importlib
 import json
 import logging
 import os
 import shutil
 import tempfile
-import threading
 import time
 from collections.abc import Container, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -38,7 +36,7 @@ from .context import SiteRecords, api_model, api_models, make_document
 from .layers import layered_config
 from .output import Skeleton, check_folder, listed_files, safe_join, staged
 from .render import Renderer, _fallback, pages, template_cache
-from .sqlpage import PAGE, snapshot_files, write_sql_page
+from .sqlpage import PAGE, Ahead, snapshot_files, write_sql_page
 
 
 @dataclass
@@ -413,12 +411,8 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         # The new site's folder, swapped in (swap.close()) once the site is complete.
         swap = stack.enter_context(contextlib.ExitStack())
         site = swap.enter_context(staged(out))
-        # (the SQL page's snapshots need pyarrow, ~0.3 s of imports: made on a thread while DuckDB runs
-        # the reads below, which let go of the interpreter; done before any part is forked)
-        importing = None if sql_page is False else threading.Thread(
-            target=_import_quietly, args=("pyarrow.parquet",), name="catalog-imports", daemon=True)
-        if importing is not None:
-            importing.start()
+        # (the SQL page's imports and DuckDB-WASM files, on a thread while DuckDB runs the reads below)
+        ahead = None if sql_page is False else Ahead()
         records = read_records(registry, as_of=as_of)
         timings["read"] = time.perf_counter() - start
         # (the previous site's folders made in the new one on a thread from here on, while one core
@@ -447,8 +441,15 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         keys = incremental.Keys(document, engine)
         unchanged = reusable_pages(document, keys, previous, out)
         collector.settle()   # (the document and its keys made: pages and MkDocs make garbage with cycles)
-        if importing is not None:
-            importing.join()
+        skipped: str | None = None   # (why the site has no SQL page, when its files could not be had)
+        wasm_files = None
+        if ahead is not None:   # (ended before any part is forked)
+            try:
+                wasm_files = ahead.result()
+            except SiteAssetsUnavailable as exc:
+                if sql_page:
+                    raise
+                skipped = str(exc)
         split = parallel.plan(pages(document), document, plan.jobs, unchanged)
         others = parallel.Parts()
         if split is not None:
@@ -464,7 +465,7 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
                 others.start(only, parts_root / f"part-{i}", part)
         # (the SQL page's snapshots are read and written on a thread while the pages render: DuckDB
         # and Parquet let go of the interpreter; started after the parts are forked)
-        snapshots = None if sql_page is False else stack.enter_context(
+        snapshots = None if wasm_files is None else stack.enter_context(
             concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="catalog-snapshots"),
         ).submit(snapshot_files, registry, as_of)
         written = write_pages(document, folder, renderer, extra, keys=keys, previous=previous, old_site=out,
@@ -473,15 +474,8 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
                               in_memory=in_memory)
         timings["render"] = time.perf_counter() - start
         start = time.perf_counter()
-        skipped: str | None = None
-        try:
-            vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page is not False,
-                                      snapshots=snapshots)
-        except SiteAssetsUnavailable as exc:
-            if sql_page:
-                raise
-            skipped = str(exc)
-            vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, why=skipped)
+        vendored = write_sql_page(registry, folder, renderer, document, as_of=as_of, enabled=sql_page is not False,
+                                  why=skipped, snapshots=snapshots, files=wasm_files)
         timings["sql"] = time.perf_counter() - start
 
         step()
@@ -515,12 +509,6 @@ def _build(registry: Registry, plan: _Plan, collector: _Collector) -> BuildRepor
         out_dir=str(out), pages=written.pages + 1, models=len(document["models"]), versions=document["counts"]["versions"],
         timings=timings, problems=problems, warnings=warnings, reused=len(written.unchanged),
     )
-
-
-def _import_quietly(name: str) -> None:
-    """Import ``name`` ahead of its use; a failure is left for that use to meet."""
-    with contextlib.suppress(Exception):
-        importlib.import_module(name)
 
 
 class _Collector:

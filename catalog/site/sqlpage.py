@@ -20,7 +20,10 @@ any static host (not from ``file://``: browsers start no worker there).
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import re
+import threading
 from collections.abc import Mapping
 from concurrent.futures import Future
 from datetime import datetime
@@ -115,16 +118,50 @@ see the SQL cookbook. What the build said:
 """
 
 
+class Ahead:
+    """What the SQL page needs that takes time and no data, made on a thread from now on: pyarrow's
+    modules (~0.3 s of imports, for the snapshots) and the DuckDB-WASM files (:func:`wasm.vendor_folder`:
+    from the cache, else from npm). A build starts it before it reads the lake (DuckDB's reads let go
+    of the interpreter) and asks :meth:`result` before it starts on the snapshots: a site whose page
+    cannot have its files makes none."""
+
+    def __init__(self) -> None:
+        self._result: tuple[Path, dict[str, str]] | None = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="catalog-sql-page", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        with contextlib.suppress(Exception):   # (a failed import is left for the snapshots to meet)
+            importlib.import_module("pyarrow.parquet")
+        try:
+            self._result = wasm.vendor_folder()
+        except BaseException as exc:   # (raised again by result(), in the build's thread)
+            self._error = exc
+
+    def result(self) -> tuple[Path, dict[str, str]]:
+        """The DuckDB-WASM files (unpacked folder, name -> sha256), once the thread has ended (no thread
+        of it runs after: the build forks its parts then); raises what getting them raised
+        (:class:`SiteAssetsUnavailable` when they cannot be had)."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+
 def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, document: Mapping[str, Any], *,
                    as_of: str | datetime | None = None, enabled: bool = True,
-                   why: str | None = None, snapshots: Future[dict[str, bytes]] | None = None) -> dict[str, tuple[Path, str]]:
+                   why: str | None = None, snapshots: Future[dict[str, bytes]] | None = None,
+                   files: tuple[Path, dict[str, str]] | None = None) -> dict[str, tuple[Path, str]]:
     """Write the SQL page, its snapshots and the views into ``folder``; returns the DuckDB-WASM
     files the site needs beside them (site path → (unpacked folder, sha256)), which the build
     places in the site itself (:func:`catalog.site.wasm.place`): 35 MB that MkDocs need not copy.
 
     Not ``enabled``: a page that says so, so that the site's navigation stays whole; with
     ``why`` (its files could not be had), a page that says why. ``snapshots``: the snapshots
-    (:func:`snapshot_files`) being made elsewhere, for this build's ``as_of``."""
+    (:func:`snapshot_files`) being made elsewhere, for this build's ``as_of``. ``files``: the
+    DuckDB-WASM files had already (:meth:`Ahead.result`)."""
     if not enabled:
         safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
         safe_join(folder, PAGE).write_text(OFF, encoding="utf-8")
@@ -133,13 +170,13 @@ def write_sql_page(registry: Registry, folder: Path, renderer: Renderer, documen
         safe_join(folder, PAGE).parent.mkdir(parents=True, exist_ok=True)
         safe_join(folder, PAGE).write_text(UNAVAILABLE + "    " + why + "\n", encoding="utf-8")
         return {}
-    unpacked, manifest = wasm.vendor_folder()
+    unpacked, manifest = files if files is not None else wasm.vendor_folder()
     vendored = {f"{FOLDER}/duckdb/{name}": (unpacked, sha) for name, sha in manifest.items()}
     made = snapshots.result() if snapshots is not None else snapshot_files(registry, as_of)
-    files: dict[str, bytes] = {f"{FOLDER}/{name}": data for name, data in made.items()}
-    files[f"{FOLDER}/views.sql"] = browser_views(registry).encode("utf-8")
-    files[PAGE] = renderer.render(TEMPLATE, PAGE, document, **page_context(document)).encode("utf-8")
-    for rel, data in files.items():
+    written: dict[str, bytes] = {f"{FOLDER}/{name}": data for name, data in made.items()}
+    written[f"{FOLDER}/views.sql"] = browser_views(registry).encode("utf-8")
+    written[PAGE] = renderer.render(TEMPLATE, PAGE, document, **page_context(document)).encode("utf-8")
+    for rel, data in written.items():
         target = safe_join(folder, rel)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
