@@ -150,19 +150,16 @@ class Skeleton:
 
     def __init__(self, root: Path, files: Iterable[str]) -> None:
         self.root = root
-        folders = {rel.rsplit("/", 1)[0] for rel in files if isinstance(rel, str) and "/" in rel}
-        # (every folder on the way too: each is made, and removed if left empty, on its own)
-        self.folders = sorted({f"{'/'.join(parts[:i])}/" for parts in map(lambda f: f.split("/"), folders)
-                               for i in range(1, len(parts) + 1)})
+        self.folders = sorted({rel.rsplit("/", 1)[0] for rel in files if isinstance(rel, str) and "/" in rel})
         self._thread: threading.Thread | None = None
         if self.folders:
             self._thread = threading.Thread(target=self._make, name="catalog-folders", daemon=True)
             self._thread.start()
 
     def _make(self) -> None:
-        for rel in self.folders:   # (sorted, with a trailing /: a folder before the folders inside it)
+        for rel in self.folders:
             with contextlib.suppress(OSError, UnsafeSitePath):
-                safe_join(self.root, rel[:-1]).mkdir(exist_ok=True)
+                safe_join(self.root, rel).mkdir(parents=True, exist_ok=True)
 
     def wait(self) -> None:
         if self._thread is not None:
